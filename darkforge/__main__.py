@@ -1,0 +1,3 @@
+from darkforge.cli import main
+
+main()

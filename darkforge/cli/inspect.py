@@ -1,0 +1,84 @@
+"""`darkforge validate`, `summary` and `schema`: answered from the spec alone, without torch."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from darkforge.cli import cli
+from darkforge.errors import DarkforgeError
+from darkforge.load import load_spec
+from darkforge.shapes import Plan, plan
+from darkforge.spec import NetworkSpec, fmt_shape, network_model
+from darkforge.summary import as_dict, darknet_rows, table
+
+ARCH = click.argument("arch", type=click.Path(dir_okay=True))
+SCALE = click.option("--scale", help="a scale from the file's `scales:` section, e.g. tiny")
+INPUT_SIZE = click.option(
+    "--input-size", type=click.IntRange(1, 16384), help="square input size (overrides the file)"
+)
+
+
+@cli.command()
+@click.argument("archs", nargs=-1, required=True, type=click.Path())
+def validate(archs: tuple[str, ...]) -> None:
+    """Check architecture files (and each of their scales); one line per file."""
+    failed = 0
+    for path in archs:
+        try:
+            spec = load_spec(path)
+            checked = [_check(spec, None), *(_check(spec, s) for s in spec.scales)]
+        except DarkforgeError as e:
+            click.echo(f"error: {e}", err=True)
+            failed += 1
+            continue
+        full = checked[0]
+        scales = f"; scales: {', '.join(spec.scales)}" if spec.scales else ""
+        click.echo(
+            f"ok: {path}: {spec.name}, {len(spec.layers)} layers, {full.params:,} params, "
+            f"output {', '.join(fmt_shape(s) for s in full.output_shapes)}{scales}"
+        )
+    if failed:
+        raise SystemExit(1)
+
+
+def _check(spec: NetworkSpec, scale: str | None) -> Plan:
+    return plan(spec.resolved(scale))
+
+
+@cli.command()
+@ARCH
+@SCALE
+@INPUT_SIZE
+@click.option("--classes", type=click.IntRange(1), help="head width (overrides the file)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object (see docs/cli.md)")
+@click.option(
+    "--style",
+    type=click.Choice(["table", "darknet"]),
+    default="table",
+    show_default=True,
+    help="darknet: flat rows as Darknet prints them",
+)
+def summary(
+    arch: str,
+    scale: str | None,
+    input_size: int | None,
+    classes: int | None,
+    as_json: bool,
+    style: str,
+) -> None:
+    """Print every layer's output shape, parameters and MACs, and the totals."""
+    p = plan(load_spec(arch).resolved(scale, input_size, classes))
+    if as_json:
+        click.echo(json.dumps(as_dict(p), indent=2))
+    elif style == "darknet":
+        click.echo(darknet_rows(p))
+    else:
+        click.echo(table(p))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of architecture files (for editor completion and checks)."""
+    click.echo(json.dumps(network_model().model_json_schema(by_alias=True), indent=2))

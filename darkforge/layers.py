@@ -1,0 +1,162 @@
+"""nn.Modules for the built-in layer types. Every one has the same constructor: (spec, inputs),
+where `inputs` are the static input shapes the builder inferred, and a forward over its inputs.
+
+Class names equal the YAML `type` tags (STYLE rule 3); the registry resolves them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from darkforge import specs
+from darkforge.spec import Shape
+from darkforge.spec import Tensor as SpecTensor
+
+ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
+    "leaky": lambda slope: nn.LeakyReLU(slope, inplace=True),
+    "relu": lambda _: nn.ReLU(inplace=True),
+    "relu6": lambda _: nn.ReLU6(inplace=True),
+    "silu": lambda _: nn.SiLU(inplace=True),
+    "mish": lambda _: nn.Mish(inplace=True),
+    "logistic": lambda _: nn.Sigmoid(),
+    "tanh": lambda _: nn.Tanh(),
+    "elu": lambda _: nn.ELU(inplace=True),
+    "gelu": lambda _: nn.GELU(),
+    "hardswish": lambda _: nn.Hardswish(inplace=True),
+    "linear": lambda _: nn.Identity(),
+}
+
+
+class ConvBnLeaky(nn.Module):
+    """conv -> bn -> act; module names `conv`, `bn`, `act` are the checkpoint keys."""
+
+    def __init__(self, spec: specs.ConvBnLeaky, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        channels = inputs[0][0]
+        norm = spec.batch_norm
+        self.conv = nn.Conv2d(
+            channels,
+            spec.filters,
+            spec.size,
+            spec.stride,
+            spec.padding,
+            groups=spec.groups,
+            bias=spec.has_bias,
+        )
+        self.bn = (
+            nn.BatchNorm2d(spec.filters, eps=norm.eps, momentum=norm.momentum) if norm else nn.Identity()
+        )
+        self.act = ACTIVATIONS[spec.activation](spec.slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class Conv(ConvBnLeaky):
+    pass
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, spec: specs.ResidualBlock, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        first, second = spec.convs(inputs[0][0])
+        hidden = first.infer([SpecTensor(inputs[0], "")]).output
+        self.conv1 = ConvBnLeaky(first, inputs)  # (B, C, H, W) -> (B, C/2, H, W), 1×1
+        self.conv2 = ConvBnLeaky(second, [hidden])  # -> (B, C, H, W), 3×3
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(self.conv1(x))  # Darknet [shortcut] activation=linear
+
+
+class ResidualStage(nn.Module):
+    def __init__(self, spec: specs.ResidualStage, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        down, block = spec.parts()
+        self.down = ConvBnLeaky(down, inputs)
+        shape = down.infer([SpecTensor(inputs[0], "")]).output
+        self.blocks = nn.Sequential(*(ResidualBlock(block, [shape]) for _ in range(spec.blocks)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(self.down(x))
+
+
+class Shortcut(nn.Module):
+    def __init__(self, spec: specs.Shortcut, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = ACTIVATIONS[spec.activation](spec.slope)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        total = xs[0] + xs[1]
+        for x in xs[2:]:
+            total = total + x
+        return self.act(total)
+
+
+class Route(nn.Module):
+    def __init__(self, spec: specs.Route, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        return xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)
+
+
+class Upsample(nn.Module):
+    def __init__(self, spec: specs.Upsample, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.stride = spec.stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=self.stride, mode="nearest")
+
+
+class MaxPool(nn.Module):
+    """Darknet pads `padding // 2` before and the rest after, with -inf (never picked by max)."""
+
+    def __init__(self, spec: specs.MaxPool, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        before = spec.padding // 2
+        self.pad = (before, spec.padding - before) * 2  # (left, right, top, bottom)
+        self.pool = nn.MaxPool2d(spec.size, spec.stride or spec.size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if any(self.pad):
+            x = F.pad(x, self.pad, value=float("-inf"))
+        return self.pool(x)
+
+
+class AvgPool(nn.AvgPool2d):
+    def __init__(self, spec: specs.AvgPool, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec.size, spec.stride or spec.size, spec.pad)
+
+
+class GlobalAvgPool(nn.AdaptiveAvgPool2d):
+    def __init__(self, spec: specs.GlobalAvgPool, inputs: Sequence[Shape]) -> None:
+        super().__init__(1)
+
+
+class Linear(nn.Linear):
+    """Flattens (B, ...) to (B, features) first — never `squeeze`, which breaks a batch of one."""
+
+    def __init__(self, spec: specs.Linear, inputs: Sequence[Shape]) -> None:
+        assert isinstance(spec.out, int)  # the shape rule already refused an unresolved width
+        features = 1
+        for d in inputs[0]:
+            features *= d
+        super().__init__(features, spec.out, bias=spec.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.flatten(1))
+
+
+class Dropout(nn.Dropout):
+    def __init__(self, spec: specs.Dropout, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec.p)
+
+
+class Flatten(nn.Flatten):
+    def __init__(self, spec: specs.Flatten, inputs: Sequence[Shape]) -> None:
+        super().__init__(1)
