@@ -20,9 +20,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import darkforge  # noqa: E402
-from darkforge.network import forward_order_copy  # noqa: E402
-from reference import Darknet53  # noqa: E402
+from reference import Darknet53
+
+import darkforge
+from darkforge.network import forward_order_copy
 
 
 def step_time(

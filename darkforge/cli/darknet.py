@@ -1,0 +1,1 @@
+"""`darkforge convert` (being written: see issue 5)."""

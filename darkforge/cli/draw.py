@@ -1,0 +1,1 @@
+"""`darkforge draw` (being written: see issue 3)."""
