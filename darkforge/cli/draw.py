@@ -1,1 +1,127 @@
-"""`darkforge draw` (being written: see issue 3)."""
+"""`darkforge draw`: the architecture as a picture, from the spec alone (no torch, no forward pass).
+
+`darkforge.draw` builds the graphviz graph; rendering happens here, and only here, because it needs
+Graphviz's `dot` program: without it `--format dot` still writes the graph's source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import click
+import graphviz
+
+from darkforge.cli import cli
+from darkforge.cli.inspect import ARCH, INPUT_SIZE, SCALE
+from darkforge.draw import RANKDIRS
+from darkforge.draw import draw as draw_graph
+from darkforge.errors import DarkforgeError, UsageError
+from darkforge.load import load_spec
+from darkforge.shapes import plan
+
+FORMATS = ("svg", "png", "pdf", "dot")
+SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+INSTALL = (
+    "install Graphviz (Debian/Ubuntu: sudo apt install graphviz; Homebrew: brew install graphviz), "
+    "or write the graph's source with --format dot"
+)
+
+
+@cli.command()
+@ARCH
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="file to write (- for stdout)  [default: <arch name>.<format> in the current directory]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="output format  [default: from the -o suffix, else svg]",
+)
+@click.option(
+    "--expand", is_flag=True, help="draw every layer instead of collapsing repeated residual blocks"
+)
+@click.option(
+    "--rankdir",
+    type=click.Choice(RANKDIRS),
+    default="TB",
+    show_default=True,
+    help="TB: top to bottom, LR: left to right",
+)
+@SCALE
+@INPUT_SIZE
+def draw(
+    arch: str,
+    output: str | None,
+    fmt: str | None,
+    expand: bool,
+    rankdir: str,
+    scale: str | None,
+    input_size: int | None,
+) -> None:
+    """Draw the network with Graphviz: stages, residual blocks ×N, shapes on the edges."""
+    fmt = fmt or _format_of(output)
+    p = plan(load_spec(arch).resolved(scale, input_size))
+    data = _render(draw_graph(p, expand=expand, rankdir=rankdir), fmt)
+    if output == "-":
+        sys.stdout.buffer.write(data)  # click's get_binary_stream is untyped in click 8.5
+        return
+    path = Path(output) if output else Path(f"{_file_name(p.spec.name)}.{fmt}")
+    _write_atomically(path, data)
+    click.echo(f"wrote {path}")
+
+
+def _format_of(output: str | None) -> str:
+    if output is None or output == "-":
+        return "svg"
+    suffix = Path(output).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"cannot tell the format of {output!r} from its suffix",
+            f"name it .svg, .png, .pdf or .dot, or give --format {'|'.join(FORMATS)}",
+        )
+    return SUFFIXES[suffix]
+
+
+def _file_name(name: str) -> str:
+    """The arch's name made safe as a file name ('yolo v3/tiny' -> 'yolo_v3_tiny')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "network"
+
+
+def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
+    if fmt == "dot":
+        return graph.source.encode()
+    try:
+        data: bytes = graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise UsageError(f"cannot render {fmt}: Graphviz's `dot` program is not installed", INSTALL) from None
+    except graphviz.CalledProcessError as e:
+        stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr or "")
+        reason = stderr.strip().splitlines()[0] if stderr.strip() else f"exit status {e.returncode}"
+        raise DarkforgeError(f"Graphviz's `dot` failed to render {fmt}: {reason}") from None
+    return data
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a temp file next to `path`, then rename it over: a reader never sees half a picture."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # O_EXCL: never follow or reuse someone else's file; 0o666: the umask decides, as for any file.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        if isinstance(e, FileNotFoundError):
+            reason, hint = f"directory {path.parent} does not exist", "create it, or choose another -o"
+        else:
+            reason, hint = e.strerror or str(e), "choose another -o"
+        raise UsageError(f"cannot write {path}: {reason}", hint) from None
