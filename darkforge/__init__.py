@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"build": "darkforge.network", "Network": "darkforge.network"}
+_LAZY = {
+    "build": "darkforge.network",
+    "Network": "darkforge.network",
+    "load_darknet_weights": "darkforge.darknet_weights",
+    "save_darknet_weights": "darkforge.darknet_weights",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -43,7 +48,9 @@ __all__ = [
     "Tensor",
     "UsageError",
     "build",
+    "load_darknet_weights",
     "load_spec",
     "plan",
     "register",
+    "save_darknet_weights",
 ]

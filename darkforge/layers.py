@@ -16,6 +16,14 @@ from darkforge import specs
 from darkforge.spec import Shape
 from darkforge.spec import Tensor as SpecTensor
 
+
+class Ramp(nn.Module):
+    """Darknet's `ramp`: x·(x > 0) + 0.1·x (strided.cfg, vgg-16.cfg)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x) + 0.1 * x
+
+
 ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "leaky": lambda slope: nn.LeakyReLU(slope, inplace=True),
     "relu": lambda _: nn.ReLU(inplace=True),
@@ -27,6 +35,7 @@ ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "elu": lambda _: nn.ELU(inplace=True),
     "gelu": lambda _: nn.GELU(),
     "hardswish": lambda _: nn.Hardswish(inplace=True),
+    "ramp": lambda _: Ramp(),
     "linear": lambda _: nn.Identity(),
 }
 

@@ -1,1 +1,133 @@
-"""`darkforge convert` (being written: see issue 5)."""
+"""`darkforge convert`: Darknet .cfg ⇄ darkforge YAML, and Darknet .weights ⇄ safetensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from darkforge.cli import cli
+from darkforge.errors import DataError, UsageError
+
+KINDS = {".cfg": "cfg", ".yaml": "yaml", ".yml": "yaml", ".safetensors": "safetensors"}  # else: weights
+DEFAULT_TARGET = {"cfg": "yaml", "yaml": "cfg", "weights": "safetensors", "safetensors": "weights"}
+
+
+def _kind(path: str) -> str:
+    return KINDS.get(Path(path).suffix.lower(), "weights")  # darknet53.conv.74 has no telling suffix
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text)
+
+
+def _cfg_to_yaml(
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+) -> None:
+    from darkforge.darknet import convert_cfg
+    from darkforge.dump import dump_spec
+
+    converted = convert_cfg(source, lenient)
+    header = f"Converted from {Path(source).name} by `darkforge convert`: layers[i] is Darknet's layer i."
+    _emit(dump_spec(converted.spec, header), output)
+    for warning in converted.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _yaml_to_cfg(
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+) -> None:
+    from darkforge.darknet_write import to_cfg
+    from darkforge.load import load_spec
+
+    text, warnings = to_cfg(load_spec(source))
+    _emit(text, output)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _network(arch: str | None, output: str | None, lenient: bool) -> object:
+    if arch is None:
+        raise UsageError("converting weights needs the network", "add --cfg FILE.cfg (or a .yaml)")
+    if output is None:
+        raise UsageError("weights are binary", "add -o FILE")
+    from darkforge.network import build
+
+    if lenient and arch.endswith(".cfg"):
+        from darkforge.darknet import convert_cfg
+
+        return build(convert_cfg(arch, lenient=True).spec)
+    return build(arch)
+
+
+def _weights_to_safetensors(
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+) -> None:
+    from safetensors.torch import save_file
+
+    from darkforge.darknet_weights import load_darknet_weights
+
+    model = _network(arch, output, lenient)
+    report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
+    save_file(model.state_dict(), str(output))  # type: ignore[attr-defined]
+    click.echo(f"{report} (weights version {'.'.join(map(str, report.version))}) -> {output}")
+
+
+def _safetensors_to_weights(
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+) -> None:
+    from safetensors.torch import load_file
+
+    from darkforge.darknet_weights import save_darknet_weights
+
+    model = _network(arch, output, lenient)
+    try:
+        state = load_file(source)
+        model.load_state_dict(state)  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        raise DataError("no such file", "check the path", source) from None
+    except (RuntimeError, OSError) as e:  # safetensors' header errors, missing or misshapen tensors
+        raise DataError(f"{source}: does not fit {arch}: {str(e).splitlines()[0]}") from None
+    click.echo(f"{save_darknet_weights(model, str(output), cutoff)} -> {output}")  # type: ignore[arg-type]
+
+
+CONVERSIONS: dict[tuple[str, str], Callable[[str, str | None, str | None, int | None, bool], None]] = {
+    ("cfg", "yaml"): _cfg_to_yaml,
+    ("yaml", "cfg"): _yaml_to_cfg,
+    ("weights", "safetensors"): _weights_to_safetensors,
+    ("safetensors", "weights"): _safetensors_to_weights,
+}
+
+
+@cli.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="where to write (text: stdout by default)"
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(sorted(DEFAULT_TARGET)),
+    help="what to write; default: from -o's suffix, else a .cfg becomes YAML, a YAML a .cfg, "
+    ".weights safetensors and safetensors .weights",
+)
+@click.option(
+    "--cfg", "arch", type=click.Path(dir_okay=False), help="the network of a weights file (.cfg or .yaml)"
+)
+@click.option("--cutoff", type=click.IntRange(0), help="only Darknet layers before N (darknet53.conv.74: 74)")
+@click.option("--lenient", is_flag=True, help="warn about unknown .cfg keys instead of refusing the file")
+def convert(
+    source: str, output: str | None, target: str | None, arch: str | None, cutoff: int | None, lenient: bool
+) -> None:
+    """Convert between Darknet and darkforge: a .cfg to YAML (and back with --to cfg), and
+    .weights to safetensors (and back) for the network given by --cfg."""
+    kind = _kind(source)
+    target = target or (_kind(output) if output else DEFAULT_TARGET[kind])
+    if (kind, target) not in CONVERSIONS:
+        known = ", ".join(f"{a} -> {b}" for a, b in CONVERSIONS)
+        raise UsageError(f"cannot convert {kind} to {target}", f"conversions: {known}")
+    CONVERSIONS[kind, target](source, output, arch, cutoff, lenient)

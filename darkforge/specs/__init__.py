@@ -51,3 +51,5 @@ __all__ = [
     "Shortcut",
     "Upsample",
 ]
+
+from darkforge.specs import darknet  # noqa: E402,F401  (Darknet's own layer types register on import)

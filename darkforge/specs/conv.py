@@ -20,6 +20,7 @@ Activation = Literal[
     "elu",
     "gelu",
     "hardswish",
+    "ramp",
     "linear",
 ]
 
