@@ -171,7 +171,6 @@ VALUES: dict[str, Callable[[Section, str, str], Any]] = {
     "activation": _activation,
     "policy": _choice("constant", "step", "exp", "poly", "steps", "sigmoid", "random"),
     "cost": _choice("sse", "masked", "smooth", "L1", "seg", "wgan"),
-    "text": lambda s, key, text: text,
 }
 
 # [net] (parse_net_options): the input size, and the training settings kept as `train: {darknet: ...}`.
