@@ -97,6 +97,11 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, Source]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise SpecError(f"byte {e.start} is not UTF-8", "save the file as UTF-8", name, line) from None
+    return parse_yaml_text(text, name)
+
+
+def parse_yaml_text(text: str, name: str) -> tuple[Any, Source]:
+    """Parse YAML text (from file `name`) into plain data and the positions of its keys."""
     source = Source(name)
     loader = _CappedLoader(text)
     try:
@@ -168,18 +173,27 @@ def parse_spec(data: Any, source: Source) -> NetworkSpec:
         spec = network_model().model_validate(data)
     except ValidationError as e:
         raise _first_error(e, data, source) from None
+    if spec.train is not None:  # checked here so `validate` catches a bad recipe too
+        from darkforge.recipe import Recipe
+
+        try:
+            Recipe.model_validate(spec.train)
+        except ValidationError as e:
+            raise _first_error(e, data, source, ("train",)) from None
     spec._source = source
     return spec
 
 
-def _first_error(error: ValidationError, data: Any, source: Source) -> SpecError:
+def _first_error(
+    error: ValidationError, data: Any, source: Source, prefix: tuple[Any, ...] = ()
+) -> SpecError:
     """Turn pydantic's first error into one line. `include_input=False`: printing the input of an
     alias-heavy document would expand it."""
     details = error.errors(include_input=False, include_url=False)
     # The most telling error first: a misspelt key also shows up as a missing one, and a union
     # such as `bn: bool | {momentum, eps}` reports one error per member.
     detail = min(details, key=lambda d: (_PRIORITY.get(d["type"], 9), -len(d["loc"])))
-    loc = _strip_tags(tuple(detail["loc"]))
+    loc = prefix + _strip_tags(tuple(detail["loc"]))
     message, hint = detail["msg"], ""
     kind = detail["type"]
     if kind == "union_tag_invalid":
@@ -241,7 +255,11 @@ def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
 
 def _allowed_keys(data: Any, loc: tuple[Any, ...]) -> list[str]:
     model: Any = network_model()
-    if len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
+    if loc[:1] == ("train",):
+        from darkforge.recipe import Recipe
+
+        model, loc = Recipe, loc[1:]
+    elif len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
         tag = _lookup(data, (*loc[:2], "type")) if _has(data, (*loc[:2], "type")) else None
         try:
             model = registry.get(str(tag)).spec

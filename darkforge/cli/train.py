@@ -1,15 +1,222 @@
-"""`darkforge train`: placeholder until training lands."""
+"""`darkforge train`, `eval` and `predict`."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import click
 
 from darkforge.cli import cli
-from darkforge.errors import UsageError
+from darkforge.cli.progress import Progress
+from darkforge.errors import DataError, UsageError
+
+DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+DATA = click.option(
+    "--data",
+    default=None,
+    help="cifar10 (default), imagefolder:DIR (DIR/train/<class>/, DIR/test/<class>/) or fake",
+)
+DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="where cifar10 is downloaded/cached"
+)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train(args: tuple[str, ...]) -> None:
-    """Train an architecture on CIFAR-10 (not yet available)."""
-    raise UsageError("training is not implemented yet", "see the open training issue")
+def _resolve_arch(arch: str) -> Path:
+    """A path, or the name of an architecture shipped with darkforge (`darknet53`)."""
+    path = Path(arch)
+    if path.exists() or path.suffix in (".yaml", ".yml", ".cfg"):
+        return path
+    shipped = Path(__file__).resolve().parent.parent / "archs" / f"{arch}.yaml"
+    return shipped if shipped.exists() else path
+
+
+@cli.command()
+@click.argument("arch", required=False)
+@DATA
+@DATA_DIR
+@click.option(
+    "--recipe", default="default", show_default=True, help="default (aims high) or tutorial (Adam, batch 64)"
+)
+@click.option("--epochs", type=click.IntRange(1), help="[recipe: 30]")
+@click.option("--batch-size", type=click.IntRange(1), help="global batch [recipe: 256]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate [recipe: 0.2]")
+@DEVICE
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "32", "bf16", "16"]),
+    help="autocast [recipe: auto = bf16 on CUDA]",
+)
+@click.option("--seed", type=click.IntRange(0), help="[recipe: 0]")
+@click.option("--scale", help="a scale from the file's `scales:`, e.g. tiny")
+@click.option(
+    "--val-split",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="hold out this share of train to pick `best`",
+)
+@click.option(
+    "--ema", type=click.FloatRange(0, 1, max_open=True), help="EMA decay of the weights (e.g. 0.999)"
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    help="accepted for familiarity: batches are built on the device, no workers",
+)
+@click.option("--project", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", default="train", show_default=True, help="run name; auto-incremented if taken")
+@click.option(
+    "--resume", type=click.Path(), help="continue a run: runs/<name> or its weights/last.pt (needs no ARCH)"
+)
+def train(arch: str | None, resume: str | None, **flags: Any) -> None:
+    """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots."""
+    from darkforge import train as trainer
+
+    if resume and arch:
+        raise UsageError("give either ARCH or --resume, not both", "--resume takes the arch from the run")
+    if resume:
+        started = _resume(resume, flags["device"])
+        if started is None:
+            return
+        job, run, payload = started
+    elif arch:
+        job, run = _start(arch, flags)
+        payload = None
+    else:
+        raise UsageError("missing ARCH", "e.g. darkforge train archs/darknet53.yaml (or --resume runs/train)")
+    progress = Progress()
+    t = trainer.fit(job, run, progress, resume=payload)
+    progress.close()
+    summary = trainer.finish(t)
+    last = t.history[-1]
+    click.echo(
+        f"done: final epoch {last['epoch']} test acc {100 * last['test_acc']:.2f}%; best {100 * t.best:.2f}% "
+        f"(picked on the {summary['best_picked_on']}); results in {run.path}"
+    )
+    click.echo((run.path / "report.txt").read_text().rstrip())
+
+
+def _start(arch: str, flags: dict[str, Any]) -> tuple[Any, Any]:
+    """Validate everything, then create the run directory (nothing is created for bad input)."""
+    from darkforge import recipe
+    from darkforge.load import load_spec
+    from darkforge.rundir import RunDir
+    from darkforge.train import Job, pick_device
+
+    path = _resolve_arch(arch)
+    spec = load_spec(path)
+    spec.resolved(flags["scale"])  # an unknown --scale fails here
+    names = {"batch_size": "batch"}
+    keys = ("epochs", "batch_size", "lr", "precision", "seed", "val_split", "ema")
+    overrides = {names.get(k, k): flags[k] for k in keys}
+    rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
+    data = flags["data"] or "cifar10"
+    job = Job(path.read_text(), str(path), flags["scale"], rec, data, flags["data_dir"], flags["device"])
+    pick_device(job.device)
+    run = RunDir.create(flags["project"], flags["name"])
+    run.write_text("arch.yaml", job.arch_yaml)
+    args = {"arch": job.arch_name, "scale": job.scale, "data": job.data, "data_dir": job.data_dir}
+    run.write_yaml("args.yaml", args | {"device": job.device, "recipe": rec.model_dump(mode="json")})
+    click.echo(f"run directory: {run.path}")
+    return job, run
+
+
+def _resume(path: str, device: str) -> tuple[Any, Any, Any] | None:
+    """The job of an existing run and its last checkpoint; None when the run is complete."""
+    from darkforge import checkpoint, recipe
+    from darkforge.rundir import RunDir
+    from darkforge.train import Job
+
+    run = RunDir.existing(path)
+    args = run.read_yaml("args.yaml")
+    rec = recipe.Recipe.model_validate(args["recipe"])
+    device = device if device != "auto" else args.get("device", "auto")
+    job = Job(
+        run.file("arch.yaml").read_text(),
+        args["arch"],
+        args.get("scale"),
+        rec,
+        args["data"],
+        args.get("data_dir"),
+        device,
+    )
+    payload = checkpoint.load(run.last) if run.last.exists() else None
+    done = len(payload["state"]["history"]) if payload else 0
+    if done >= rec.epochs:
+        click.echo(f"{run.path}: already complete ({done} of {rec.epochs} epochs)")
+        return None
+    click.echo(f"resuming {run.path} after epoch {done}")
+    return job, run, payload
+
+
+@cli.command("eval")
+@click.argument("ckpt", type=click.Path())
+@DATA
+@DATA_DIR
+@DEVICE
+@click.option(
+    "--tta/--no-tta",
+    default=True,
+    show_default=True,
+    help="average with the mirrored image, as training evaluates",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="also write the confusion matrix PNG here"
+)
+def eval_(
+    ckpt: str, data: str | None, data_dir: str | None, device: str, tta: bool, output: str | None
+) -> None:
+    """Accuracy and per-class report of a checkpoint on a dataset's test split."""
+    from darkforge import checkpoint, report
+    from darkforge.data import Batches, load_dataset
+    from darkforge.train import logits_of, pick_device, score
+
+    dev = pick_device(device)
+    model, info, _ = checkpoint.load_model(ckpt)
+    model.to(dev)
+    dataset = load_dataset(data or "cifar10", data_dir, (info.input[1], info.input[2]))
+    if dataset.classes != info.classes:
+        raise DataError(
+            f"{dataset.name}: its classes differ from the checkpoint's ({', '.join(info.classes)})"
+        )
+    test = dataset.test.to(dev)
+    _, _, predictions = score(logits_of(model, Batches(test, 256, info.mean, info.std), tta))
+    matrix = report.confusion(test.labels, predictions, len(info.classes))
+    summary = report.class_report(matrix, info.classes)
+    click.echo(
+        f"{ckpt}: accuracy {100 * summary['accuracy']:.2f}% on {len(test):,} test images of {dataset.name}"
+    )
+    click.echo(report.report_text(summary).rstrip())
+    if output:
+        report.plot_confusion(matrix, info.classes, Path(output))
+        click.echo(f"confusion matrix: {output}")
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--top", type=click.IntRange(1), default=3, show_default=True, help="classes shown per image")
+@DEVICE
+def predict(ckpt: str, images: tuple[str, ...], top: int, device: str) -> None:
+    """Top-k classes for each IMAGE (JPEG or PNG), resized to the network's input."""
+    import torch
+    from torchvision.transforms.v2.functional import resize
+
+    from darkforge import checkpoint
+    from darkforge.data import read_image
+    from darkforge.train import pick_device
+
+    dev = pick_device(device)
+    model, info, _ = checkpoint.load_model(ckpt)
+    model.to(dev)
+    mean = torch.tensor(info.mean, device=dev).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, device=dev).view(1, -1, 1, 1)
+    for name in images:
+        image = read_image(name, info.input[0])
+        x = resize(image, info.input[1:], antialias=True)[None].to(dev).float().div(255)
+        with torch.no_grad():
+            probs = model((x - mean) / std).softmax(1)[0]
+        values, indices = probs.topk(min(top, len(info.classes)))
+        ranked = ", ".join(
+            f"{info.classes[i]} {v:.3f}" for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+        )
+        click.echo(f"{name}: {ranked}")

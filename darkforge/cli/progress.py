@@ -1,0 +1,89 @@
+"""Training progress on the terminal: a tqdm bar on a TTY, one plain line per epoch otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+
+class Progress:
+    """A tqdm bar on a terminal; one plain line per epoch otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.tty = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.estimated = False
+        self.info: dict[str, Any] = {}
+
+    def __call__(self, event: Any) -> None:
+        getattr(self, f"on_{event.kind}")(event)
+
+    def on_start(self, event: Any) -> None:
+        v = self.info = event.values
+        val = f", val {v['val']:,}" if v["val"] else ""
+        click.echo(
+            f"device {v['device']}, precision {v['precision']}, {v['params']:,} params; "
+            f"train {v['train']:,}{val}, test {v['test']:,} images, {v['classes']} classes; "
+            f"epochs {v['from_epoch']}-{v['epochs']}"
+        )
+
+    def on_step(self, event: Any) -> None:
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(
+                    total=event.steps,
+                    desc=f"epoch {event.epoch}",
+                    unit="batch",
+                    leave=False,
+                    dynamic_ncols=True,
+                )
+            self.bar.update(1)
+            self.bar.set_postfix_str(
+                f"{event.values['images'] / max(event.values['seconds'], 1e-9):.0f} img/s"
+            )
+        if not self.estimated and event.step == min(20, event.steps):
+            self.estimated = True
+            per_step = event.values["seconds"] / event.step
+            epochs = self.info["epochs"] - self.info["from_epoch"] + 1
+            total = per_step * event.steps * epochs * 1.1  # + evaluation
+            epoch = _duration(per_step * event.steps)
+            click.echo(
+                f"estimated time: {_duration(total)} for {epochs} epoch(s) ({epoch} of training per epoch)"
+            )
+            if self.info["device"] == "cpu" and self.info["params"] > 10_000_000 and total > 3600:
+                click.echo(
+                    "tip: this is a large network for a CPU; try --scale tiny, or a GPU (--device cuda)"
+                )
+
+    def on_epoch(self, event: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        r = event.values
+        val = f" val {100 * r['val_acc']:.2f}%" if r.get("val_acc") is not None else ""
+        elapsed = _duration(time.perf_counter() - self.started)
+        click.echo(
+            f"epoch {r['epoch']:3d}/{self.info['epochs']}  "
+            f"train loss {r['train_loss']:.4f} acc {100 * r['train_acc']:.2f}%  "
+            f"test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:.2f}%{val}  lr {r['lr']:.4g}  "
+            f"{r['img_s']:.0f} img/s  {r['seconds']:.0f}s  [{elapsed} elapsed]"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

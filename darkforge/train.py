@@ -1,0 +1,389 @@
+"""Training, as a linear recipe: set up, loop (train, evaluate, checkpoint), report.
+
+Every epoch is seeded from (seed, epoch), and `last.pt` holds the model, optimizer, schedule,
+scaler, EMA and the metrics history, so a run killed at any moment resumes from its last
+completed epoch and continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from darkforge import checkpoint
+from darkforge.data import Batches, Dataset, Split, load_dataset
+from darkforge.errors import DataError, UsageError
+from darkforge.network import Network
+from darkforge.recipe import Recipe
+from darkforge.rundir import RunDir
+
+COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "img_s",
+    "seconds",
+    "val_loss",
+    "val_acc",
+]
+
+
+@dataclass
+class Job:
+    """Everything a run needs; the CLI fills it from flags, or from a run directory on resume."""
+
+    arch_yaml: str
+    arch_name: str  # the file it came from, for messages
+    scale: str | None
+    recipe: Recipe
+    data: str = "cifar10"
+    data_dir: str | None = None
+    device: str = "auto"
+
+
+@dataclass
+class Event:
+    """Progress for the CLI: 'start', 'estimate', 'step', 'epoch' or 'done'."""
+
+    kind: str
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+Callback = Callable[[Event], None]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a device", "use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: this machine has no CUDA GPU", "use --device cpu (or auto)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: Metal is not available here", "use --device cpu (or auto)")
+    return device
+
+
+def precision_of(recipe: Recipe, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32."""
+    choice = recipe.precision
+    if choice == "auto":
+        choice = "bf16" if device.type == "cuda" else "32"
+    return {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[choice]
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on conv/linear weights only: never on batch-norm scales or biases."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    groups = param_groups(model, recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov and recipe.momentum > 0
+        )
+    optimizer = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(groups, lr=recipe.lr)
+
+
+def lr_factor(recipe: Recipe, step: int, total: int) -> float:
+    """Multiplier of the peak lr at `step` of `total` optimizer steps."""
+    warm = int(recipe.warmup * total)
+    if recipe.schedule == "constant":
+        return min(1.0, (step + 1) / warm) if warm else 1.0
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if recipe.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, 1 - progress)  # onecycle: linear decay to zero
+
+
+@dataclass
+class Trainer:
+    """The pieces of a run that live across epochs."""
+
+    job: Job
+    run: RunDir
+    data: Dataset
+    model: Network
+    device: torch.device
+    info: checkpoint.Inference
+    train_split: Split
+    val_split: Split | None
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    ema: torch.optim.swa_utils.AveragedModel | None
+    dtype: torch.dtype | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: float = -1.0
+    channels_last: bool = False
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.job.recipe
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def batches(self, split: Split, train: bool) -> Batches:
+        mean, std = (self.info.mean, self.info.std)
+        aug = self.recipe.augment
+        return Batches(
+            split,
+            self.recipe.batch if train else max(self.recipe.batch, 256),
+            mean,
+            std,
+            crop=aug.crop if train else 0,
+            flip=aug.flip if train else False,
+            cutout=aug.cutout if train else 0,
+            shuffle=train,
+            drop_last=train and len(split) >= 2 * self.recipe.batch,
+            channels_last=self.channels_last,
+        )
+
+
+def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> Trainer:
+    recipe = job.recipe
+    device = pick_device(job.device)
+    torch.manual_seed(recipe.seed)
+    info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, [], [], [], [])
+    spec = info.spec().resolved(job.scale)
+    c, h, w = spec.input.shape
+    data = load_dataset(job.data, job.data_dir, (h, w))
+    if data.train.images.shape[1] != c:
+        raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
+    mean, std = data.mean_std if recipe.normalize else ([0.0] * c, [1.0] * c)
+    info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, data.classes, [c, h, w], mean, std)
+    model = info.build().to(device)
+    channels_last = recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type == "cuda")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_split, val_split = data.train, None
+    if recipe.val_split:
+        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))
+        n_val = int(recipe.val_split * len(order))
+        val_split, train_split = data.train.subset(order[:n_val]), data.train.subset(order[n_val:])
+    train_split, data.test = train_split.to(device), data.test.to(device)
+    val_split = val_split.to(device) if val_split is not None else None
+    optimizer = make_optimizer(model, recipe)
+    dtype = precision_of(recipe, device)
+    trainer = Trainer(
+        job, run, data, model, device, info, train_split, val_split, optimizer,
+        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
+        torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        None, dtype, channels_last=channels_last,
+    )  # fmt: skip
+    steps = len(trainer.batches(train_split, True)) * recipe.epochs
+    trainer.schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
+    if recipe.ema:
+        avg = torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema)
+        trainer.ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
+    if state is not None:
+        _restore(trainer, state)
+    return trainer
+
+
+def _restore(t: Trainer, state: dict[str, Any]) -> None:
+    t.model.load_state_dict(state["model"])
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.schedule.load_state_dict(state["schedule"])
+    t.scaler.load_state_dict(state["scaler"])
+    if t.ema is not None and state.get("ema") is not None:
+        t.ema.load_state_dict(state["ema"])
+    t.history, t.best = list(state["history"]), float(state["best"])
+
+
+def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None = None) -> Trainer:
+    """Train `job` into `run`, continuing from a `last.pt` payload when resuming."""
+    t = setup(job, run, on_event, resume["state"] | {"model": resume["model"]} if resume else None)
+    on_event(_start_event(t))
+    for epoch in range(len(t.history) + 1, t.recipe.epochs + 1):
+        torch.manual_seed(t.recipe.seed * 1_000_003 + epoch)  # dropout and anything else global
+        row = train_epoch(t, epoch, on_event)
+        for name, split in (("test", t.data.test), ("val", t.val_split)):
+            if split is not None:
+                loss, acc, _ = evaluate(t, split)
+                row[f"{name}_loss"], row[f"{name}_acc"] = loss, acc
+        t.history.append(row)
+        score = row["val_acc"] if t.val_split is not None else row["test_acc"]
+        improved = score > t.best
+        t.best = max(t.best, score)
+        save_epoch(t, improved)
+        on_event(Event("epoch", epoch, values=row | {"best": t.best}))
+    return t
+
+
+def _start_event(t: Trainer) -> Event:
+    values = {
+        "device": str(t.device),
+        "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[t.dtype],
+        "train": len(t.train_split),
+        "val": len(t.val_split) if t.val_split is not None else 0,
+        "test": len(t.data.test),
+        "classes": len(t.data.classes),
+        "params": t.model.plan.params,
+        "epochs": t.recipe.epochs,
+        "from_epoch": len(t.history) + 1,
+        "steps": len(t.batches(t.train_split, True)),
+    }
+    return Event("start", len(t.history) + 1, values=values)
+
+
+def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
+    t.model.train()
+    batches = t.batches(t.train_split, True)
+    seed = t.recipe.seed * 1_000_003 + epoch
+    loss_sum = torch.zeros((), device=t.device)
+    correct = torch.zeros((), device=t.device, dtype=torch.long)
+    seen = 0
+    start = time.perf_counter()
+    criterion = nn.CrossEntropyLoss(label_smoothing=t.recipe.label_smoothing)
+    for step, (x, y) in enumerate(batches.epoch(seed), 1):
+        with t.autocast():
+            logits = t.model(x)
+            loss = criterion(logits.float(), y)
+        t.optimizer.zero_grad(set_to_none=True)
+        t.scaler.scale(loss).backward()
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        t.schedule.step()
+        if t.ema is not None:
+            t.ema.update_parameters(t.model)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        if step % 50 == 0 or step == len(batches):
+            _check_finite(t, loss_sum, epoch)
+        on_event(
+            Event("step", epoch, step, len(batches), {"seconds": time.perf_counter() - start, "images": seen})
+        )
+    if t.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum.item() / seen,
+        "train_acc": correct.item() / seen,
+        "test_loss": None,
+        "test_acc": None,
+        "lr": t.optimizer.param_groups[0]["lr"],
+        "img_s": seen / seconds,
+        "seconds": seconds,
+        "val_loss": None,
+        "val_acc": None,
+    }
+
+
+def _check_finite(t: Trainer, loss_sum: Tensor, epoch: int) -> None:
+    if not torch.isfinite(loss_sum):
+        last = t.run.last if t.run.last.exists() else None
+        kept = f"the last good checkpoint is {last}" if last else "no epoch had completed, nothing saved"
+        raise DataError(
+            f"training diverged in epoch {epoch}: the loss is not finite",
+            f"{kept}; lower --lr (now {t.recipe.lr}) or use --precision 32",
+        )
+
+
+@torch.no_grad()
+def logits_of(
+    model: nn.Module, batches: Batches, tta_flip: bool, autocast: Callable[[], Any] = contextlib.nullcontext
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Logits and labels, batch by batch, in eval mode; with `tta_flip` the mirror image is
+    as likely as the image itself, so their logits are averaged."""
+    model.eval()
+    for x, y in batches.epoch(0):
+        with autocast():
+            logits = model(x).float()
+            if tta_flip:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        yield logits, y
+
+
+def evaluate(t: Trainer, split: Split) -> tuple[float, float, Tensor]:
+    """Mean loss, accuracy, and the predicted class of every image in `split`."""
+    return score(logits_of(t.eval_model, t.batches(split, False), t.recipe.tta_flip, t.autocast))
+
+
+def score(batches: Iterator[tuple[Tensor, Tensor]]) -> tuple[float, float, Tensor]:
+    loss_sum, correct, seen, preds = 0.0, 0, 0, []
+    for logits, y in batches:
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        preds.append(logits.argmax(1))
+        correct += int((preds[-1] == y).sum())
+        seen += len(y)
+    return loss_sum / seen, correct / seen, torch.cat(preds).cpu()
+
+
+def save_epoch(t: Trainer, improved: bool) -> None:
+    """Checkpoint first, then the CSV (rewritten from the checkpoint's history)."""
+    state = {
+        "optimizer": t.optimizer.state_dict(),
+        "schedule": t.schedule.state_dict(),
+        "scaler": t.scaler.state_dict(),
+        "ema": t.ema.state_dict() if t.ema is not None else None,
+        "history": t.history,
+        "best": t.best,
+        "epoch": len(t.history),
+    }
+    checkpoint.save(t.run.last, t.model, t.info, state)
+    if improved:
+        checkpoint.save(t.run.best, t.eval_model, t.info)
+        checkpoint.save_safetensors(t.run.best.with_suffix(".safetensors"), t.eval_model, t.info)
+    t.run.write_metrics(COLUMNS, t.history)
+
+
+def finish(t: Trainer) -> dict[str, Any]:
+    """The final model on the test set: report.txt/json, results.png, confusion_matrix.png,
+    predictions.png."""
+    from darkforge import report
+
+    _, _, predictions = evaluate(t, t.data.test)
+    labels = t.data.test.labels.cpu()
+    matrix = report.confusion(labels, predictions, len(t.data.classes))
+    summary = report.class_report(matrix, t.data.classes)
+    summary["best_picked_on"] = "validation split" if t.val_split is not None else "test set"
+    summary["best"] = t.best
+    summary["final_epoch"] = len(t.history)
+    t.run.write_text("report.txt", report.report_text(summary))
+    t.run.write_text("report.json", json.dumps(summary, indent=2) + "\n")
+    report.plot_results(t.history, t.run.file("results.png"))
+    report.plot_confusion(matrix, t.data.classes, t.run.file("confusion_matrix.png"))
+    sample = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:32]  # every class
+    images = t.data.test.images[sample.to(t.device)].cpu()
+    report.plot_predictions(
+        images, labels[sample], predictions[sample], t.data.classes, t.run.file("predictions.png")
+    )
+    return summary
