@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from darkforge.darknet import ACTIVATIONS, KEYED, NET_KEYS, Keyed
+from darkforge.darknet import KEYED, NET_KEYS, Keyed
+from darkforge.darknet_sections import ACTIVATIONS
 from darkforge.errors import SpecError
 from darkforge.shapes import flatten, plan
 from darkforge.spec import INPUT, LayerSpec, NetworkSpec, Ref
