@@ -15,6 +15,7 @@ from darkforge.shapes import Plan, plan
 from darkforge.spec import Cost, LayerSpec, NetworkSpec, Shape, ShapeError, Tensor
 
 if TYPE_CHECKING:
+    from darkforge.darknet_weights import load_darknet_weights, save_darknet_weights
     from darkforge.network import Network, build
 
 __version__ = "0.1.0"

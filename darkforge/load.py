@@ -155,8 +155,21 @@ def _record(
             _record(item, (*path, i), source, stack)
 
 
+SHIPPED = Path(__file__).resolve().parent / "archs"
+
+
+def arch_path(arch: str | os.PathLike[str]) -> Path:
+    """A file path, or the bare name of an architecture shipped with darkforge (`darknet53`),
+    so `darkforge train darknet53` works from an installed wheel."""
+    path = Path(arch)
+    if not path.exists() and not path.suffix and (SHIPPED / f"{arch}.yaml").is_file():
+        return SHIPPED / f"{arch}.yaml"
+    return path
+
+
 def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
     """Read and validate an architecture file (a darkforge YAML, or a Darknet .cfg)."""
+    path = arch_path(path)
     if str(path).endswith(".cfg"):
         from darkforge.darknet import load_cfg
 

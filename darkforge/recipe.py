@@ -25,7 +25,7 @@ class Recipe(Strict):
     epochs: int = Field(30, ge=1, le=100_000)
     batch: int = Field(256, ge=1, le=65536, description="images per optimizer step (global)")
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.2, gt=0, le=100, description="peak learning rate")
+    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
     weight_decay: float = Field(5e-4, ge=0, le=1, description="on conv/linear weights only")
@@ -34,6 +34,9 @@ class Recipe(Strict):
     )
     warmup: float = Field(0.2, ge=0, le=1, description="fraction of training spent warming up")
     label_smoothing: float = Field(0.1, ge=0, lt=1)
+    zero_init_residual: bool = Field(
+        True, description="start each residual block as the identity (last batch-norm scale 0)"
+    )
     augment: Augment = Field(default_factory=Augment)
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
@@ -67,6 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": "constant",
         "warmup": 0.0,
         "label_smoothing": 0.0,
+        "zero_init_residual": False,
         "augment": {"crop": 0, "flip": False, "cutout": 0},
         "normalize": False,
         "tta_flip": False,

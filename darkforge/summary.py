@@ -147,6 +147,8 @@ DARKNET_ROWS: dict[str, Callable[[Plan, LayerInfo], str]] = {
     "GlobalAvgPool": _plain_row("avg"),
     "Upsample": lambda p, info: f"{'upsample':<20}{info.spec.stride:2d}x  {_io(p, info)}",  # type: ignore[attr-defined]
     "Linear": _plain_row("connected"),
+    "Connected": _plain_row("connected"),
+    "DarknetShortcut": lambda p, info: f"{'res':<7}{info.sources[-1]:5d}{'':13}{_io(p, info)}",
     "Dropout": lambda p, info: f"{'dropout':<12}p = {info.spec.p:.2f}{'':5}{_io(p, info)}",  # type: ignore[attr-defined]
 }
 

@@ -188,6 +188,11 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     mean, std = data.mean_std if recipe.normalize else ([0.0] * c, [1.0] * c)
     info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, data.classes, [c, h, w], mean, std)
     model = info.build().to(device)
+    if recipe.zero_init_residual:
+        for module in model.modules():
+            init = getattr(module, "zero_init_residual", None)
+            if callable(init):
+                init()
     channels_last = recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type == "cuda")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -62,7 +62,7 @@ def test_scales_round_channels_and_depth():
     tiny = darknet53(scale="tiny")
     stages = [info.spec for info in tiny.layers[1:6]]
     assert [s.filters for s in stages] == [32, 64, 128, 256, 512]
-    assert [s.blocks for s in stages] == [1, 1, 3, 3, 1]
+    assert [s.blocks for s in stages] == [1, 1, 4, 4, 2]
     nano = darknet53(scale="nano")
     assert [info.spec.filters for info in nano.layers[1:6]] == [8, 16, 32, 64, 128]
 

@@ -79,6 +79,12 @@ def summary(
 
 
 @cli.command()
-def schema() -> None:
+@click.option("--markdown", is_flag=True, help="the human reference of every layer type instead")
+def schema(markdown: bool) -> None:
     """Print the JSON Schema of architecture files (for editor completion and checks)."""
+    if markdown:
+        from darkforge.reference import markdown as reference
+
+        click.echo(reference(), nl=False)
+        return
     click.echo(json.dumps(network_model().model_json_schema(by_alias=True), indent=2))

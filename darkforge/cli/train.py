@@ -22,15 +22,6 @@ DATA_DIR = click.option(
 )
 
 
-def _resolve_arch(arch: str) -> Path:
-    """A path, or the name of an architecture shipped with darkforge (`darknet53`)."""
-    path = Path(arch)
-    if path.exists() or path.suffix in (".yaml", ".yml", ".cfg"):
-        return path
-    shipped = Path(__file__).resolve().parent.parent / "archs" / f"{arch}.yaml"
-    return shipped if shipped.exists() else path
-
-
 @cli.command()
 @click.argument("arch", required=False)
 @DATA
@@ -40,7 +31,7 @@ def _resolve_arch(arch: str) -> Path:
 )
 @click.option("--epochs", type=click.IntRange(1), help="[recipe: 30]")
 @click.option("--batch-size", type=click.IntRange(1), help="global batch [recipe: 256]")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate [recipe: 0.2]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate [recipe: 0.1]")
 @DEVICE
 @click.option(
     "--precision",
@@ -98,11 +89,11 @@ def train(arch: str | None, resume: str | None, **flags: Any) -> None:
 def _start(arch: str, flags: dict[str, Any]) -> tuple[Any, Any]:
     """Validate everything, then create the run directory (nothing is created for bad input)."""
     from darkforge import recipe
-    from darkforge.load import load_spec
+    from darkforge.load import arch_path, load_spec
     from darkforge.rundir import RunDir
     from darkforge.train import Job, pick_device
 
-    path = _resolve_arch(arch)
+    path = arch_path(arch)
     spec = load_spec(path)
     spec.resolved(flags["scale"])  # an unknown --scale fails here
     names = {"batch_size": "batch"}

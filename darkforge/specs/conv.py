@@ -63,8 +63,15 @@ def conv_output(n: int, size: int, stride: int, pad: int) -> int:
 
 def live_taps(n: int, size: int, stride: int, pad: int) -> int:
     """Kernel taps along one axis that touch real data at some output position (not only padding)."""
+    first, last = live_range(n, size, stride, pad)
+    return max(0, last - first + 1)
+
+
+def live_range(n: int, size: int, stride: int, pad: int) -> tuple[int, int]:
+    """The first and last kernel tap along one axis that ever touches data (a contiguous range)."""
     outputs = range(conv_output(n, size, stride, pad))
-    return sum(any(0 <= o * stride - pad + tap < n for o in outputs) for tap in range(size))
+    live = [tap for tap in range(size) if any(0 <= o * stride - pad + tap < n for o in outputs)]
+    return (live[0], live[-1]) if live else (0, -1)
 
 
 class ConvBnLeaky(LayerSpec, ConvNumerics):
