@@ -62,4 +62,4 @@ def main() -> None:
     cli()
 
 
-from darkforge.cli import darknet, draw, inspect, train  # noqa: E402,F401  (subcommands register on import)
+from darkforge.cli import darknet, draw, export, inspect, train  # noqa: E402,F401  (subcommands register on import)
