@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from darkforge.distributed import shard
 from darkforge.errors import DataError, UsageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -37,7 +38,7 @@ class Split:
     def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
-    def subset(self, index: Tensor) -> Split:
+    def subset(self, index: Tensor | slice) -> Split:
         return Split(self.images[index], self.labels[index])
 
 
@@ -240,7 +241,11 @@ SOURCES: dict[str, Callable[[str, str | None, tuple[int, int]], Dataset]] = {
 
 class Batches:
     """Shuffled, augmented float batches of a split on its device. Seeded per epoch, so a resumed
-    run sees exactly the batches an uninterrupted one would."""
+    run sees exactly the batches an uninterrupted one would.
+
+    With `world` > 1 (DDP) `batch` is the global batch and each rank gets its slice of it: every
+    rank shuffles and draws augmentation numbers alike, so the ranks' slices together are exactly
+    the batch one process would see."""
 
     def __init__(
         self,
@@ -254,8 +259,10 @@ class Batches:
         shuffle: bool = False,
         drop_last: bool = False,
         channels_last: bool = False,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
-        self.split, self.batch = split, batch
+        self.split, self.batch, self.rank, self.world = split, batch, rank, world
         device = split.images.device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
@@ -263,8 +270,8 @@ class Batches:
         self.shuffle, self.drop_last, self.channels_last = shuffle, drop_last, channels_last
 
     def __len__(self) -> int:
-        n = len(self.split)
-        return n // self.batch if self.drop_last else -(-n // self.batch)
+        full, rest = divmod(len(self.split), self.batch)
+        return full + (0 if self.drop_last or rest < self.world else 1)  # every rank gets an image
 
     def epoch(self, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
         device = self.split.images.device
@@ -272,34 +279,45 @@ class Batches:
         n = len(self.split)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         for k in range(len(self)):
-            index = order[k * self.batch : (k + 1) * self.batch].to(device)
+            batch = order[k * self.batch : (k + 1) * self.batch]  # the global batch
+            part = shard(len(batch), self.rank, self.world)  # this rank's slice of it
+            index = batch[part].to(device)
             x = self.split.images[index]
-            x = self.augment(x, g)
+            x = self.augment(x, g, len(batch), part)
             x = (x.float() - self.mean) / self.std
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.split.labels[index]
 
-    def augment(self, x: Tensor, g: torch.Generator) -> Tensor:
-        """Batched crop (zero padding), flip and cutout on uint8 images (B, C, H, W)."""
+    def augment(
+        self, x: Tensor, g: torch.Generator, whole: int | None = None, part: slice = slice(None)
+    ) -> Tensor:
+        """Batched crop (zero padding), flip and cutout on uint8 images (B, C, H, W).
+
+        `x` may be `part` of a batch of `whole` images (a DDP rank's slice): the random numbers are
+        drawn for the whole batch and this part of them used, as one process would use them."""
         b, c, h, w = x.shape
         device = x.device
+
+        def draw(high: int) -> Tensor:  # (B,) integers in [0, high)
+            return torch.randint(0, high, (whole or b,), generator=g)[part].to(device)
+
         if self.crop:
             p = self.crop
             padded = torch.nn.functional.pad(x, (p, p, p, p))
-            dy = torch.randint(0, 2 * p + 1, (b,), generator=g).to(device)
-            dx = torch.randint(0, 2 * p + 1, (b,), generator=g).to(device)
+            dy = draw(2 * p + 1)
+            dx = draw(2 * p + 1)
             rows = (dy[:, None] + torch.arange(h, device=device))[:, None, :, None]  # (B, 1, H, 1)
             cols = (dx[:, None] + torch.arange(w, device=device))[:, None, None, :]  # (B, 1, 1, W)
             batch = torch.arange(b, device=device)[:, None, None, None]
             chans = torch.arange(c, device=device)[None, :, None, None]
             x = padded[batch, chans, rows, cols]
         if self.flip:
-            mirror = (torch.rand(b, generator=g) < 0.5).to(device)[:, None, None, None]
+            mirror = (torch.rand(whole or b, generator=g)[part] < 0.5).to(device)[:, None, None, None]
             x = torch.where(mirror, x.flip(3), x)
         if self.cutout:
-            cy = torch.randint(0, h, (b,), generator=g).to(device)[:, None, None, None]
-            cx = torch.randint(0, w, (b,), generator=g).to(device)[:, None, None, None]
+            cy = draw(h)[:, None, None, None]
+            cx = draw(w)[:, None, None, None]
             ys = torch.arange(h, device=device)[None, None, :, None]
             xs = torch.arange(w, device=device)[None, None, None, :]
             half = self.cutout // 2

@@ -3,6 +3,10 @@
 Every epoch is seeded from (seed, epoch), and `last.pt` holds the model, optimizer, schedule,
 scaler, EMA and the metrics history, so a run killed at any moment resumes from its last
 completed epoch and continues exactly as an uninterrupted run would.
+
+Under torchrun the same recipe runs on every rank (darkforge.distributed): the batches are each
+rank's slice of the global batch, the model is wrapped in DDP, evaluation sums over ranks, and
+rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from darkforge import checkpoint
+from darkforge import checkpoint, distributed
 from darkforge.data import Batches, Dataset, Split, load_dataset
 from darkforge.errors import DataError, UsageError
 from darkforge.network import Network
@@ -50,6 +54,7 @@ class Job:
     data: str = "cifar10"
     data_dir: str | None = None
     device: str = "auto"
+    sync_bn: bool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
 
 
 @dataclass
@@ -67,6 +72,11 @@ Callback = Callable[[Event], None]
 
 
 def pick_device(name: str) -> torch.device:
+    """The device `--device` names; under torchrun a GPU is this process's own, cuda:LOCAL_RANK."""
+    return distributed.local_device(_named_device(name))
+
+
+def _named_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -131,7 +141,8 @@ class Trainer:
     job: Job
     run: RunDir
     data: Dataset
-    model: Network
+    model: Network  # the plain network: what checkpoints hold
+    replica: nn.Module  # what the training loop calls: DistributedDataParallel(model) under torchrun
     device: torch.device
     info: checkpoint.Inference
     train_split: Split
@@ -161,6 +172,8 @@ class Trainer:
     def batches(self, split: Split, train: bool) -> Batches:
         mean, std = (self.info.mean, self.info.std)
         aug = self.recipe.augment
+        # training: each rank takes its slice of every global batch; evaluation shards the split
+        rank, world = (distributed.rank(), distributed.world_size()) if train else (0, 1)
         return Batches(
             split,
             self.recipe.batch if train else max(self.recipe.batch, 256),
@@ -172,6 +185,8 @@ class Trainer:
             shuffle=train,
             drop_last=train and len(split) >= 2 * self.recipe.batch,
             channels_last=self.channels_last,
+            rank=rank,
+            world=world,
         )
 
 
@@ -182,7 +197,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, [], [], [], [])
     spec = info.spec().resolved(job.scale)
     c, h, w = spec.input.shape
-    data = load_dataset(job.data, job.data_dir, (h, w))
+    with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
+        data = load_dataset(job.data, job.data_dir, (h, w))
     if data.train.images.shape[1] != c:
         raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
     mean, std = data.mean_std if recipe.normalize else ([0.0] * c, [1.0] * c)
@@ -196,6 +212,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     channels_last = recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type == "cuda")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    replica = distributed.wrap(model, device, job.sync_bn)
     train_split, val_split = data.train, None
     if recipe.val_split:
         order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))
@@ -206,7 +223,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     optimizer = make_optimizer(model, recipe)
     dtype = precision_of(recipe, device)
     trainer = Trainer(
-        job, run, data, model, device, info, train_split, val_split, optimizer,
+        job, run, data, model, replica, device, info, train_split, val_split, optimizer,
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
         torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
         None, dtype, channels_last=channels_last,
@@ -236,7 +253,8 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
     t = setup(job, run, on_event, resume["state"] | {"model": resume["model"]} if resume else None)
     on_event(_start_event(t))
     for epoch in range(len(t.history) + 1, t.recipe.epochs + 1):
-        torch.manual_seed(t.recipe.seed * 1_000_003 + epoch)  # dropout and anything else global
+        # dropout and anything else global; each rank masks its own slice differently
+        torch.manual_seed(t.recipe.seed * 1_000_003 + epoch + distributed.rank() * 1_000_000_007)
         row = train_epoch(t, epoch, on_event)
         for name, split in (("test", t.data.test), ("val", t.val_split)):
             if split is not None:
@@ -263,6 +281,7 @@ def _start_event(t: Trainer) -> Event:
         "epochs": t.recipe.epochs,
         "from_epoch": len(t.history) + 1,
         "steps": len(t.batches(t.train_split, True)),
+        "world": distributed.world_size(),
     }
     return Event("start", len(t.history) + 1, values=values)
 
@@ -278,7 +297,7 @@ def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
     criterion = nn.CrossEntropyLoss(label_smoothing=t.recipe.label_smoothing)
     for step, (x, y) in enumerate(batches.epoch(seed), 1):
         with t.autocast():
-            logits = t.model(x)
+            logits = t.replica(x)
             loss = criterion(logits.float(), y)
         t.optimizer.zero_grad(set_to_none=True)
         t.scaler.scale(loss).backward()
@@ -298,14 +317,15 @@ def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
     if t.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    total, right, images = distributed.all_reduce_sum(loss_sum.item(), correct.item(), seen)  # all ranks
     return {
         "epoch": epoch,
-        "train_loss": loss_sum.item() / seen,
-        "train_acc": correct.item() / seen,
+        "train_loss": total / images,
+        "train_acc": right / images,
         "test_loss": None,
         "test_acc": None,
         "lr": t.optimizer.param_groups[0]["lr"],
-        "img_s": seen / seconds,
+        "img_s": images / seconds,
         "seconds": seconds,
         "val_loss": None,
         "val_acc": None,
@@ -338,22 +358,38 @@ def logits_of(
 
 
 def evaluate(t: Trainer, split: Split) -> tuple[float, float, Tensor]:
-    """Mean loss, accuracy, and the predicted class of every image in `split`."""
-    return score(logits_of(t.eval_model, t.batches(split, False), t.recipe.tta_flip, t.autocast))
+    """Mean loss, accuracy, and the predicted class of every image in `split`. Under torchrun each
+    rank scores a contiguous piece with rank 0's weights and the sums are reduced: every image
+    counts exactly once."""
+    distributed.sync_buffers(t.eval_model)
+    piece = split.subset(distributed.shard(len(split)))
+    loss_sum, correct, preds = totals(
+        logits_of(t.eval_model, t.batches(piece, False), t.recipe.tta_flip, t.autocast)
+    )
+    loss, right = distributed.all_reduce_sum(loss_sum, correct)  # over every rank's piece
+    return loss / len(split), right / len(split), distributed.gather_predictions(preds, len(split))
 
 
 def score(batches: Iterator[tuple[Tensor, Tensor]]) -> tuple[float, float, Tensor]:
-    loss_sum, correct, seen, preds = 0.0, 0, 0, []
+    """Mean loss, accuracy and predicted classes."""
+    loss_sum, correct, preds = totals(batches)
+    return loss_sum / len(preds), correct / len(preds), preds
+
+
+def totals(batches: Iterator[tuple[Tensor, Tensor]]) -> tuple[float, int, Tensor]:
+    """Summed loss, number correct and predicted classes (on the CPU)."""
+    loss_sum, correct, preds = 0.0, 0, []
     for logits, y in batches:
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         preds.append(logits.argmax(1))
         correct += int((preds[-1] == y).sum())
-        seen += len(y)
-    return loss_sum / seen, correct / seen, torch.cat(preds).cpu()
+    return loss_sum, correct, torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.long)
 
 
 def save_epoch(t: Trainer, improved: bool) -> None:
-    """Checkpoint first, then the CSV (rewritten from the checkpoint's history)."""
+    """Checkpoint first, then the CSV (rewritten from the checkpoint's history). Rank 0 alone."""
+    if not distributed.is_main():
+        return
     state = {
         "optimizer": t.optimizer.state_dict(),
         "schedule": t.schedule.state_dict(),
@@ -375,13 +411,15 @@ def finish(t: Trainer) -> dict[str, Any]:
     predictions.png."""
     from darkforge import report
 
-    _, _, predictions = evaluate(t, t.data.test)
+    _, _, predictions = evaluate(t, t.data.test)  # every rank takes part; rank 0 writes
     labels = t.data.test.labels.cpu()
     matrix = report.confusion(labels, predictions, len(t.data.classes))
     summary = report.class_report(matrix, t.data.classes)
     summary["best_picked_on"] = "validation split" if t.val_split is not None else "test set"
     summary["best"] = t.best
     summary["final_epoch"] = len(t.history)
+    if not distributed.is_main():
+        return summary
     t.run.write_text("report.txt", report.report_text(summary))
     t.run.write_text("report.json", json.dumps(summary, indent=2) + "\n")
     report.plot_results(t.history, t.run.file("results.png"))

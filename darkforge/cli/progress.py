@@ -12,7 +12,8 @@ import click
 class Progress:
     """A tqdm bar on a terminal; one plain line per epoch otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet  # a torchrun rank other than 0: rank 0 alone prints
         self.bar: Any = None
         self.tty = sys.stderr.isatty()
         self.started = time.perf_counter()
@@ -20,13 +21,15 @@ class Progress:
         self.info: dict[str, Any] = {}
 
     def __call__(self, event: Any) -> None:
-        getattr(self, f"on_{event.kind}")(event)
+        if not self.quiet:
+            getattr(self, f"on_{event.kind}")(event)
 
     def on_start(self, event: Any) -> None:
         v = self.info = event.values
         val = f", val {v['val']:,}" if v["val"] else ""
+        ddp = f" × {v['world']} processes (DDP)" if v.get("world", 1) > 1 else ""
         click.echo(
-            f"device {v['device']}, precision {v['precision']}, {v['params']:,} params; "
+            f"device {v['device']}{ddp}, precision {v['precision']}, {v['params']:,} params; "
             f"train {v['train']:,}{val}, test {v['test']:,} images, {v['classes']} classes; "
             f"epochs {v['from_epoch']}-{v['epochs']}"
         )
@@ -44,9 +47,8 @@ class Progress:
                     dynamic_ncols=True,
                 )
             self.bar.update(1)
-            self.bar.set_postfix_str(
-                f"{event.values['images'] / max(event.values['seconds'], 1e-9):.0f} img/s"
-            )
+            images = event.values["images"] * self.info.get("world", 1)  # all ranks, as in metrics.csv
+            self.bar.set_postfix_str(f"{images / max(event.values['seconds'], 1e-9):.0f} img/s")
         if not self.estimated and event.step == min(20, event.steps):
             self.estimated = True
             per_step = event.values["seconds"] / event.step

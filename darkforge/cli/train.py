@@ -1,4 +1,5 @@
-"""`darkforge train`, `eval` and `predict`."""
+"""`darkforge train`, `eval` and `predict`. Under torchrun, `train` runs on every rank; rank 0 alone
+creates the run directory and prints (docs/distributed.md)."""
 
 from __future__ import annotations
 
@@ -58,26 +59,41 @@ DATA_DIR = click.option(
 @click.option(
     "--resume", type=click.Path(), help="continue a run: runs/<name> or its weights/last.pt (needs no ARCH)"
 )
-def train(arch: str | None, resume: str | None, **flags: Any) -> None:
-    """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots."""
+@click.option(
+    "--sync-bn",
+    is_flag=True,
+    default=None,
+    help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm)",
+)
+def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: Any) -> None:
+    """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots.
+    Under `torchrun --nproc_per_node=N -m darkforge train ...`, trains with DDP."""
+    from darkforge import distributed
     from darkforge import train as trainer
 
     if resume and arch:
         raise UsageError("give either ARCH or --resume, not both", "--resume takes the arch from the run")
     if resume:
-        started = _resume(resume, flags["device"])
+        started = _resume(resume, flags["device"], sync_bn)
         if started is None:
             return
         job, run, payload = started
     elif arch:
-        job, run = _start(arch, flags)
-        payload = None
+        job, run, payload = _job(arch, flags, bool(sync_bn)), None, None
     else:
         raise UsageError("missing ARCH", "e.g. darkforge train archs/darknet53.yaml (or --resume runs/train)")
-    progress = Progress()
-    t = trainer.fit(job, run, progress, resume=payload)
-    progress.close()
-    summary = trainer.finish(t)
+    device = trainer.pick_device(job.device)
+    distributed.check(job.recipe.batch, device, job.sync_bn)
+    distributed.init(device)  # joins torchrun's process group; nothing in a single process
+    progress = Progress(quiet=not distributed.is_main())
+    with distributed.peer_errors():
+        run = run or _create(job, flags["project"], flags["name"])
+        t = trainer.fit(job, run, progress, resume=payload)
+        progress.close()
+        summary = trainer.finish(t)
+        distributed.close()
+    if not distributed.is_main():
+        return
     last = t.history[-1]
     click.echo(
         f"done: final epoch {last['epoch']} test acc {100 * last['test_acc']:.2f}%; best {100 * t.best:.2f}% "
@@ -86,12 +102,11 @@ def train(arch: str | None, resume: str | None, **flags: Any) -> None:
     click.echo((run.path / "report.txt").read_text().rstrip())
 
 
-def _start(arch: str, flags: dict[str, Any]) -> tuple[Any, Any]:
-    """Validate everything, then create the run directory (nothing is created for bad input)."""
+def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
+    """Validate everything before a run directory is created (nothing is created for bad input)."""
     from darkforge import recipe
     from darkforge.load import arch_path, load_spec
-    from darkforge.rundir import RunDir
-    from darkforge.train import Job, pick_device
+    from darkforge.train import Job
 
     path = arch_path(arch)
     spec = load_spec(path)
@@ -101,19 +116,32 @@ def _start(arch: str, flags: dict[str, Any]) -> tuple[Any, Any]:
     overrides = {names.get(k, k): flags[k] for k in keys}
     rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
     data = flags["data"] or "cifar10"
-    job = Job(path.read_text(), str(path), flags["scale"], rec, data, flags["data_dir"], flags["device"])
-    pick_device(job.device)
-    run = RunDir.create(flags["project"], flags["name"])
-    run.write_text("arch.yaml", job.arch_yaml)
-    args = {"arch": job.arch_name, "scale": job.scale, "data": job.data, "data_dir": job.data_dir}
-    run.write_yaml("args.yaml", args | {"device": job.device, "recipe": rec.model_dump(mode="json")})
-    click.echo(f"run directory: {run.path}")
-    return job, run
+    return Job(
+        path.read_text(), str(path), flags["scale"], rec, data, flags["data_dir"], flags["device"], sync_bn
+    )
 
 
-def _resume(path: str, device: str) -> tuple[Any, Any, Any] | None:
-    """The job of an existing run and its last checkpoint; None when the run is complete."""
-    from darkforge import checkpoint, recipe
+def _create(job: Any, project: str, name: str) -> Any:
+    """Rank 0 creates the run directory and says where; under torchrun the others get its path."""
+    from darkforge import distributed
+    from darkforge.rundir import RunDir
+
+    path = ""
+    if distributed.is_main():
+        run = RunDir.create(project, name)
+        run.write_text("arch.yaml", job.arch_yaml)
+        args = {"arch": job.arch_name, "scale": job.scale, "data": job.data, "data_dir": job.data_dir}
+        args |= {"device": job.device, "sync_bn": job.sync_bn, "recipe": job.recipe.model_dump(mode="json")}
+        run.write_yaml("args.yaml", args)
+        click.echo(f"run directory: {run.path}")
+        path = str(run.path)
+    return RunDir(Path(distributed.broadcast(path)))
+
+
+def _resume(path: str, device: str, sync_bn: bool | None) -> tuple[Any, Any, Any] | None:
+    """The job of an existing run and its last checkpoint (every rank reads it); None when the run
+    is complete."""
+    from darkforge import checkpoint, distributed, recipe
     from darkforge.rundir import RunDir
     from darkforge.train import Job
 
@@ -129,13 +157,19 @@ def _resume(path: str, device: str) -> tuple[Any, Any, Any] | None:
         args["data"],
         args.get("data_dir"),
         device,
+        args.get("sync_bn", False) if sync_bn is None else sync_bn,
     )
     payload = checkpoint.load(run.last) if run.last.exists() else None
     done = len(payload["state"]["history"]) if payload else 0
-    if done >= rec.epochs:
-        click.echo(f"{run.path}: already complete ({done} of {rec.epochs} epochs)")
+    complete = done >= rec.epochs
+    if distributed.is_main():
+        click.echo(
+            f"{run.path}: already complete ({done} of {rec.epochs} epochs)"
+            if complete
+            else f"resuming {run.path} after epoch {done}"
+        )
+    if complete:
         return None
-    click.echo(f"resuming {run.path} after epoch {done}")
     return job, run, payload
 
 
