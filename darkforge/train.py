@@ -213,6 +213,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     replica = distributed.wrap(model, device, job.sync_bn)
+    if recipe.compile:  # pays off on GPUs; measured slower on CPUs (docs/performance.md)
+        replica = torch.compile(replica)  # type: ignore[assignment]
     train_split, val_split = data.train, None
     if recipe.val_split:
         order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))

@@ -184,6 +184,7 @@ def test_bad_flags_end_in_one_line(run_cli, tmp_path, args, words, code):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
     for word in words:
         assert word in result.stderr
+    assert not list(tmp_path.glob("train*"))  # bad input leaves no run directory behind
 
 
 def test_unwritable_project(run_cli, tmp_path):

@@ -3,6 +3,7 @@ creates the run directory and prints (docs/distributed.md)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,14 @@ def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: A
     distributed.init(device)  # joins torchrun's process group; nothing in a single process
     progress = Progress(quiet=not distributed.is_main())
     with distributed.peer_errors():
+        new = run is None
         run = run or _create(job, flags["project"], flags["name"])
-        t = trainer.fit(job, run, progress, resume=payload)
+        try:
+            t = trainer.fit(job, run, progress, resume=payload)
+        except BaseException:
+            if new and distributed.is_main() and not run.last.exists():
+                shutil.rmtree(run.path, ignore_errors=True)  # nothing trained: leave no empty run behind
+            raise
         progress.close()
         summary = trainer.finish(t)
         distributed.close()
