@@ -127,7 +127,7 @@ def test_scale_and_input_size_reach_the_picture(run_cli, tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "3×64×64" in text and "512×2×2" in text  # tiny: half the widths; c5 at 64/32
-    assert "ResidualBlock ×3" in text  # 8 blocks × depth 0.34
+    assert "ResidualBlock ×4" in text  # 8 blocks × depth 0.5
 
 
 # -- the command -------------------------------------------------------------------------------
