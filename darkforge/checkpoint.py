@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from darkforge.atomic import replacing
 from darkforge.data import atomic_save
 from darkforge.errors import DataError
 from darkforge.load import Source, parse_yaml_text
@@ -66,13 +66,8 @@ def save_safetensors(path: Path, model: nn.Module, info: Inference) -> None:
     metadata["format"] = FORMAT
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with replacing(path) as temp:
+        save_file(tensors, str(temp), metadata=metadata)
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from darkforge.atomic import replacing
 from darkforge.distributed import shard
 from darkforge.errors import DataError, UsageError
 
@@ -200,18 +200,10 @@ def _write_cache(root: Path, key: str, splits: dict[str, Split]) -> None:
 
 
 def atomic_save(obj: object, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename: never a torn file."""
+    """torch.save, atomically (see darkforge.atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as temp:
+        torch.save(obj, temp)
 
 
 def _fake(arg: str, data_dir: str | None, size: tuple[int, int]) -> Dataset:

@@ -20,13 +20,13 @@ import json
 import math
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from darkforge.atomic import replacing
 from darkforge.errors import DarkforgeError, DataError, UsageError
 
 if TYPE_CHECKING:
@@ -207,23 +207,8 @@ def _shapes(tensors: tuple[Tensor, ...]) -> str:
     return ", ".join(_shape(t) for t in tensors)
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A fresh temp path beside `path` (same suffix: exporters look at it), renamed over `path`."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        # O_EXCL: never follow or reuse someone else's file; creating it first tests the folder
-        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as e:
-        reason = f"folder {path.parent} does not exist" if isinstance(e, FileNotFoundError) else e.strerror
-        raise UsageError(f"cannot write {path}: {reason}", "choose another -o") from None
-    try:
-        yield temp
-        os.replace(temp, path)
-    except IsADirectoryError:
-        raise UsageError(f"cannot write {path}: it is a folder", "choose another -o") from None
-    finally:
-        temp.unlink(missing_ok=True)
+def _atomic(path: Path) -> AbstractContextManager[Path]:
+    return replacing(path, UsageError, "choose another -o")
 
 
 def _example(source: Source) -> Tensor:

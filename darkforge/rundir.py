@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,20 +12,8 @@ from typing import Any
 
 import yaml
 
+from darkforge.atomic import write_text
 from darkforge.errors import DataError, UsageError
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> Path:
         target = self.path / name
-        atomic_write_text(target, text)
+        write_text(target, text)
         return target
 
     def write_yaml(self, name: str, data: Any) -> Path:

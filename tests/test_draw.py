@@ -196,12 +196,12 @@ def test_unwritable_directory_is_one_line(run_cli, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     if os.access(locked, os.W_OK):  # root ignores the mode: fail the write the way the OS would
-        import darkforge.cli.draw as command
+        import darkforge.atomic as atomic
 
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(command.os, "open", denied)
+        monkeypatch.setattr(atomic.os, "open", denied)
     try:
         result = run_cli("draw", ARCHS / "darknet53.yaml", "--format", "dot", "-o", locked / "d.dot")
     finally:

@@ -6,15 +6,14 @@ Graphviz's `dot` program: without it `--format dot` still writes the graph's sou
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import uuid
 from pathlib import Path
 
 import click
 import graphviz
 
+from darkforge.atomic import replacing
 from darkforge.cli import cli
 from darkforge.cli.inspect import ARCH, INPUT_SIZE, SCALE
 from darkforge.draw import RANKDIRS
@@ -110,18 +109,6 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a temp file next to `path`, then rename it over: a reader never sees half a picture."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # O_EXCL: never follow or reuse someone else's file; 0o666: the umask decides, as for any file.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except OSError as e:
-        temp.unlink(missing_ok=True)
-        if isinstance(e, FileNotFoundError):
-            reason, hint = f"directory {path.parent} does not exist", "create it, or choose another -o"
-        else:
-            reason, hint = e.strerror or str(e), "choose another -o"
-        raise UsageError(f"cannot write {path}: {reason}", hint) from None
+    """A reader never sees half a picture (darkforge.atomic)."""
+    with replacing(path, UsageError, "choose another -o") as temp:
+        temp.write_bytes(data)
