@@ -13,11 +13,10 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from darkforge.errors import SpecError
-from darkforge.load import MAX_BYTES
+from darkforge.load import read_text
 from darkforge.registry import did_you_mean
 
 # Darknet activation name -> darkforge's (activations.c get_activation; swish/mish from AlexeyAB's fork).
@@ -159,18 +158,7 @@ VALUES: dict[str, Callable[[Section, str, str], Any]] = {
 def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
     """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()[: MAX_BYTES + 1]
-    except FileNotFoundError:
-        raise SpecError("no such file", "check the path", name) from None
-    except OSError as e:
-        raise SpecError(f"cannot read: {e.strerror}", file=name) from None
-    if len(raw) > MAX_BYTES:
-        raise SpecError(f"file is larger than {MAX_BYTES // 2**20} MiB", "is this a .cfg?", name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(f"byte {e.start} is not UTF-8", "is this a .cfg?", name) from None
+    text = read_text(path, "give a .cfg file")
     sections: list[Section] = []
     for number, written in enumerate(text.splitlines(), 1):
         line = "".join(written.split())  # Darknet's strip(): every space and tab goes

@@ -79,10 +79,15 @@ class _CappedLoader(yaml.SafeLoader):
 
 def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, Source]:
     """Parse one YAML file into plain data and the positions of its keys."""
+    return parse_yaml_text(read_text(path, "give a .yaml file"), str(path))
+
+
+def read_text(path: str | os.PathLike[str], hint: str) -> str:
+    """A text file of at most MAX_BYTES, as UTF-8; every failure is a located SpecError."""
     name = str(path)
     file = Path(path)
     if file.is_dir():
-        raise SpecError("is a directory, not an architecture file", "give a .yaml file", name)
+        raise SpecError("is a directory, not an architecture file", hint, name)
     try:
         with file.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
@@ -93,11 +98,10 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, Source]:
     if len(raw) > MAX_BYTES:
         raise SpecError(f"file is larger than {MAX_BYTES // 2**20} MiB", "is this an architecture?", name)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise SpecError(f"byte {e.start} is not UTF-8", "save the file as UTF-8", name, line) from None
-    return parse_yaml_text(text, name)
 
 
 def parse_yaml_text(text: str, name: str) -> tuple[Any, Source]:
