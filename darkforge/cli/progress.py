@@ -55,13 +55,18 @@ class Progress:
             epochs = self.info["epochs"] - self.info["from_epoch"] + 1
             total = per_step * event.steps * epochs * 1.1  # + evaluation
             epoch = _duration(per_step * event.steps)
-            click.echo(
+            self.say(
                 f"estimated time: {_duration(total)} for {epochs} epoch(s) ({epoch} of training per epoch)"
             )
             if self.info["device"] == "cpu" and self.info["params"] > 10_000_000 and total > 3600:
-                click.echo(
-                    "tip: this is a large network for a CPU; try --scale tiny, or a GPU (--device cuda)"
-                )
+                self.say("tip: this is a large network for a CPU; try --scale tiny, or a GPU (--device cuda)")
+
+    def say(self, text: str) -> None:
+        """A line that does not tear the progress bar (tqdm clears and redraws it)."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stdout)
+        else:
+            click.echo(text)
 
     def on_epoch(self, event: Any) -> None:
         if self.bar is not None:
