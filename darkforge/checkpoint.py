@@ -20,7 +20,7 @@ from torch import nn
 from darkforge.atomic import replacing
 from darkforge.data import atomic_save
 from darkforge.errors import DataError
-from darkforge.load import Source, parse_yaml_text
+from darkforge.load import spec_from_text
 from darkforge.network import Network, build
 from darkforge.spec import NetworkSpec
 
@@ -40,10 +40,7 @@ class Inference:
     std: list[float]
 
     def spec(self) -> NetworkSpec:
-        from darkforge.load import parse_spec
-
-        data, source = parse_yaml_text(self.arch_yaml, self.arch_name)
-        return parse_spec(data, source)
+        return spec_from_text(self.arch_yaml, self.arch_name)
 
     def build(self) -> Network:
         return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))
@@ -126,4 +123,4 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[s
     return model.eval(), info, payload
 
 
-__all__ = ["Inference", "Source", "load", "load_model", "resolve_path", "save", "save_safetensors"]
+__all__ = ["Inference", "load", "load_model", "resolve_path", "save", "save_safetensors"]

@@ -182,6 +182,11 @@ def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
     return parse_spec(data, source)
 
 
+def spec_from_text(text: str, name: str) -> NetworkSpec:
+    """A spec from YAML text, such as the copy a run directory or checkpoint keeps."""
+    return parse_spec(*parse_yaml_text(text, name))
+
+
 def parse_spec(data: Any, source: Source) -> NetworkSpec:
     """Validate plain data (already read from `source`) into a spec."""
     if not isinstance(data, dict):

@@ -196,10 +196,6 @@ def prod(shape: Sequence[int]) -> int:
     return reduce(lambda a, b: a * b, shape, 1)
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def fmt_shape(shape: Shape) -> str:
     return "×".join(str(d) for d in shape)
 
@@ -222,7 +218,6 @@ __all__ = [
     "SpecError",
     "Strict",
     "Tensor",
-    "ceil_div",
     "fmt_shape",
     "network_model",
     "prod",

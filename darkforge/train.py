@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from darkforge import checkpoint, distributed
 from darkforge.data import Batches, Dataset, Split, load_dataset
 from darkforge.errors import DataError, UsageError
+from darkforge.load import spec_from_text
 from darkforge.network import Network
 from darkforge.recipe import Recipe
 from darkforge.rundir import RunDir
@@ -194,8 +195,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     recipe = job.recipe
     device = pick_device(job.device)
     torch.manual_seed(recipe.seed)
-    info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, [], [], [], [])
-    spec = info.spec().resolved(job.scale)
+    spec = spec_from_text(job.arch_yaml, job.arch_name).resolved(job.scale)
     c, h, w = spec.input.shape
     with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
         data = load_dataset(job.data, job.data_dir, (h, w))

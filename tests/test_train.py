@@ -223,3 +223,18 @@ def test_train_without_arch_or_with_a_bad_arch(run_cli, tmp_path):
     bad.write_text("name: x\n")
     result = run_cli("train", bad, "--project", tmp_path / "runs")
     assert result.exit_code == 1 and not (tmp_path / "runs").exists()  # nothing created for a bad file
+
+
+def test_train_from_a_darknet_cfg_keeps_it_as_yaml(run_cli, write, tmp_path):
+    cfg = write(
+        "small.cfg",
+        "[net]\nheight=16\nwidth=16\nchannels=3\n"
+        "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n"
+        "[avgpool]\n[connected]\noutput=10\nactivation=linear\n",
+    )
+    result = run_cli("train", cfg, "--data", "fake", "--epochs", "1", "--project", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "train"
+    assert "Converted from small.cfg" in (run / "arch.yaml").read_text()
+    model, info, _ = checkpoint.load_model(run / "weights" / "last.pt")  # rebuilds from the stored YAML
+    assert info.input == [3, 16, 16] and model.plan.output_shapes == [(10,)]

@@ -124,8 +124,25 @@ def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
     rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
     data = flags["data"] or "cifar10"
     return Job(
-        path.read_text(), str(path), flags["scale"], rec, data, flags["data_dir"], flags["device"], sync_bn
+        _arch_yaml(path, spec),
+        str(path),
+        flags["scale"],
+        rec,
+        data,
+        flags["data_dir"],
+        flags["device"],
+        sync_bn,
     )
+
+
+def _arch_yaml(path: Path, spec: Any) -> str:
+    """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
+    .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
+    if path.suffix == ".cfg":
+        from darkforge.dump import dump_spec
+
+        return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
+    return path.read_text()
 
 
 def _create(job: Any, project: str, name: str) -> Any:
