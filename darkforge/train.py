@@ -155,6 +155,7 @@ class Trainer:
     dtype: torch.dtype | None
     history: list[dict[str, Any]] = field(default_factory=list)
     best: float = -1.0
+    test_predictions: Tensor | None = None  # of the last epoch's evaluation, reused by finish()
     channels_last: bool = False
 
     @property
@@ -260,8 +261,10 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
         row = train_epoch(t, epoch, on_event)
         for name, split in (("test", t.data.test), ("val", t.val_split)):
             if split is not None:
-                loss, acc, _ = evaluate(t, split)
+                loss, acc, predictions = evaluate(t, split)
                 row[f"{name}_loss"], row[f"{name}_acc"] = loss, acc
+                if name == "test":
+                    t.test_predictions = predictions
         t.history.append(row)
         score = row["val_acc"] if t.val_split is not None else row["test_acc"]
         improved = score > t.best
@@ -413,7 +416,9 @@ def finish(t: Trainer) -> dict[str, Any]:
     predictions.png."""
     from darkforge import report
 
-    _, _, predictions = evaluate(t, t.data.test)  # every rank takes part; rank 0 writes
+    predictions = t.test_predictions  # the final model's, from its last epoch
+    if predictions is None:
+        _, _, predictions = evaluate(t, t.data.test)  # every rank takes part; rank 0 writes
     labels = t.data.test.labels.cpu()
     matrix = report.confusion(labels, predictions, len(t.data.classes))
     summary = report.class_report(matrix, t.data.classes)
