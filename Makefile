@@ -24,6 +24,7 @@ lint: setup
 	$(BIN)/ruff check darkforge tests benchmarks
 	$(BIN)/ruff format --check darkforge tests benchmarks
 	$(BIN)/mypy darkforge
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

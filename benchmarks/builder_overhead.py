@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reference import Darknet53
 
 import darkforge
-from darkforge.network import forward_order_copy
+from darkforge.nn.network import forward_order_copy
 
 
 def step_time(

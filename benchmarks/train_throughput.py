@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reference import Darknet53
 
 import darkforge
-from darkforge.data import Batches, load_dataset
-from darkforge.recipe import resolve
-from darkforge.train import make_optimizer
+from darkforge.training.data import Batches, load_dataset
+from darkforge.training.optim import make_optimizer
+from darkforge.training.recipe import resolve
 
 
 def tutorial(folder: Path, scale: str | None) -> tuple[Callable[[int], float], int]:

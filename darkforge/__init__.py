@@ -1,55 +1,59 @@
 """darkforge: compile a YAML graph of layers into a torch.nn.Module.
 
 `import darkforge` stays light (no torch, no disk, no network): `build` and the modules are
-imported on first use, so `darkforge validate` answers in a fraction of a second.
+imported on first use, so `darkforge validate` answers in a fraction of a second. The parts live
+in subpackages (docs/design.md): spec (the dialect), nn (modules), views, darknet, training,
+export, cli.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from darkforge.errors import DarkforgeError, SpecError, UsageError
-from darkforge.load import load_spec
-from darkforge.registry import register
-from darkforge.shapes import Plan, plan
-from darkforge.spec import Cost, LayerSpec, NetworkSpec, Shape, ShapeError, Tensor
+from darkforge.errors import DarkforgeError, DataError, SpecError, UsageError
+from darkforge.spec.base import LayerCost, LayerSpec, NetworkSpec, Operand, Shape, ShapeError
+from darkforge.spec.load import load_spec
+from darkforge.spec.registry import load_plugins, register
+from darkforge.spec.shapes import Plan, plan
 
 if TYPE_CHECKING:
-    from darkforge.darknet_weights import load_darknet_weights, save_darknet_weights
-    from darkforge.network import Network, build
+    from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
+    from darkforge.nn.network import Network, build
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+# torch-backed names, imported on first use so `import darkforge` does not import torch
 _LAZY = {
-    "build": "darkforge.network",
-    "Network": "darkforge.network",
-    "load_darknet_weights": "darkforge.darknet_weights",
-    "save_darknet_weights": "darkforge.darknet_weights",
+    "build": "darkforge.nn.network",
+    "Network": "darkforge.nn.network",
+    "load_darknet_weights": "darkforge.darknet.weights",
+    "save_darknet_weights": "darkforge.darknet.weights",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'darkforge' has no attribute {name!r}")
 
 
 __all__ = [
-    "Cost",
     "DarkforgeError",
+    "DataError",
+    "LayerCost",
     "LayerSpec",
     "Network",
     "NetworkSpec",
+    "Operand",
     "Plan",
     "Shape",
     "ShapeError",
     "SpecError",
-    "Tensor",
     "UsageError",
     "build",
     "load_darknet_weights",
+    "load_plugins",
     "load_spec",
     "plan",
     "register",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -59,3 +61,15 @@ class UsageError(DarkforgeError):
 
 class DataError(DarkforgeError):
     """A dataset, checkpoint or weights file cannot be used."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint for a misspelt name: the closest choice, else the list of valid ones."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:  # case-insensitive second try: "convbnleaky" -> "ConvBnLeaky"
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1)]
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "valid: " + ", ".join(sorted(choices))

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import click
 
-from darkforge.cli import cli
+from darkforge.cli.app import cli
+from darkforge.darknet.read import convert_cfg
+from darkforge.darknet.write import to_cfg
 from darkforge.errors import DataError, UsageError
+from darkforge.files import write_text
+from darkforge.spec.dump import dump_spec
+from darkforge.spec.load import load_spec
 
 KINDS = {".cfg": "cfg", ".yaml": "yaml", ".yml": "yaml", ".safetensors": "safetensors"}  # else: weights
 DEFAULT_TARGET = {"cfg": "yaml", "yaml": "cfg", "weights": "safetensors", "safetensors": "weights"}
@@ -22,15 +27,12 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        Path(output).write_text(text)
+        write_text(output, text)  # atomically: a failed write leaves the old file whole
 
 
 def _cfg_to_yaml(
     source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
 ) -> None:
-    from darkforge.darknet import convert_cfg
-    from darkforge.dump import dump_spec
-
     converted = convert_cfg(source, lenient)
     header = f"Converted from {Path(source).name} by `darkforge convert`: layers[i] is Darknet's layer i."
     _emit(dump_spec(converted.spec, header), output)
@@ -41,9 +43,6 @@ def _cfg_to_yaml(
 def _yaml_to_cfg(
     source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
 ) -> None:
-    from darkforge.darknet_write import to_cfg
-    from darkforge.load import load_spec
-
     text, warnings = to_cfg(load_spec(source))
     _emit(text, output)
     for warning in warnings:
@@ -55,11 +54,9 @@ def _network(arch: str | None, output: str | None, lenient: bool) -> object:
         raise UsageError("converting weights needs the network", "add --cfg FILE.cfg (or a .yaml)")
     if output is None:
         raise UsageError("weights are binary", "add -o FILE")
-    from darkforge.network import build
+    from darkforge.nn.network import build  # torch: imported on use, so `convert` of text stays fast
 
     if lenient and arch.endswith(".cfg"):
-        from darkforge.darknet import convert_cfg
-
         return build(convert_cfg(arch, lenient=True).spec)
     return build(arch)
 
@@ -67,9 +64,10 @@ def _network(arch: str | None, output: str | None, lenient: bool) -> object:
 def _weights_to_safetensors(
     source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
 ) -> None:
+    # torch and safetensors: imported on use, so `convert` of text files stays fast
     from safetensors.torch import save_file
 
-    from darkforge.darknet_weights import load_darknet_weights
+    from darkforge.darknet.weights import load_darknet_weights
 
     model = _network(arch, output, lenient)
     report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
@@ -80,9 +78,10 @@ def _weights_to_safetensors(
 def _safetensors_to_weights(
     source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
 ) -> None:
+    # torch and safetensors: imported on use, so `convert` of text files stays fast
     from safetensors.torch import load_file
 
-    from darkforge.darknet_weights import save_darknet_weights
+    from darkforge.darknet.weights import save_darknet_weights
 
     model = _network(arch, output, lenient)
     try:

@@ -1,6 +1,6 @@
 """`darkforge draw`: the architecture as a picture, from the spec alone (no torch, no forward pass).
 
-`darkforge.draw` builds the graphviz graph; rendering happens here, and only here, because it needs
+`darkforge.views.draw` builds the graphviz graph; rendering happens here, and only here, because it needs
 Graphviz's `dot` program: without it `--format dot` still writes the graph's source.
 """
 
@@ -13,14 +13,14 @@ from pathlib import Path
 import click
 import graphviz
 
-from darkforge.atomic import replacing
-from darkforge.cli import cli
-from darkforge.cli.inspect import ARCH, INPUT_SIZE, SCALE
-from darkforge.draw import RANKDIRS
-from darkforge.draw import draw as draw_graph
+from darkforge.cli.app import cli
+from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
 from darkforge.errors import DarkforgeError, UsageError
-from darkforge.load import load_spec
-from darkforge.shapes import plan
+from darkforge.files import replacing
+from darkforge.spec.load import load_spec
+from darkforge.spec.shapes import plan
+from darkforge.views.draw import RANKDIRS
+from darkforge.views.draw import draw as draw_graph
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -57,7 +57,7 @@ INSTALL = (
 @SCALE
 @INPUT_SIZE
 def draw(
-    arch: str,
+    arch: str | None,
     output: str | None,
     fmt: str | None,
     expand: bool,
@@ -67,7 +67,7 @@ def draw(
 ) -> None:
     """Draw the network with Graphviz: stages, residual blocks ×N, shapes on the edges."""
     fmt = fmt or _format_of(output)
-    p = plan(load_spec(arch).resolved(scale, input_size))
+    p = plan(load_spec(arch_or_default(arch)).resolved(scale, input_size))
     data = _render(draw_graph(p, expand=expand, rankdir=rankdir), fmt)
     if output == "-":
         sys.stdout.buffer.write(data)  # click's get_binary_stream is untyped in click 8.5
@@ -109,6 +109,6 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """A reader never sees half a picture (darkforge.atomic)."""
+    """A reader never sees half a picture (darkforge.files.replacing)."""
     with replacing(path, UsageError, "choose another -o") as temp:
         temp.write_bytes(data)

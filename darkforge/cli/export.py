@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from darkforge.cli import cli
+from darkforge.cli.app import cli
 from darkforge.errors import DataError, UsageError
-from darkforge.export import FORMATS, TOLERANCE
+from darkforge.export import SUFFIXES as FORMATS
+from darkforge.export import TOLERANCE
 
-SUFFIXES = {form.suffix: name for name, form in FORMATS.items()}
+SUFFIXES = {suffix: name for name, suffix in FORMATS.items()}
 
 
 def _format_of(fmt: str | None, output: str | None) -> str:
@@ -63,13 +64,13 @@ def export(
     """Export checkpoint CKPT (a .pt, .safetensors or run directory) for another runtime: onnx
     (onnxruntime, Netron, TensorRT), pt2 (torch.export), weights (Darknet, with its .cfg) or
     safetensors (the weights plus what rebuilds the network)."""
-    from darkforge import export as exporting
+    from darkforge.export import run as exporting  # torch: imported on use, so --help stays fast
 
     fmt = _format_of(fmt, output)
     done = exporting.export(ckpt, fmt, output, input_size, batch, dynamic_batch)
     shape = "×".join(map(str, done.input))
     what = f"{fmt}, input {shape}, {_size(done.size)}, {done.seconds:.1f} s"
-    click.echo(f"{done.source.checkpoint} -> {done.path} ({what})")
+    click.echo(f"{done.job.checkpoint} -> {done.path} ({what})")
     for extra in done.files[1:]:
         click.echo(f"also wrote {extra}")
     for warning in done.warnings:

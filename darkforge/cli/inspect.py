@@ -6,18 +6,16 @@ import json
 
 import click
 
-from darkforge.cli import cli
+from darkforge.cli.app import cli
+from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
 from darkforge.errors import DarkforgeError
-from darkforge.load import load_spec
-from darkforge.shapes import Plan, plan
-from darkforge.spec import NetworkSpec, fmt_shape, network_model
-from darkforge.summary import as_dict, darknet_rows, table
-
-ARCH = click.argument("arch", type=click.Path(dir_okay=True))
-SCALE = click.option("--scale", help="a scale from the file's `scales:` section, e.g. tiny")
-INPUT_SIZE = click.option(
-    "--input-size", type=click.IntRange(1, 16384), help="square input size (overrides the file)"
-)
+from darkforge.spec.base import NetworkSpec, fmt_shape
+from darkforge.spec.load import load_spec
+from darkforge.spec.registry import network_model
+from darkforge.spec.shapes import Plan, plan
+from darkforge.training.recipe import check_recipe
+from darkforge.views.reference import markdown as reference
+from darkforge.views.summary import as_dict, darknet_rows, table
 
 
 @cli.command()
@@ -28,6 +26,7 @@ def validate(archs: tuple[str, ...]) -> None:
     for path in archs:
         try:
             spec = load_spec(path)
+            check_recipe(spec)
             checked = [_check(spec, None), *(_check(spec, s) for s in spec.scales)]
         except DarkforgeError as e:
             click.echo(f"error: {e}", err=True)
@@ -61,7 +60,7 @@ def _check(spec: NetworkSpec, scale: str | None) -> Plan:
     help="darknet: flat rows as Darknet prints them",
 )
 def summary(
-    arch: str,
+    arch: str | None,
     scale: str | None,
     input_size: int | None,
     classes: int | None,
@@ -69,7 +68,7 @@ def summary(
     style: str,
 ) -> None:
     """Print every layer's output shape, parameters and MACs, and the totals."""
-    p = plan(load_spec(arch).resolved(scale, input_size, classes))
+    p = plan(load_spec(arch_or_default(arch)).resolved(scale, input_size, classes))
     if as_json:
         click.echo(json.dumps(as_dict(p), indent=2))
     elif style == "darknet":
@@ -83,8 +82,6 @@ def summary(
 def schema(markdown: bool) -> None:
     """Print the JSON Schema of architecture files (for editor completion and checks)."""
     if markdown:
-        from darkforge.reference import markdown as reference
-
         click.echo(reference(), nl=False)
         return
     click.echo(json.dumps(network_model().model_json_schema(by_alias=True), indent=2))

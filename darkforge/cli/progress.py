@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 
 class Progress:
@@ -37,8 +38,6 @@ class Progress:
     def on_step(self, event: Any) -> None:
         if self.tty:
             if self.bar is None:
-                from tqdm import tqdm
-
                 self.bar = tqdm(
                     total=event.steps,
                     desc=f"epoch {event.epoch}",

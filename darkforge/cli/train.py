@@ -9,9 +9,14 @@ from typing import Any
 
 import click
 
-from darkforge.cli import cli
+from darkforge.cli.app import cli
+from darkforge.cli.options import arch_or_default
 from darkforge.cli.progress import Progress
 from darkforge.errors import DataError, UsageError
+from darkforge.spec.dump import dump_spec
+from darkforge.spec.load import arch_path, load_spec
+from darkforge.training import recipe
+from darkforge.training.rundir import RunDir
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 DATA = click.option(
@@ -69,8 +74,9 @@ DATA_DIR = click.option(
 def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: Any) -> None:
     """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots.
     Under `torchrun --nproc_per_node=N -m darkforge train ...`, trains with DDP."""
-    from darkforge import distributed
-    from darkforge import train as trainer
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training import distributed
+    from darkforge.training import loop as trainer
 
     if resume and arch:
         raise UsageError("give either ARCH or --resume, not both", "--resume takes the arch from the run")
@@ -79,10 +85,8 @@ def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: A
         if started is None:
             return
         job, run, payload = started
-    elif arch:
-        job, run, payload = _job(arch, flags, bool(sync_bn)), None, None
     else:
-        raise UsageError("missing ARCH", "e.g. darkforge train archs/darknet53.yaml (or --resume runs/train)")
+        job, run, payload = _job(arch_or_default(arch), flags, bool(sync_bn)), None, None
     device = trainer.pick_device(job.device)
     distributed.check(job.recipe.batch, device, job.sync_bn)
     distributed.init(device)  # joins torchrun's process group; nothing in a single process
@@ -111,12 +115,12 @@ def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: A
 
 def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
     """Validate everything before a run directory is created (nothing is created for bad input)."""
-    from darkforge import recipe
-    from darkforge.load import arch_path, load_spec
-    from darkforge.train import Job
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training.loop import Job
 
     path = arch_path(arch)
     spec = load_spec(path)
+    recipe.check_recipe(spec)
     spec.resolved(flags["scale"])  # an unknown --scale fails here
     names = {"batch_size": "batch"}
     keys = ("epochs", "batch_size", "lr", "precision", "seed", "val_split", "ema")
@@ -139,16 +143,14 @@ def _arch_yaml(path: Path, spec: Any) -> str:
     """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
     .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
     if path.suffix == ".cfg":
-        from darkforge.dump import dump_spec
-
         return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
     return path.read_text()
 
 
 def _create(job: Any, project: str, name: str) -> Any:
     """Rank 0 creates the run directory and says where; under torchrun the others get its path."""
-    from darkforge import distributed
-    from darkforge.rundir import RunDir
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training import distributed
 
     path = ""
     if distributed.is_main():
@@ -165,9 +167,9 @@ def _create(job: Any, project: str, name: str) -> Any:
 def _resume(path: str, device: str, sync_bn: bool | None) -> tuple[Any, Any, Any] | None:
     """The job of an existing run and its last checkpoint (every rank reads it); None when the run
     is complete."""
-    from darkforge import checkpoint, distributed, recipe
-    from darkforge.rundir import RunDir
-    from darkforge.train import Job
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training import checkpoint, distributed
+    from darkforge.training.loop import Job
 
     run = RunDir.existing(path)
     args = run.read_yaml("args.yaml")
@@ -215,9 +217,11 @@ def eval_(
     ckpt: str, data: str | None, data_dir: str | None, device: str, tta: bool, output: str | None
 ) -> None:
     """Accuracy and per-class report of a checkpoint on a dataset's test split."""
-    from darkforge import checkpoint, report
-    from darkforge.data import Batches, load_dataset
-    from darkforge.train import logits_of, pick_device, score
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training import checkpoint, report
+    from darkforge.training.data import Batches, load_dataset
+    from darkforge.training.device import pick_device
+    from darkforge.training.loop import logits_of, score
 
     dev = pick_device(device)
     model, info, _ = checkpoint.load_model(ckpt)
@@ -247,12 +251,13 @@ def eval_(
 @DEVICE
 def predict(ckpt: str, images: tuple[str, ...], top: int, device: str) -> None:
     """Top-k classes for each IMAGE (JPEG or PNG), resized to the network's input."""
+    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
     import torch
     from torchvision.transforms.v2.functional import resize
 
-    from darkforge import checkpoint
-    from darkforge.data import read_image
-    from darkforge.train import pick_device
+    from darkforge.training import checkpoint
+    from darkforge.training.data import read_image
+    from darkforge.training.device import pick_device
 
     dev = pick_device(device)
     model, info, _ = checkpoint.load_model(ckpt)

@@ -1,0 +1,18 @@
+"""Darknet support: .cfg syntax, cfg <-> spec, Darknet's own layer types and modules, .weights.
+
+It plugs into darkforge the way a user's plugin does (an entry point of the `darkforge.layers`
+group, see pyproject.toml): importing this package registers Darknet's layer types and the
+`.cfg` reader of `load_spec`. Nothing in darkforge.spec or darkforge.nn imports it. Importing it
+does not import torch (the modules and .weights code do, on use).
+"""
+
+from darkforge.darknet.layers import DARKNET
+from darkforge.darknet.read import load_cfg
+from darkforge.spec import registry
+from darkforge.spec.load import register_reader
+
+for _spec in DARKNET:
+    registry.add(_spec, "darkforge.darknet.modules")
+register_reader(".cfg", load_cfg)
+
+__all__ = ["DARKNET", "load_cfg"]

@@ -1,0 +1,199 @@
+"""Darknet's cfg syntax: sections of `key=value` options, their typed values, and refusals
+that name the file and line.
+
+Darknet (pjreddie/darknet src/parser.c, read_cfg and option_list.c) deletes every space and tab of
+a line, skips lines that start with `#` or `;`, and splits `key=value` at the first `=`; a value it
+cannot parse becomes 0 (atoi) and a key it does not know is ignored. Here each is an error.
+What the sections mean is darkforge/darknet/read.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from darkforge.errors import SpecError, did_you_mean
+from darkforge.files import read_text
+
+# Darknet activation name -> darkforge's (activations.c get_activation; swish/mish from AlexeyAB's fork).
+ACTIVATIONS = {
+    "linear": "linear",
+    "leaky": "leaky",
+    "relu": "relu",
+    "logistic": "logistic",
+    "ramp": "ramp",
+    "tanh": "tanh",
+    "elu": "elu",
+    "relu6": "relu6",
+    "mish": "mish",
+    "swish": "silu",
+}
+SECTION_ALIASES = {"conv": "convolutional", "conn": "connected", "max": "maxpool", "avg": "avgpool"}
+SECTION_ALIASES |= {"soft": "softmax", "network": "net"}
+# Keys every Darknet layer accepts (parse_network_cfg), with the only value darkforge can honour.
+COMMON_KEYS = {"truth": 0, "onlyforward": 0, "stopbackward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
+COMMON_KEYS |= {"dontloadscales": 0, "learning_rate": 1, "smooth": 0}
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_REQUIRED = object()
+
+
+@dataclass
+class Section:
+    """One [section] of a cfg: its options with their lines, and which keys a rule looked at."""
+
+    name: str  # canonical: "convolutional" for [conv] too
+    header: str  # as written
+    line: int
+    file: str
+    index: int  # Darknet's layer index; -1 for [net]
+    options: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (value, line)
+    seen: set[str] = field(default_factory=set)
+
+    def error(self, message: str, hint: str = "", key: str | None = None) -> SpecError:
+        line = self.options[key][1] if key in self.options else self.line
+        where = f"[{self.header}]" + (f" (layer {self.index})" if self.index >= 0 else "")
+        return SpecError(
+            f"{where}: {key}: {message}" if key else f"{where}: {message}", hint, self.file, line
+        )
+
+    def get(self, key: str, kind: str, default: Any = _REQUIRED) -> Any:
+        self.seen.add(key)
+        if key not in self.options:
+            if default is _REQUIRED:
+                raise self.error("missing required key", f"add `{key}=`", key)
+            return default
+        return VALUES[kind](self, key, self.options[key][0])
+
+    def read(self, keys: dict[str, tuple[str, str, Any]]) -> dict[str, Any]:
+        """Spec fields from `keys` (cfg key -> (field, kind, Darknet's default))."""
+        return {name: self.get(key, kind, default) for key, (name, kind, default) in keys.items()}
+
+    def finish(self, unsupported: dict[str, Any], lenient: bool, warnings: list[str]) -> None:
+        """Refuse Darknet keys set to what darkforge cannot do, and keys no rule read."""
+        for key, honoured in ({**COMMON_KEYS, **unsupported} if self.index >= 0 else unsupported).items():
+            if key in self.options:
+                self.seen.add(key)
+                value = self.options[key][0]
+                if honoured is None or _number(value) != honoured:
+                    self._refuse(f"`{key}={value}` has no darkforge equivalent", key, lenient, warnings)
+        for key in self.options:
+            if key not in self.seen:
+                hint = did_you_mean(key, self.seen) if self.seen else ""
+                self._refuse(f"unknown key {key!r}", key, lenient, warnings, hint)
+
+    def _refuse(self, message: str, key: str, lenient: bool, warnings: list[str], hint: str = "") -> None:
+        error = self.error(message, hint or "remove it (or convert with --lenient to ignore it)", key)
+        if not lenient:
+            raise error
+        warnings.append(f"{error.file}:{error.line}: {error.message}: ignored")
+
+
+def _number(text: str) -> float | None:
+    return float(text) if _FLOAT.fullmatch(text) else None
+
+
+def _int(s: Section, key: str, text: str) -> int:
+    if not _INT.fullmatch(text):
+        raise s.error(f"expected an integer, got {text!r}", key=key)
+    return int(text)
+
+
+def _float(s: Section, key: str, text: str) -> float:
+    if not _FLOAT.fullmatch(text):
+        raise s.error(f"expected a number, got {text!r}", key=key)
+    return float(text)
+
+
+def _flag(s: Section, key: str, text: str) -> bool:
+    if text not in ("0", "1"):
+        raise s.error(f"expected 0 or 1, got {text!r}", key=key)
+    return text == "1"
+
+
+def _list(item: Callable[[Section, str, str], Any]) -> Callable[[Section, str, str], list[Any]]:
+    return lambda s, key, text: [item(s, key, part) for part in text.split(",")]
+
+
+def _pairs(s: Section, key: str, text: str) -> list[tuple[int | float, int | float]]:
+    values = [int(v) if _INT.fullmatch(v) else _float(s, key, v) for v in text.split(",")]
+    if len(values) % 2:
+        raise s.error(f"needs (width, height) pairs, got {len(values)} numbers", key=key)
+    return list(zip(values[::2], values[1::2], strict=True))
+
+
+def _activation(s: Section, key: str, text: str) -> str:
+    if text not in ACTIVATIONS:
+        raise s.error(f"unknown activation {text!r}", did_you_mean(text, ACTIVATIONS), key)
+    return ACTIVATIONS[text]
+
+
+def _choice(*names: str) -> Callable[[Section, str, str], str]:
+    def parse(s: Section, key: str, text: str) -> str:
+        if text not in names:
+            raise s.error(f"unknown value {text!r}", did_you_mean(text, names), key)
+        return text
+
+    return parse
+
+
+VALUES: dict[str, Callable[[Section, str, str], Any]] = {
+    "int": _int,
+    "float": _float,
+    "flag": _flag,
+    "noflag": lambda s, key, text: not _flag(s, key, text),
+    "ints": _list(_int),
+    "floats": _list(_float),
+    "pairs": _pairs,
+    "activation": _activation,
+    "policy": _choice("constant", "step", "exp", "poly", "steps", "sigmoid", "random"),
+    "cost": _choice("sse", "masked", "smooth", "L1", "seg", "wgan"),
+}
+
+
+def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
+    """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread."""
+    name = str(path)
+    text = read_text(path, "give a .cfg file")
+    sections: list[Section] = []
+    for number, written in enumerate(text.splitlines(), 1):
+        line = "".join(written.split())  # Darknet's strip(): every space and tab goes
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            if not line.endswith("]") or len(line) < 3:
+                raise SpecError(
+                    f"bad section header {written.strip()!r}", "write e.g. [convolutional]", name, number
+                )
+            header = line[1:-1]
+            index = len(sections) - 1
+            canonical = SECTION_ALIASES.get(header, header)
+            if (canonical == "net") != (index == -1):
+                where = "the first section must be [net]" if index == -1 else "[net] must come first, once"
+                raise SpecError(where, "Darknet reads the input size from it", name, number)
+            sections.append(Section(canonical, header, number, name, index))
+            continue
+        key, eq, value = line.partition("=")
+        if not sections:
+            raise SpecError(f"{key!r} comes before any [section]", "start with [net]", name, number)
+        section = sections[-1]
+        if not eq or not key or not value:
+            raise SpecError(
+                f"[{section.header}]: expected key=value, got {written.strip()!r}", "", name, number
+            )
+        if "#" in value or ";" in value:
+            raise SpecError(
+                f"{key}: comment after the value: Darknet deletes spaces and reads {value!r}",
+                "put the comment on a line of its own",
+                name,
+                number,
+            )
+        if key in section.options:
+            raise SpecError(f"duplicate key {key!r} in [{section.header}]", "keep one", name, number)
+        section.options[key] = (value, number)
+    if not sections:
+        raise SpecError("no sections", "a .cfg starts with [net]", name, 1)
+    return sections

@@ -1,0 +1,136 @@
+"""File I/O every part shares: one capped reader of text files, one atomic writer.
+
+Reading: only regular files (a FIFO or a device would block or never end), at most a size cap,
+decoded as UTF-8; every failure is a located error. Writing: a temp file beside the target, fsync,
+rename over it, so a reader (or a run killed at any moment, even by SIGKILL) sees the old file or
+the new one, never half of one. Every file darkforge writes goes through `replacing`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from darkforge.errors import DarkforgeError, DataError, SpecError
+
+MAX_TEXT_BYTES = 4 * 1024 * 1024  # architecture files: Darknet-53 flat is 4 KB, yolov4.cfg 12 KB
+
+
+def read_text(
+    path: str | os.PathLike[str],
+    hint: str,
+    limit: int = MAX_TEXT_BYTES,
+    error: type[DarkforgeError] = SpecError,
+) -> str:
+    """A text file of at most `limit` bytes, as UTF-8; every failure is a located `error`."""
+    raw = read_bytes(path, hint, limit, error)
+    name = str(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise error(f"byte {e.start} is not UTF-8", "save the file as UTF-8", name, line) from None
+
+
+def read_bytes(
+    path: str | os.PathLike[str], hint: str, limit: int, error: type[DarkforgeError] = DataError
+) -> bytes:
+    """A regular file of at most `limit` bytes; anything else (missing, a folder, a FIFO, too big)
+    is one `error` naming the file."""
+    name = str(path)
+    info = _regular(path, hint, error)
+    if info.st_size > limit:
+        raise error(f"file is larger than {_size(limit)}", hint, name)
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, open() must not block
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as e:
+        raise error(f"cannot read: {e.strerror}", hint, name) from None
+    if len(raw) > limit:
+        raise error(f"file is larger than {_size(limit)}", hint, name)
+    return raw
+
+
+def check_regular(path: str | os.PathLike[str], hint: str, error: type[DarkforgeError] = DataError) -> Path:
+    """`path` if it is an existing regular file (what torch.load, PIL and safetensors may open)."""
+    _regular(path, hint, error)
+    return Path(path)
+
+
+def _regular(path: str | os.PathLike[str], hint: str, error: type[DarkforgeError]) -> os.stat_result:
+    name = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error("no such file", hint or "check the path", name) from None
+    except OSError as e:
+        raise error(f"cannot read: {e.strerror}", hint, name) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error("is a directory, not a file", hint, name)
+    if not stat.S_ISREG(info.st_mode):
+        raise error("is not a regular file (a pipe or a device?)", hint, name)
+    return info
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"
+
+
+TEMP_MARK = ".tmp"  # temp names: .<target name>.<pid>-<n>.tmp<suffix>
+
+
+@contextmanager
+def replacing(
+    path: str | os.PathLike[str], error: type[DarkforgeError] = DataError, hint: str = ""
+) -> Iterator[Path]:
+    """Yield a fresh temp path beside `path` (same suffix: writers such as matplotlib and the
+    ONNX exporter look at it); when the block succeeds it replaces `path`, else it is removed.
+    A folder that is missing or not writable, or a target that is a folder, raises `error`."""
+    target = Path(path)
+    temp = _create_temp(target, error, hint)
+    try:
+        yield temp
+        with temp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.replace(temp, target)
+        except IsADirectoryError:
+            raise error(f"cannot write {target}: it is a folder", hint) from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _create_temp(target: Path, error: type[DarkforgeError], hint: str) -> Path:
+    # O_EXCL: never follow or reuse someone else's file; creating it first tests the folder.
+    for n in range(1000):
+        temp = target.with_name(f".{target.name}.{os.getpid()}-{n}{TEMP_MARK}{target.suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return temp
+        except FileExistsError:
+            continue
+        except OSError as e:
+            missing = isinstance(e, FileNotFoundError)
+            reason = f"directory {target.parent} does not exist" if missing else e.strerror or str(e)
+            raise error(f"cannot write {target}: {reason}", hint) from None
+    raise error(f"cannot write {target}: too many temporary files beside it", hint)
+
+
+def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> None:
+    """Atomically write `path` with `writer(temp_path)`, e.g. `lambda p: torch.save(obj, p)`."""
+    with replacing(path) as temp:
+        writer(temp)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with replacing(path) as temp:
+        temp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))

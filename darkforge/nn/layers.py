@@ -1,0 +1,158 @@
+"""nn.Modules for the built-in layer types. Every one has the same constructor: (spec, inputs),
+where `inputs` are the static input shapes the builder inferred, and a forward over its inputs.
+
+Class names equal the YAML `type` tags, so one grep finds the YAML, the spec and the module; the
+registry resolves them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from darkforge.nn.activations import ACTIVATIONS
+from darkforge.spec import layers as specs
+from darkforge.spec.base import Operand, Shape
+
+
+class ConvLayer(nn.Module):
+    """conv -> bn -> act; module names `conv`, `bn`, `act` are the checkpoint keys."""
+
+    def __init__(self, spec: specs.ConvLayer, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        channels = inputs[0][0]
+        norm = spec.batch_norm
+        self.conv = nn.Conv2d(
+            channels,
+            spec.filters,
+            spec.size,
+            spec.stride,
+            spec.padding,
+            groups=spec.groups,
+            bias=spec.has_bias,
+        )
+        self.bn = (
+            nn.BatchNorm2d(spec.filters, eps=norm.eps, momentum=norm.momentum) if norm else nn.Identity()
+        )
+        self.act = ACTIVATIONS[spec.activation](spec.slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class ConvBnLeaky(ConvLayer):
+    pass
+
+
+class Conv(ConvLayer):
+    pass
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, spec: specs.ResidualBlock, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        first, second = spec.convs(inputs[0][0])
+        hidden = first.infer([Operand(inputs[0], "")]).output
+        self.conv1 = ConvBnLeaky(first, inputs)  # (B, C, H, W) -> (B, C/2, H, W), 1×1
+        self.conv2 = ConvBnLeaky(second, [hidden])  # -> (B, C, H, W), 3×3
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(self.conv1(x))  # Darknet [shortcut] activation=linear
+
+    def zero_init_residual(self) -> None:
+        """Start as the identity: a zero batch-norm scale before the add (Goyal et al., 2017)."""
+        if isinstance(self.conv2.bn, nn.BatchNorm2d):
+            nn.init.zeros_(self.conv2.bn.weight)
+
+
+class ResidualStage(nn.Module):
+    def __init__(self, spec: specs.ResidualStage, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        down, block = spec.parts()
+        self.down = ConvBnLeaky(down, inputs)
+        shape = down.infer([Operand(inputs[0], "")]).output
+        self.blocks = nn.Sequential(*(ResidualBlock(block, [shape]) for _ in range(spec.blocks)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(self.down(x))
+
+
+class Shortcut(nn.Module):
+    def __init__(self, spec: specs.Shortcut, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = ACTIVATIONS[spec.activation](spec.slope)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        total = xs[0] + xs[1]
+        for x in xs[2:]:
+            total = total + x
+        return self.act(total)
+
+
+class Route(nn.Module):
+    def __init__(self, spec: specs.Route, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        return xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)
+
+
+class Upsample(nn.Module):
+    def __init__(self, spec: specs.Upsample, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.stride = spec.stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=self.stride, mode="nearest")
+
+
+class MaxPool(nn.Module):
+    """Darknet pads `padding // 2` before and the rest after, with -inf (never picked by max)."""
+
+    def __init__(self, spec: specs.MaxPool, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        before = spec.padding // 2
+        self.pad = (before, spec.padding - before) * 2  # (left, right, top, bottom)
+        self.pool = nn.MaxPool2d(spec.size, spec.stride or spec.size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if any(self.pad):
+            x = F.pad(x, self.pad, value=float("-inf"))
+        return self.pool(x)
+
+
+class AvgPool(nn.AvgPool2d):
+    def __init__(self, spec: specs.AvgPool, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec.size, spec.stride or spec.size, spec.pad)
+
+
+class GlobalAvgPool(nn.AdaptiveAvgPool2d):
+    def __init__(self, spec: specs.GlobalAvgPool, inputs: Sequence[Shape]) -> None:
+        super().__init__(1)
+
+
+class Linear(nn.Linear):
+    """Flattens (B, ...) to (B, features) first — never `squeeze`, which breaks a batch of one."""
+
+    def __init__(self, spec: specs.Linear, inputs: Sequence[Shape]) -> None:
+        assert isinstance(spec.out, int)  # the shape rule already refused an unresolved width
+        features = 1
+        for d in inputs[0]:
+            features *= d
+        super().__init__(features, spec.out, bias=spec.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.flatten(1))
+
+
+class Dropout(nn.Dropout):
+    def __init__(self, spec: specs.Dropout, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec.p)
+
+
+class Flatten(nn.Flatten):
+    def __init__(self, spec: specs.Flatten, inputs: Sequence[Shape]) -> None:
+        super().__init__(1)

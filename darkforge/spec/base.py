@@ -1,0 +1,206 @@
+"""Pydantic models of the YAML dialect: the network file and the base every layer spec shares.
+
+No torch import here, so `validate`, `schema` and `summary` answer from these models and the
+shape rules alone (import-linter checks it). The concrete layer types live in
+`darkforge/spec/layers/`; the union of them is assembled by the registry, so plugin layers join it
+when they register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from darkforge.errors import SpecError, UsageError
+
+Shape = tuple[int, ...]  # a tensor's shape without the batch: (C, H, W) for maps, (N,) for vectors
+ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A reference to an earlier layer: negative = relative (-1 is the previous layer), non-negative =
+# absolute index into `layers`, a string = a layer's `id` ("input" is the network input).
+Ref = int | Annotated[str, Field(pattern=ID_PATTERN)]
+INPUT = -1  # resolved index of the network input
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, models are immutable, `from` is accepted as a key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class ShapeError(ValueError):
+    """Raised by a shape rule; the graph walker adds which layers were involved."""
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One input of a layer, as the shape rule sees it (a shape, not a torch.Tensor)."""
+
+    shape: Shape
+    name: str  # how errors name its producer: "layers[4] 'c3'" or "the input"
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """What a layer produces and what it costs (the result of a shape rule)."""
+
+    output: Shape
+    params: int = 0
+    macs: int = 0  # multiply-accumulates of convolutions and fully connected layers
+    dead_params: int = 0  # weights whose kernel taps only ever cover zero padding
+
+    def __add__(self, other: LayerCost) -> LayerCost:
+        return LayerCost(
+            other.output,
+            self.params + other.params,
+            self.macs + other.macs,
+            self.dead_params + other.dead_params,
+        )
+
+
+class Scale(Strict):
+    """A width/depth multiplier pair, picked with `--scale`."""
+
+    width: float = Field(1.0, gt=0, le=8, description="multiplies the channels of every conv layer")
+    depth: float = Field(1.0, gt=0, le=8, description="multiplies the block count of every stage")
+    divisor: int = Field(8, ge=1, le=64, description="scaled channels are rounded to a multiple")
+
+    def channels(self, filters: int) -> int:
+        if self.width == 1:
+            return filters
+        # timm's make_divisible without its 10% round-up: the nearest multiple, at least one multiple.
+        return max(self.divisor, int(filters * self.width / self.divisor + 0.5) * self.divisor)
+
+    def blocks(self, count: int) -> int:
+        return count if self.depth == 1 else max(1, round(count * self.depth))
+
+
+class LayerSpec(Strict):
+    """Fields every layer has. Subclasses add `type: Literal[...]` and their shape rule."""
+
+    type: str
+    from_: Ref | list[Ref] = Field(
+        -1,
+        alias="from",
+        description="input layer(s): -1 the previous layer, a non-negative index, an id, or a list",
+    )
+    id: str | None = Field(
+        None, pattern=ID_PATTERN, description="a name for references, outputs and the module"
+    )
+    # How many inputs the layer takes: (minimum, maximum or None for any number).
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+
+    def sources(self) -> list[Ref]:
+        return list(self.from_) if isinstance(self.from_, list) else [self.from_]
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""
+        raise NotImplementedError
+
+    def scaled(self, scale: Scale) -> Self:
+        return self
+
+    def with_classes(self, classes: int | None) -> Self:
+        return self
+
+    def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
+        """The same layer in Darknet's flat spelling (composite layers override this)."""
+        return [self]
+
+
+class InputSpec(Strict):
+    channels: int = Field(3, ge=1, le=4096)
+    size: int | None = Field(None, ge=1, le=16384, description="square inputs: height = width")
+    height: int | None = Field(None, ge=1, le=16384)
+    width: int | None = Field(None, ge=1, le=16384)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Self:
+        if self.size is None and (self.height is None or self.width is None):
+            raise ValueError("give `size`, or both `height` and `width`")
+        if self.size is not None and (self.height is not None or self.width is not None):
+            raise ValueError("give either `size` or `height`/`width`, not both")
+        return self
+
+    @property
+    def shape(self) -> Shape:
+        height = self.size if self.size is not None else self.height
+        width = self.size if self.size is not None else self.width
+        assert height is not None and width is not None  # guaranteed by _one_size
+        return (self.channels, height, width)
+
+
+class NetworkSpec(Strict):
+    """One network file. `layers` is narrowed to the registered union by `network_model()`."""
+
+    version: Literal[1] = Field(1, description="dialect version; old files keep loading")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    input: InputSpec
+    classes: int | None = Field(None, ge=1, le=1_000_000, description="width of a Linear layer with no `out`")
+    layers: list[LayerSpec] = Field(min_length=1, max_length=10_000)
+    outputs: list[Ref] | None = Field(
+        None, min_length=1, description="layers whose outputs the network returns (default: last)"
+    )
+    scales: dict[Annotated[str, Field(pattern=ID_PATTERN)], Scale] = Field(default_factory=dict)
+    train: dict[str, Any] | None = Field(
+        None, description="the training recipe (see docs/training.md); flags override it"
+    )
+    _source: Any = PrivateAttr(None)  # darkforge.spec.load.SourceMap: file name and YAML positions
+
+    def resolved(
+        self,
+        scale: str | None = None,
+        input_size: int | None = None,
+        classes: int | None = None,
+    ) -> Self:
+        """The concrete network: a scale applied, the input size and class count overridden."""
+        layers = list(self.layers)
+        if scale is not None:
+            if scale not in self.scales:
+                known = ", ".join(self.scales) or "none"
+                raise UsageError(f"{self.name} has no scale {scale!r}", f"its scales: {known}")
+            layers = [layer.scaled(self.scales[scale]) for layer in layers]
+        count = classes if classes is not None else self.classes
+        layers = [layer.with_classes(count) for layer in layers]
+        inputs = self.input
+        if input_size is not None:
+            inputs = InputSpec(channels=self.input.channels, size=input_size)
+        copy = self.model_copy(update={"layers": layers, "input": inputs, "classes": count})
+        copy._source = self._source
+        return copy
+
+
+def prod(shape: Sequence[int]) -> int:
+    return reduce(lambda a, b: a * b, shape, 1)
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ShapeError(message)
+
+
+__all__ = [
+    "INPUT",
+    "InputSpec",
+    "LayerCost",
+    "LayerSpec",
+    "NetworkSpec",
+    "Operand",
+    "Ref",
+    "Scale",
+    "Shape",
+    "ShapeError",
+    "SpecError",
+    "Strict",
+    "fmt_shape",
+    "prod",
+    "require",
+]

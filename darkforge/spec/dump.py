@@ -1,0 +1,42 @@
+"""Spec -> YAML text in the house style: one flow mapping per layer, defaults left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from darkforge.spec.base import NetworkSpec
+
+
+def _flow(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000)
+    return text.strip().removesuffix("...").strip()  # plain scalars get a document-end marker
+
+
+def layer_dict(layer: Any) -> dict[str, Any]:
+    """A layer as the user would write it: `type` first, then only what differs from defaults."""
+    data = layer.model_dump(exclude_defaults=True, by_alias=True)
+    data.pop("type", None)
+    graph = {key: data.pop(key) for key in ("from", "id") if key in data}
+    return {"type": layer.type, **data, **graph}
+
+
+def dump_spec(spec: NetworkSpec, header: str = "") -> str:
+    top = spec.model_dump(exclude_none=True, by_alias=True, exclude={"layers", "scales", "train"})
+    top.pop("version", None)
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines.append("version: 1")
+    for key, value in top.items():
+        lines.append(f"{key}: {_flow(value)}")
+    lines.append("layers:")
+    lines += [f"  - {_flow(layer_dict(layer))}" for layer in spec.layers]
+    if spec.scales:
+        lines.append("scales:")
+        lines += [
+            f"  {name}: {_flow(scale.model_dump(exclude_defaults=True))}"
+            for name, scale in spec.scales.items()
+        ]
+    if spec.train:
+        lines.append(yaml.safe_dump({"train": spec.train}, sort_keys=False).rstrip())
+    return "\n".join(lines) + "\n"

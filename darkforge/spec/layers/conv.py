@@ -1,0 +1,163 @@
+"""Convolution layers and the residual blocks built from them (Darknet's [convolutional])."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Self
+
+from pydantic import Field
+
+from darkforge.spec.base import LayerCost, LayerSpec, Operand, Scale, Shape, fmt_shape, require
+from darkforge.spec.layers.graph import Shortcut
+from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
+
+
+def conv_output(n: int, size: int, stride: int, pad: int) -> int:
+    return (n + 2 * pad - size) // stride + 1
+
+
+def live_taps(n: int, size: int, stride: int, pad: int) -> int:
+    """Kernel taps along one axis that touch real data at some output position (not only padding)."""
+    first, last = live_range(n, size, stride, pad)
+    return max(0, last - first + 1)
+
+
+def live_range(n: int, size: int, stride: int, pad: int) -> tuple[int, int]:
+    """The first and last kernel tap along one axis that ever touches data (a contiguous range)."""
+    outputs = range(conv_output(n, size, stride, pad))
+    live = [tap for tap in range(size) if any(0 <= o * stride - pad + tap < n for o in outputs)]
+    return (live[0], live[-1]) if live else (0, -1)
+
+
+class ConvLayer(LayerSpec, ConvNumerics):
+    """What ConvBnLeaky and Conv share: a convolution with its numerics. Subclasses set the type
+    tag and the defaults of batch norm and activation."""
+
+    filters: int = Field(ge=1, le=65536, description="output channels")
+    size: int = Field(3, ge=1, le=31, description="kernel size")
+    stride: int = Field(1, ge=1, le=32)
+    pad: int | None = Field(None, ge=0, le=31, description="zeros on each side; default size // 2")
+    groups: int = Field(1, ge=1, le=65536)
+    fixed_width: bool = Field(
+        False, description="keep `filters` when a scale is applied (e.g. a detection head)"
+    )
+
+    @property
+    def padding(self) -> int:
+        return self.size // 2 if self.pad is None else self.pad
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        c, h, w = _map(inputs[0])
+        require(
+            c % self.groups == 0 and self.filters % self.groups == 0,
+            f"groups={self.groups} must divide the input channels ({c}) and filters ({self.filters})",
+        )
+        oh, ow = (conv_output(n, self.size, self.stride, self.padding) for n in (h, w))
+        require(
+            oh >= 1 and ow >= 1,
+            f"a {self.size}×{self.size}/{self.stride} conv shrinks {inputs[0].name}'s "
+            f"{fmt_shape(inputs[0].shape)} map below 1×1",
+        )
+        per_filter = (c // self.groups) * self.size * self.size
+        params = self.filters * per_filter
+        params += self.filters if self.has_bias else 0
+        params += 2 * self.filters if self.batch_norm else 0
+        live = live_taps(h, self.size, self.stride, self.padding) * live_taps(
+            w, self.size, self.stride, self.padding
+        )
+        dead = self.filters * (c // self.groups) * (self.size * self.size - live)
+        return LayerCost((self.filters, oh, ow), params, self.filters * per_filter * oh * ow, dead)
+
+    def scaled(self, scale: Scale) -> Self:
+        if self.fixed_width:
+            return self
+        return self.model_copy(update={"filters": scale.channels(self.filters)})
+
+
+class ConvBnLeaky(ConvLayer):
+    """Conv2d -> BatchNorm2d -> LeakyReLU(0.1): Darknet's workhorse."""
+
+    type: Literal["ConvBnLeaky"] = "ConvBnLeaky"
+
+
+class Conv(ConvLayer):
+    """A plain convolution: no batch norm and a linear activation unless you say otherwise."""
+
+    type: Literal["Conv"] = "Conv"
+    activation: Activation = Field("linear", description="applied after batch norm (if any)")
+    bn: bool | BatchNorm = Field(False, description="batch norm: true, false or {momentum, eps}")
+
+
+class ResidualBlock(LayerSpec, ConvNumerics):
+    """x + conv3x3(conv1x1(x)): 1×1 down to `hidden` channels, 3×3 back; no activation after the add."""
+
+    type: Literal["ResidualBlock"] = "ResidualBlock"
+    hidden: int | None = Field(None, ge=1, le=65536, description="default: half the input channels")
+
+    def convs(self, channels: int) -> tuple[ConvBnLeaky, ConvBnLeaky]:
+        hidden = self.hidden if self.hidden is not None else max(1, channels // 2)
+        return (
+            ConvBnLeaky(filters=hidden, size=1, **self.numerics()),  # type: ignore[arg-type]
+            ConvBnLeaky(filters=channels, size=3, **self.numerics()),  # type: ignore[arg-type]
+        )
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        x = inputs[0]
+        _map(x)
+        first, second = self.convs(x.shape[0])
+        a = first.infer([x])
+        return a + second.infer([Operand(a.output, x.name)])
+
+    def scaled(self, scale: Scale) -> Self:
+        if self.hidden is None:
+            return self
+        return self.model_copy(update={"hidden": scale.channels(self.hidden)})
+
+    def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
+        return [*self.convs(inputs[0][0]), Shortcut(from_=-3)]
+
+
+class ResidualStage(LayerSpec, ConvNumerics):
+    """A stride-2 ConvBnLeaky to `filters` channels, then `blocks` residual blocks (Darknet-53)."""
+
+    type: Literal["ResidualStage"] = "ResidualStage"
+    filters: int = Field(ge=1, le=65536, description="output channels")
+    blocks: int = Field(ge=0, le=1000, description="residual blocks after the downsample")
+    size: int = Field(3, ge=1, le=31, description="kernel of the downsample conv")
+    stride: int = Field(2, ge=1, le=32, description="stride of the downsample conv")
+    hidden: int | None = Field(None, ge=1, le=65536, description="block width; default filters / 2")
+
+    def parts(self) -> tuple[ConvBnLeaky, ResidualBlock]:
+        down = ConvBnLeaky(
+            filters=self.filters,
+            size=self.size,
+            stride=self.stride,
+            **self.numerics(),  # type: ignore[arg-type]
+        )
+        return down, ResidualBlock(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        down, block = self.parts()
+        cost = down.infer(inputs)
+        for _ in range(self.blocks):
+            cost = cost + block.infer([Operand(cost.output, inputs[0].name)])
+        return cost
+
+    def scaled(self, scale: Scale) -> Self:
+        update: dict[str, object] = {
+            "filters": scale.channels(self.filters),
+            "blocks": scale.blocks(self.blocks),
+        }
+        if self.hidden is not None:
+            update["hidden"] = scale.channels(self.hidden)
+        return self.model_copy(update=update)
+
+    def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
+        down, block = self.parts()
+        first, second = block.convs(self.filters)
+        return [down, *[c for _ in range(self.blocks) for c in (first, second, Shortcut(from_=-3))]]
+
+
+def _map(x: Operand) -> Shape:
+    require(len(x.shape) == 3, f"needs a C×H×W feature map, but {x.name} gives {fmt_shape(x.shape)}")
+    return x.shape

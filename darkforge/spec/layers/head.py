@@ -1,0 +1,53 @@
+"""Classifier-head layers: Linear (Darknet [connected]), Dropout, Flatten."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Self
+
+from pydantic import Field
+
+from darkforge.spec.base import LayerCost, LayerSpec, Operand, prod, require
+
+
+class Linear(LayerSpec):
+    """Fully connected; flattens its input first. With no `out` its width is the network's
+    `classes`, so another dataset or `build(..., classes=N)` resizes the head."""
+
+    type: Literal["Linear"] = "Linear"
+    out: int | Literal["classes"] | None = Field(
+        None, description="output features; default (or `classes`): the network's classes"
+    )
+    bias: bool = True
+
+    def with_classes(self, classes: int | None) -> Self:
+        if isinstance(self.out, int) or classes is None:
+            return self
+        return self.model_copy(update={"out": classes})
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        require(
+            isinstance(self.out, int),
+            "has no width: give it `out`, or give the network `classes`",
+        )
+        assert isinstance(self.out, int)
+        features = prod(inputs[0].shape)
+        params = features * self.out + (self.out if self.bias else 0)
+        return LayerCost((self.out,), params, features * self.out)
+
+
+class Dropout(LayerSpec):
+    type: Literal["Dropout"] = "Dropout"
+    p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing an element in training")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return LayerCost(inputs[0].shape)
+
+
+class Flatten(LayerSpec):
+    """C×H×W -> (C·H·W,)."""
+
+    type: Literal["Flatten"] = "Flatten"
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return LayerCost((prod(inputs[0].shape),))

@@ -1,0 +1,70 @@
+"""Layers that resample feature maps: pooling and upsampling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from darkforge.spec.base import LayerCost, LayerSpec, Operand, fmt_shape, require
+
+
+def _pooled(layer: str, x: Operand, size: int, stride: int, total_pad: int) -> LayerCost:
+    require(len(x.shape) == 3, f"{layer} needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
+    c, h, w = x.shape
+    oh, ow = ((n + total_pad - size) // stride + 1 for n in (h, w))
+    require(
+        oh >= 1 and ow >= 1,
+        f"a {size}×{size}/{stride} {layer} shrinks {x.name}'s {fmt_shape(x.shape)} map below 1×1",
+    )
+    return LayerCost((c, oh, ow))
+
+
+class MaxPool(LayerSpec):
+    """Max pooling. `padding` follows Darknet: the total added per axis, `padding // 2` before and
+    the rest after (so size 2 / stride 1 / padding 1 keeps 13×13 as in yolov3-tiny)."""
+
+    type: Literal["MaxPool"] = "MaxPool"
+    size: int = Field(2, ge=1, le=64)
+    stride: int | None = Field(None, ge=1, le=64, description="default: size")
+    padding: int = Field(0, ge=0, le=64, description="total padding per axis (Darknet's rule)")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return _pooled("max pool", inputs[0], self.size, self.stride or self.size, self.padding)
+
+
+class AvgPool(LayerSpec):
+    """Average pooling over `size`×`size` windows, `pad` zeros on each side."""
+
+    type: Literal["AvgPool"] = "AvgPool"
+    size: int = Field(2, ge=1, le=64)
+    stride: int | None = Field(None, ge=1, le=64, description="default: size")
+    pad: int = Field(0, ge=0, le=32, description="zeros on each side")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return _pooled("avg pool", inputs[0], self.size, self.stride or self.size, 2 * self.pad)
+
+
+class GlobalAvgPool(LayerSpec):
+    """Averages each channel over the whole map: C×H×W -> C×1×1 (Darknet [avgpool])."""
+
+    type: Literal["GlobalAvgPool"] = "GlobalAvgPool"
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        x = inputs[0]
+        require(len(x.shape) == 3, f"needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
+        return LayerCost((x.shape[0], 1, 1))
+
+
+class Upsample(LayerSpec):
+    """Nearest-neighbour upsampling by an integer factor (Darknet [upsample] stride=2)."""
+
+    type: Literal["Upsample"] = "Upsample"
+    stride: int = Field(2, ge=1, le=64, description="scale factor")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        x = inputs[0]
+        require(len(x.shape) == 3, f"needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
+        c, h, w = x.shape
+        return LayerCost((c, h * self.stride, w * self.stride))

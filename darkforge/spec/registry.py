@@ -1,0 +1,145 @@
+"""Layer-type name -> spec class (torch-free shape rule) and module class (resolved by `build`).
+
+Built-in modules are named by an import path so `validate` and `schema` never import torch; a
+plugin registers its module class directly:
+
+    @darkforge.register(MySpec)
+    class MyLayer(nn.Module):
+        def __init__(self, spec: MySpec, inputs: list[Shape]) -> None: ...
+
+Plugins are Python modules that register types when imported: those named by the `darkforge.layers`
+entry-point group (darkforge's own Darknet support is one) load on first use of the registry;
+`load_plugins(["my_module"])` (the CLI's `--plugin`) imports more. A YAML file never imports code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Annotated, Any, TypeVar, Union
+
+from pydantic import Field, create_model
+
+from darkforge.errors import SpecError, UsageError, did_you_mean
+from darkforge.spec.base import LayerSpec, NetworkSpec
+
+T = TypeVar("T")
+ENTRY_POINTS = "darkforge.layers"
+
+
+@dataclass(frozen=True)
+class LayerType:
+    name: str
+    spec: type[LayerSpec]
+    module: str | type  # "package.module" holding a class named `name`, or the class itself
+    plugin: str = ""  # the plugin that registered it ("" for built-ins)
+
+    def module_class(self) -> type:
+        if isinstance(self.module, type):
+            return self.module
+        return getattr(importlib.import_module(self.module), self.name)  # type: ignore[no-any-return]
+
+
+_TYPES: dict[str, LayerType] = {}
+_models: dict[tuple[str, ...], type[NetworkSpec]] = {}
+_loaded: set[str] = set()  # plugins imported so far (entry-point values and module names)
+_failed: dict[str, str] = {}  # plugin -> why it did not load
+_entry_points_done = False
+
+
+def add(spec: type[LayerSpec], module: str | type) -> None:
+    """Register a layer type; its name is the spec's `type` literal (= the module's class name)."""
+    name = _tag(spec)
+    if isinstance(module, type) and module.__name__ != name:
+        raise ValueError(f"module class {module.__name__} must be named like its type tag {name!r}")
+    if name in _TYPES and _TYPES[name].spec is not spec:
+        raise ValueError(f"layer type {name!r} is already registered")
+    _TYPES[name] = LayerType(name, spec, module)
+
+
+def register(spec: type[LayerSpec]) -> Callable[[T], T]:
+    """Class decorator: make `spec`'s type usable in YAML files, built by the decorated module."""
+
+    def decorate(module: T) -> T:
+        add(spec, module)  # type: ignore[arg-type]
+        return module
+
+    return decorate
+
+
+def load_plugins(modules: Iterable[str] = ()) -> None:
+    """Import the `darkforge.layers` entry points (once) and the named plugin modules."""
+    global _entry_points_done
+    if not _entry_points_done:
+        _entry_points_done = True
+        for point in entry_points(group=ENTRY_POINTS):
+            _import(point.value, f"entry point {point.name!r} ({point.value})", strict=False)
+    for module in modules:
+        _import(module, f"--plugin {module}", strict=True)
+
+
+def _import(module: str, label: str, strict: bool) -> None:
+    name = module.split(":")[0]
+    if name in _loaded:
+        return
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # a broken plugin: say which and why, in one line
+        why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        if strict:
+            hint = "is it installed in this environment?" if isinstance(e, ModuleNotFoundError) else ""
+            raise UsageError(f"plugin {name!r} failed to load ({why})", hint) from None
+        _failed[label] = why
+        return
+    _loaded.add(name)
+
+
+def names() -> list[str]:
+    load_plugins()
+    return list(_TYPES)
+
+
+def get(name: str) -> LayerType:
+    load_plugins()
+    if name not in _TYPES:
+        raise SpecError(f"unknown layer type {name!r}", _unknown_hint(name))
+    return _TYPES[name]
+
+
+def _unknown_hint(name: str) -> str:
+    hint = did_you_mean(name, _TYPES)
+    if _failed:
+        label, why = next(iter(_failed.items()))
+        hint += f"; plugin {label} failed to load: {why}"
+    return hint
+
+
+def spec_classes() -> tuple[type[LayerSpec], ...]:
+    load_plugins()
+    return tuple(t.spec for t in _TYPES.values())
+
+
+def network_model() -> type[NetworkSpec]:
+    """The NetworkSpec with `layers` narrowed to a discriminated union of the registered types;
+    rebuilt only when a type registers."""
+    types = spec_classes()
+    key = tuple(_TYPES)
+    if key not in _models:
+        union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+        layer = Annotated[union, Field(discriminator="type")]
+        _models[key] = create_model(
+            "Network",
+            __base__=NetworkSpec,
+            layers=(list[layer], Field(min_length=1, max_length=10_000)),  # type: ignore[valid-type]
+        )
+    return _models[key]
+
+
+def _tag(spec: type[LayerSpec]) -> str:
+    annotation = spec.model_fields["type"].annotation
+    args: tuple[object, ...] = getattr(annotation, "__args__", ())
+    if len(args) != 1 or not isinstance(args[0], str):
+        raise ValueError(f"{spec.__name__}.type must be Literal['<Name>']")
+    return args[0]

@@ -1,0 +1,1 @@
+"""Training: the recipe, data, the loop, checkpoints, the run directory, reports, torchrun."""

@@ -1,0 +1,120 @@
+"""The training recipe: pydantic, torch-free, like Darknet's [net] section.
+
+Precedence: a named preset (`--recipe`), then the architecture file's `train:` section, then
+command-line flags. The resolved recipe is saved in the run directory (args.yaml) and in every
+checkpoint, so a resumed run trains exactly as it started.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from darkforge.errors import SpecError, UsageError
+from darkforge.spec.base import NetworkSpec, Strict
+from darkforge.spec.load import located_error
+
+
+class Augment(Strict):
+    crop: int = Field(4, ge=0, le=64, description="random crop after padding this many pixels (0: off)")
+    flip: bool = Field(True, description="random horizontal flip")
+    cutout: int = Field(0, ge=0, le=256, description="side of a zeroed random square (0: off)")
+
+
+class Recipe(Strict):
+    epochs: int = Field(30, ge=1, le=100_000)
+    batch: int = Field(256, ge=1, le=65536, description="images per optimizer step (global)")
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0, le=1, description="on conv/linear weights only")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        "onecycle", description="onecycle: linear warm-up to lr, then linear decay to 0"
+    )
+    warmup: float = Field(0.2, ge=0, le=1, description="fraction of training spent warming up")
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    zero_init_residual: bool = Field(
+        True, description="start each residual block as the identity (last batch-norm scale 0)"
+    )
+    augment: Augment = Field(default_factory=Augment)
+    normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
+    tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
+    ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of weights for evaluation (0: off)")
+    precision: Literal["auto", "32", "bf16", "16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, fp32 elsewhere"
+    )
+    channels_last: Literal["auto", "on", "off"] = Field("auto", description="auto: on for CUDA")
+    compile: bool = Field(False, description="torch.compile the model (pays off on GPUs)")
+    val_split: float = Field(
+        0.0, ge=0, lt=1, description="fraction of train held out to pick `best` (0: pick on test)"
+    )
+    seed: int = Field(0, ge=0)
+    darknet: dict[str, Any] | None = Field(
+        None, description="settings converted from a Darknet [net] section, kept for reference"
+    )
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Aims high: SGD-Nesterov one-cycle, label smoothing, crop+flip, flip-TTA (docs/training.md).
+    "default": {},
+    # The tutorial this project grew from: Adam 1e-3, batch 64, no augmentation, 10 epochs,
+    # ToTensor only (no normalization), constant learning rate.
+    "tutorial": {
+        "epochs": 10,
+        "batch": 64,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup": 0.0,
+        "label_smoothing": 0.0,
+        "zero_init_residual": False,
+        "augment": {"crop": 0, "flip": False, "cutout": 0},
+        "normalize": False,
+        "tta_flip": False,
+    },
+}
+
+
+def resolve(
+    preset: str = "default",
+    from_file: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    file: str | None = None,
+) -> Recipe:
+    if preset not in PRESETS:
+        raise UsageError(f"no recipe {preset!r}", "choose one of: " + ", ".join(PRESETS))
+    data: dict[str, Any] = {**PRESETS[preset]}
+    try:
+        Recipe.model_validate(from_file or {})
+    except ValidationError as e:
+        first = e.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"train.{where}: {first['msg']}", file=file) from None
+    data.update(from_file or {})
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+
+
+def check_recipe(spec: NetworkSpec) -> None:
+    """Validate an architecture file's `train:` section, with errors at its line in the file.
+    (The loader keeps `train:` as plain data: the recipe belongs to training, not to the dialect.)"""
+    if spec.train is None:
+        return
+    try:
+        Recipe.model_validate(spec.train)
+    except ValidationError as e:
+        source = spec._source
+        if source is None:
+            first = e.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise SpecError(f"train.{where}: {first['msg']}") from None
+        raise located_error(e, {"train": spec.train}, source, ("train",), Recipe) from None

@@ -1,0 +1,1 @@
+"""Views of a network: summary (table, JSON, Darknet rows), structure, draw, the layer reference."""

@@ -1,0 +1,121 @@
+"""Datasets and batched augmentation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from darkforge.errors import DataError, UsageError
+from darkforge.training.data import Batches, Split, load_dataset
+
+
+def make_folder(root, classes=("cat", "dog"), per_class=3, size=8):
+    for split in ("train", "test"):
+        for k, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (size, size), (40 * k + i,) * 3).save(folder / f"{i}.png")
+    return root
+
+
+def test_imagefolder_decodes_once_then_reads_the_cache(tmp_path):
+    root = make_folder(tmp_path / "data")
+    first = load_dataset(f"imagefolder:{root}", None, (8, 8))
+    assert first.classes == ["cat", "dog"]
+    assert first.train.images.shape == (6, 3, 8, 8) and first.train.images.dtype == torch.uint8
+    assert first.train.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert int(first.train.images[3, 0, 0, 0]) == 40
+    assert list((root / ".darkforge-cache").glob("*.pt"))
+    second = load_dataset(f"imagefolder:{root}", None, (8, 8))
+    assert torch.equal(first.test.images, second.test.images)
+    resized = load_dataset(f"imagefolder:{root}", None, (4, 4))  # another size: another cache entry
+    assert resized.train.images.shape == (6, 3, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "breakage, words",
+    [
+        (
+            lambda root: (root / "test" / "dog").rename(root / "test" / "cow"),
+            ["different classes", "cow", "dog"],
+        ),
+        (lambda root: [p.unlink() for p in (root / "train" / "cat").iterdir()], ["train/cat", "no images"]),
+        (
+            lambda root: (root / "train" / "cat" / "0.png").write_bytes(b"not a png"),
+            ["train/cat/0.png", "cannot decode"],
+        ),
+        (
+            lambda root: [p.unlink() for p in (root / "test").rglob("*.png")] and None,
+            ["test/cat", "no images"],
+        ),
+    ],
+    ids=["class mismatch", "empty class", "corrupt image", "empty test"],
+)
+def test_bad_image_folders_name_the_file(tmp_path, breakage, words):
+    root = make_folder(tmp_path / "data")
+    breakage(root)
+    with pytest.raises(DataError) as info:
+        load_dataset(f"imagefolder:{root}", None, (8, 8))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_source_and_missing_folder(tmp_path):
+    with pytest.raises(UsageError, match="not a dataset"):
+        load_dataset("mnist", None, (8, 8))
+    with pytest.raises(DataError, match="no such folder"):
+        load_dataset(f"imagefolder:{tmp_path / 'nope'}", None, (8, 8))
+
+
+def test_offline_cifar10_says_what_to_do(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision.datasets.utils as utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(utils, "urlopen", offline, raising=False)
+    monkeypatch.setattr(utils, "download_url", offline)
+    monkeypatch.setattr(utils, "download_and_extract_archive", offline)
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10", str(tmp_path), (32, 32))
+    text = str(info.value)
+    assert "cifar-10-python.tar.gz" in text and str(tmp_path) in text and "imagefolder" in text
+
+
+def test_batches_are_seeded_and_augmented_per_image():
+    images = torch.arange(4 * 3 * 6 * 6, dtype=torch.int64).remainder(251).to(torch.uint8).view(4, 3, 6, 6)
+    split = Split(images, torch.arange(4))
+    batches = Batches(split, 2, [0, 0, 0], [1, 1, 1], crop=2, flip=True, shuffle=True)
+    a = [(x.clone(), y.clone()) for x, y in batches.epoch(seed=7)]
+    b = [(x.clone(), y.clone()) for x, y in batches.epoch(seed=7)]
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b, strict=True))
+    assert sorted(torch.cat([y for _, y in a]).tolist()) == [0, 1, 2, 3]
+    assert a[0][0].shape == (2, 3, 6, 6)
+    plain = Batches(split, 4, [0, 0, 0], [1, 1, 1])
+    x, _ = next(plain.epoch(0))
+    torch.testing.assert_close(x, images.float() / 255)
+
+
+def test_crop_is_a_shift_with_zero_padding():
+    image = torch.arange(1, 17, dtype=torch.uint8).view(1, 1, 4, 4)
+    batches = Batches(Split(image, torch.zeros(1, dtype=torch.long)), 1, [0], [1], crop=1)
+    out = batches.augment(image, torch.Generator().manual_seed(3))
+    # every output is a window of the zero-padded image
+    padded = torch.nn.functional.pad(image, (1, 1, 1, 1))
+    windows = [padded[..., i : i + 4, j : j + 4] for i in range(3) for j in range(3)]
+    assert any(torch.equal(out, w) for w in windows)
+
+
+def test_cutout_zeroes_a_square():
+    image = torch.full((1, 1, 8, 8), 200, dtype=torch.uint8)
+    batches = Batches(Split(image, torch.zeros(1, dtype=torch.long)), 1, [0], [1], cutout=4)
+    out = batches.augment(image, torch.Generator().manual_seed(0))
+    zeros = int((out == 0).sum())
+    assert 4 <= zeros <= 25

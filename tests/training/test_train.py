@@ -1,0 +1,239 @@
+"""Training end to end on generated data: artifacts, checkpoints, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ARCHS
+from PIL import Image
+
+from darkforge.training import checkpoint, recipe
+
+NANO = ["train", str(ARCHS / "darknet53.yaml"), "--scale", "nano", "--data", "fake"]
+
+
+def rows(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_writes_every_artifact(run_cli, tmp_path):
+    result = run_cli(*NANO, "--epochs", "2", "--batch-size", "64", "--project", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "train"
+    expected = [
+        "args.yaml", "arch.yaml", "metrics.csv", "results.png", "confusion_matrix.png", "predictions.png",
+        "report.txt", "report.json", "weights/last.pt", "weights/best.pt", "weights/best.safetensors",
+    ]  # fmt: skip
+    for name in expected:
+        assert (run / name).is_file(), name
+    table = rows(run)
+    assert list(table[0])[:8] == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "lr",
+        "img_s",
+        "seconds",
+    ]
+    assert [r["epoch"] for r in table] == ["1", "2"]
+    for name in ("results.png", "confusion_matrix.png", "predictions.png"):
+        with Image.open(run / name) as image:
+            image.load()
+            assert image.width > 300 and image.height > 200
+    report = (run / "report.txt").read_text()
+    assert "precision" in report and "class9" in report and "weighted avg" in report
+    assert "picked on the test set" in result.output
+    # a second run never overwrites the first
+    assert run_cli(*NANO, "--epochs", "1", "--project", tmp_path / "runs").exit_code == 0
+    assert (tmp_path / "runs" / "train2" / "metrics.csv").exists()
+    assert len(rows(run)) == 2
+
+
+def test_checkpoints_reload_with_the_same_accuracy(run_cli, tmp_path):
+    assert run_cli(*NANO, "--epochs", "2", "--batch-size", "64", "--project", tmp_path).exit_code == 0
+    run = tmp_path / "train"
+    payload = torch.load(run / "weights" / "last.pt", weights_only=True)
+    assert payload["inference"]["classes"][0] == "class0" and payload["inference"]["input"] == [3, 32, 32]
+    final = float(rows(run)[-1]["test_acc"])
+    result = run_cli("eval", run / "weights" / "last.pt", "--data", "fake")
+    assert result.exit_code == 0, result.output
+    assert f"accuracy {100 * final:.2f}%" in result.output
+    # safetensors alone rebuilds the model
+    model, info, _ = checkpoint.load_model(run / "weights" / "best.safetensors")
+    assert info.classes[:2] == ["class0", "class1"] and model.plan.params == 262_154
+    image = tmp_path / "x.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    result = run_cli("predict", run / "weights" / "best.pt", image, "--top", "2")
+    assert result.exit_code == 0 and result.output.startswith(f"{image}: class")
+
+
+def test_resume_of_a_complete_run_exits_0(run_cli, tmp_path):
+    assert run_cli(*NANO, "--epochs", "1", "--project", tmp_path).exit_code == 0
+    result = run_cli("train", "--resume", tmp_path / "train")
+    assert result.exit_code == 0 and "already complete" in result.output
+
+
+def _train_process(*args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "darkforge", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    args = [
+        *NANO,
+        "--data",
+        "fake:3000,300",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "32",
+        "--project",
+        str(tmp_path),
+    ]
+    whole = _train_process(*args, "--name", "whole")
+    assert whole.wait(timeout=600) == 0, whole.stdout.read().decode() if whole.stdout else ""
+    killed = _train_process(*args, "--name", "killed")
+    metrics = tmp_path / "killed" / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (metrics.exists() and len(rows(metrics.parent)) >= 2):
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 3
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert len(rows(metrics.parent)) in (2, 3)  # at most the current epoch is lost
+    resumed = _train_process("train", "--resume", str(tmp_path / "killed"))
+    output = resumed.communicate(timeout=600)[0].decode()
+    assert resumed.returncode == 0, output
+    assert "resuming" in output
+    got, want = rows(tmp_path / "killed"), rows(tmp_path / "whole")
+    assert [r["epoch"] for r in got] == ["1", "2", "3", "4"]
+    # epoch-seeded batches and restored optimizer state: the same run, up to float noise
+    assert abs(float(got[-1]["test_acc"]) - float(want[-1]["test_acc"])) <= 0.02
+    assert abs(float(got[-1]["train_loss"]) - float(want[-1]["train_loss"])) <= 0.02
+
+
+def test_a_torn_checkpoint_write_leaves_the_last_good_one(run_cli, tmp_path):
+    assert run_cli(*NANO, "--epochs", "2", "--project", tmp_path).exit_code == 0
+    weights = tmp_path / "train" / "weights"
+    (weights / ".last.pt.abc.tmp").write_bytes(b"half a checkpoint")  # what SIGKILL mid-write leaves
+    payload = checkpoint.load(weights / "last.pt")
+    assert payload["state"]["epoch"] == 2
+
+
+def test_divergence_stops_with_a_clear_message(run_cli, tmp_path, monkeypatch):
+    from darkforge.nn import layers
+
+    calls = {"n": 0}
+    forward = layers.Linear.forward
+
+    def blow_up_in_epoch_2(self, x):  # 4 steps per epoch at batch 256 on 1,000 images
+        calls["n"] += 1
+        out = forward(self, x)
+        return out * float("inf") if self.training and calls["n"] > 6 else out
+
+    monkeypatch.setattr(layers.Linear, "forward", blow_up_in_epoch_2)
+    result = run_cli(*NANO, "--epochs", "3", "--project", tmp_path)
+    assert result.exit_code == 1
+    assert (
+        "diverged in epoch 2" in result.stderr
+        and "--lr" in result.stderr
+        and "Traceback" not in result.output
+    )
+    assert "train/weights/last.pt" in result.stderr  # epoch 1's checkpoint is kept
+    assert checkpoint.load(tmp_path / "train")["state"]["epoch"] == 1
+
+
+def test_recipe_precedence_preset_then_file_then_flags():
+    r = recipe.resolve("tutorial", {"epochs": 3, "lr": 0.01}, {"lr": 0.5, "batch": None})
+    assert (r.optimizer, r.batch, r.epochs, r.lr) == ("adam", 64, 3, 0.5)
+    assert recipe.resolve().optimizer == "sgd"
+
+
+@pytest.mark.parametrize(
+    "args, words, code",
+    [
+        (["--epochs", "0"], ["--epochs"], 2),
+        (["--lr", "-1"], ["--lr"], 2),
+        (["--precision", "8"], ["--precision"], 2),
+        (["--device", "tpu"], ["--device", "tpu"], 2),
+        (["--device", "cuda"], ["no CUDA"], 2),
+        (["--recipe", "fast"], ["no recipe 'fast'", "tutorial"], 2),
+        (["--scale", "huge"], ["no scale 'huge'"], 2),
+        (["--data", "imagefolder:/nonexistent"], ["/nonexistent", "no such folder"], 1),
+        (["--data", "svhn"], ["not a dataset"], 2),
+    ],
+)
+def test_bad_flags_end_in_one_line(run_cli, tmp_path, args, words, code):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_cli(*NANO, "--epochs", "1", "--project", tmp_path, *args)
+    assert result.exit_code == code, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    for word in words:
+        assert word in result.stderr
+    assert not list(tmp_path.glob("train*"))  # bad input leaves no run directory behind
+
+
+def test_unwritable_project(run_cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli(*NANO, "--epochs", "1", "--project", blocker / "runs")
+    assert result.exit_code == 2 and "--project" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda tmp: tmp / "missing", ["missing", "not a darkforge run"]),
+        (lambda tmp: (tmp / "junk.pt").write_bytes(b"junk") and tmp / "junk.pt", ["not a darkforge run"]),
+    ],
+)
+def test_resume_from_missing_or_foreign(run_cli, tmp_path, make, words):
+    result = run_cli("train", "--resume", make(tmp_path))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    for word in words:
+        assert word in result.stderr
+
+
+def test_foreign_checkpoint_is_refused(run_cli, tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    result = run_cli("eval", tmp_path / "other.pt", "--data", "fake")
+    assert result.exit_code == 1 and "not a darkforge checkpoint" in result.stderr
+    (tmp_path / "torn.pt").write_bytes(b"\x80\x02garbage")
+    result = run_cli("predict", tmp_path / "torn.pt", tmp_path / "other.pt")
+    assert result.exit_code == 1 and "not a readable checkpoint" in result.stderr
+
+
+def test_train_with_a_bad_arch(run_cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    result = run_cli("train", bad, "--project", tmp_path / "runs")
+    assert result.exit_code == 1 and not (tmp_path / "runs").exists()  # nothing created for a bad file
+
+
+def test_train_from_a_darknet_cfg_keeps_it_as_yaml(run_cli, write, tmp_path):
+    cfg = write(
+        "small.cfg",
+        "[net]\nheight=16\nwidth=16\nchannels=3\n"
+        "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n"
+        "[avgpool]\n[connected]\noutput=10\nactivation=linear\n",
+    )
+    result = run_cli("train", cfg, "--data", "fake", "--epochs", "1", "--project", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "train"
+    assert "Converted from small.cfg" in (run / "arch.yaml").read_text()
+    model, info, _ = checkpoint.load_model(run / "weights" / "last.pt")  # rebuilds from the stored YAML
+    assert info.input == [3, 16, 16] and model.plan.output_shapes == [(10,)]
