@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from darkforge.errors import DataError
+from darkforge.errors import DataError, UsageError
 from darkforge.nn.network import Network
 from darkforge.spec.load import spec_from_text
 from darkforge.training import checkpoint, distributed, report
@@ -135,6 +135,8 @@ class Trainer:
 
 def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> Trainer:
     recipe = job.recipe
+    if recipe.freeze is not None:  # never ignore what changes training (issue 12 implements it)
+        raise UsageError("freeze: freezing layers is not implemented yet", "remove `freeze` from the recipe")
     device = pick_device(job.device)
     torch.manual_seed(recipe.seed)
     spec = spec_from_text(job.arch_yaml, job.arch_name).resolved(job.scale)

@@ -51,6 +51,11 @@ class Recipe(Strict):
         0.0, ge=0, lt=1, description="fraction of train held out to pick `best` (0: pick on test)"
     )
     seed: int = Field(0, ge=0)
+    freeze: int | str | list[int | str] | None = Field(
+        None,
+        description="weights that stay fixed: a count of leading layers, every layer up to and "
+        "including an id, or a list of layer ids/indices (Darknet's stopbackward converts to a count)",
+    )
     darknet: dict[str, Any] | None = Field(
         None, description="settings converted from a Darknet [net] section, kept for reference"
     )
