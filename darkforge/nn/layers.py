@@ -143,9 +143,10 @@ class Linear(nn.Linear):
         for d in inputs[0]:
             features *= d
         super().__init__(features, spec.out, bias=spec.bias)
+        self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.flatten(1))
+        return self.act(super().forward(x.flatten(1)))
 
 
 class Dropout(nn.Dropout):

@@ -1,11 +1,12 @@
 """The built-in layer types. Importing this package registers them (modules in darkforge.nn.layers)."""
 
 from darkforge.spec import registry
+from darkforge.spec.layers.channel import DropPath, LayerNorm, LayerScale, Mul, Slice
 from darkforge.spec.layers.conv import Conv, ConvBnLeaky, ConvLayer, ResidualBlock, ResidualStage
 from darkforge.spec.layers.graph import Route, Shortcut
 from darkforge.spec.layers.head import Dropout, Flatten, Linear
 from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
-from darkforge.spec.layers.pool import AvgPool, GlobalAvgPool, MaxPool, Upsample
+from darkforge.spec.layers.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool, Upsample
 
 BUILTIN = (
     ConvBnLeaky,
@@ -22,26 +23,36 @@ BUILTIN = (
     Dropout,
     Flatten,
 )
+CHANNEL = (Mul, Slice, LayerNorm, LayerScale, DropPath, AdaptiveAvgPool)
 for _spec in BUILTIN:
     registry.add(_spec, "darkforge.nn.layers")
+for _spec in CHANNEL:
+    registry.add(_spec, "darkforge.nn.channel")
 
 __all__ = [
     "BUILTIN",
+    "CHANNEL",
     "Activation",
+    "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
     "Conv",
     "ConvBnLeaky",
     "ConvLayer",
     "ConvNumerics",
+    "DropPath",
     "Dropout",
     "Flatten",
     "GlobalAvgPool",
+    "LayerNorm",
+    "LayerScale",
     "Linear",
     "MaxPool",
+    "Mul",
     "ResidualBlock",
     "ResidualStage",
     "Route",
     "Shortcut",
+    "Slice",
     "Upsample",
 ]

@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import Field
 
 from darkforge.spec.base import LayerCost, LayerSpec, Operand, prod, require
+from darkforge.spec.layers.numerics import Activation
 
 
 class Linear(LayerSpec):
@@ -19,6 +20,8 @@ class Linear(LayerSpec):
         None, description="output features; default (or `classes`): the network's classes"
     )
     bias: bool = True
+    activation: Activation = Field("linear", description="applied after the product")
+    slope: float = Field(0.1, ge=0, lt=1, description="negative slope of `leaky`")
 
     def with_classes(self, classes: int | None) -> Self:
         if isinstance(self.out, int) or classes is None:

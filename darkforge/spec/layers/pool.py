@@ -68,3 +68,21 @@ class Upsample(LayerSpec):
         require(len(x.shape) == 3, f"needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
         c, h, w = x.shape
         return LayerCost((c, h * self.stride, w * self.stride))
+
+
+class AdaptiveAvgPool(LayerSpec):
+    """Averages over the windows that divide the map into `size` (torch's AdaptiveAvgPool2d):
+    any input size in, C×size×size (or C×height×width) out."""
+
+    type: Literal["AdaptiveAvgPool"] = "AdaptiveAvgPool"
+    size: int | tuple[int, int] = Field(description="output side, or [height, width]")
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return (self.size, self.size) if isinstance(self.size, int) else self.size
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        x = inputs[0]
+        require(len(x.shape) == 3, f"needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
+        require(min(self.output_size) >= 1, "sizes must be at least 1")
+        return LayerCost((x.shape[0], *self.output_size))
