@@ -151,7 +151,7 @@ def _convolutional(s: Section, graph: Graph) -> LayerSpec:
         "groups": s.get("groups", "int", 1),
         "activation": s.get("activation", "activation", "logistic"),
     }
-    if padding != size // 2:
+    if padding != size // 2 or size % 2 == 0:  # an even kernel's pad is always written out
         fields["pad"] = padding
     bn = s.get("batch_normalize", "flag", False)
     return _make(s, ConvBnLeaky if bn else Conv, fields)
@@ -189,7 +189,9 @@ def _maxpool(s: Section, graph: Graph) -> LayerSpec:
     stride = s.get("stride", "int", 1)
     size = s.get("size", "int", stride)
     padding = s.get("padding", "int", size - 1)  # Darknet's default; output (w + padding - size)/stride + 1
-    return _make(s, MaxPool, {"size": size, "stride": None if stride == size else stride, "padding": padding})
+    # Darknet pads padding // 2 before and the rest after
+    pad = padding // 2 if padding % 2 == 0 else [padding // 2, padding - padding // 2]
+    return _make(s, MaxPool, {"size": size, "stride": None if stride == size else stride, "pad": pad})
 
 
 def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:

@@ -115,8 +115,13 @@ def _route(layer: Any, place: Place, sources: list[int]) -> tuple[str, Options]:
 
 def _maxpool(layer: Any, place: Place, sources: list[int]) -> tuple[str, Options]:
     options = [("size", fmt(layer.size)), ("stride", fmt(layer.stride or layer.size))]
-    if layer.padding != layer.size - 1:  # Darknet's default
-        options.append(("padding", fmt(layer.padding)))
+    before, after = layer.sides
+    if after - before not in (0, 1):
+        raise place.error(
+            f"pads {before} before and {after} after", "Darknet pads total // 2 before, the rest after"
+        )
+    if before + after != layer.size - 1:  # Darknet's default
+        options.append(("padding", fmt(before + after)))
     return "maxpool", options
 
 

@@ -65,4 +65,3 @@ class DropPath(nn.Module):
 class AdaptiveAvgPool(nn.AdaptiveAvgPool2d):
     def __init__(self, spec: specs.AdaptiveAvgPool, inputs: Sequence[Shape]) -> None:
         super().__init__(spec.output_size)
-

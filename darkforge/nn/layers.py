@@ -110,12 +110,12 @@ class Upsample(nn.Module):
 
 
 class MaxPool(nn.Module):
-    """Darknet pads `padding // 2` before and the rest after, with -inf (never picked by max)."""
+    """Pads `pad` per side (or [before, after]) with -inf (never picked by max), then pools."""
 
     def __init__(self, spec: specs.MaxPool, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        before = spec.padding // 2
-        self.pad = (before, spec.padding - before) * 2  # (left, right, top, bottom)
+        before, after = spec.sides
+        self.pad = (before, after) * 2  # (left, right, top, bottom)
         self.pool = nn.MaxPool2d(spec.size, spec.stride or spec.size)
 
     def forward(self, x: Tensor) -> Tensor:

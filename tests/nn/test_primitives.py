@@ -112,3 +112,22 @@ def test_a_csp_split_in_yaml():
     expected = torch.cat([x[:, :4], conv.act(conv.bn(conv.conv(x[:, 4:])))], 1)
     torch.testing.assert_close(model(x), expected)
     assert model.plan.output_shapes == [(8, 6, 6)]
+
+
+def test_max_pool_pads_per_side_like_torch():
+    model = net([{"type": "MaxPool", "size": 3, "stride": 2, "pad": 1}], channels=2, size=7)
+    x = torch.randn(2, 2, 7, 7)
+    assert torch.equal(model(x), F.max_pool2d(x, 3, 2, 1))
+
+
+def test_the_old_max_pool_padding_is_refused_with_its_rewrite():
+    with pytest.raises(darkforge.SpecError, match=r"`padding` \(the total per axis\) is now `pad`.*padding: 2 is pad: 1"):
+        net([{"type": "MaxPool", "size": 3, "stride": 2, "padding": 2}])
+    with pytest.raises(darkforge.SpecError, match=r"padding: 1 is pad: \[0, 1\]"):
+        net([{"type": "MaxPool", "size": 2, "stride": 1, "padding": 1}])
+
+
+def test_an_even_kernel_needs_an_explicit_pad():
+    with pytest.raises(darkforge.SpecError, match=r"an even kernel \(4×4\) needs an explicit `pad`"):
+        net([{"type": "Conv", "filters": 4, "size": 4, "stride": 4}], size=8)
+    assert net([{"type": "Conv", "filters": 4, "size": 4, "stride": 4, "pad": 0}], size=8).plan.output_shapes == [(4, 2, 2)]

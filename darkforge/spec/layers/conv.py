@@ -36,7 +36,9 @@ class ConvLayer(LayerSpec, ConvNumerics):
     filters: int = Field(ge=1, le=65536, description="output channels")
     size: int = Field(3, ge=1, le=31, description="kernel size")
     stride: int = Field(1, ge=1, le=32)
-    pad: int | None = Field(None, ge=0, le=31, description="zeros on each side; default size // 2")
+    pad: int | None = Field(
+        None, ge=0, le=31, description="zeros on each side; default size // 2 (odd kernels only)"
+    )
     groups: int = Field(1, ge=1, le=65536)
     fixed_width: bool = Field(
         False, description="keep `filters` when a scale is applied (e.g. a detection head)"
@@ -48,6 +50,11 @@ class ConvLayer(LayerSpec, ConvNumerics):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         c, h, w = _map(inputs[0])
+        require(
+            self.pad is not None or self.size % 2 == 1,
+            f"an even kernel ({self.size}×{self.size}) needs an explicit `pad`: the default size // 2 = "
+            f"{self.size // 2} would add a row and a column (pad: 0 for a patchify stem)",
+        )
         require(
             c % self.groups == 0 and self.filters % self.groups == 0,
             f"groups={self.groups} must divide the input channels ({c}) and filters ({self.filters})",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from darkforge.spec.base import LayerCost, LayerSpec, Operand, fmt_shape, require
 
@@ -22,16 +22,45 @@ def _pooled(layer: str, x: Operand, size: int, stride: int, total_pad: int) -> L
 
 
 class MaxPool(LayerSpec):
-    """Max pooling. `padding` follows Darknet: the total added per axis, `padding // 2` before and
-    the rest after (so size 2 / stride 1 / padding 1 keeps 13×13 as in yolov3-tiny)."""
+    """Max pooling. `pad` is per side, as for convs and torch (torch's padding=1 is pad: 1);
+    `[before, after]` pads unevenly, as Darknet does when its total padding is odd (yolov3-tiny's
+    size 2 / stride 1 keeps 13×13 with pad: [0, 1]). Padding is -inf: never picked by max."""
 
     type: Literal["MaxPool"] = "MaxPool"
     size: int = Field(2, ge=1, le=64)
     stride: int | None = Field(None, ge=1, le=64, description="default: size")
-    padding: int = Field(0, ge=0, le=64, description="total padding per axis (Darknet's rule)")
+    pad: int | tuple[int, int] = Field(
+        0, description="per side, or [before, after] on each axis (Darknet's odd total padding)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_padding(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "padding" in data:
+            total = data["padding"]
+            how = (
+                f"padding: {total} is pad: {total // 2}"
+                if isinstance(total, int) and total % 2 == 0
+                else f"padding: {total} is pad: [{total // 2}, {total - total // 2}]"
+                if isinstance(total, int)
+                else "pad: N pads N on each side"
+            )
+            raise ValueError(f"`padding` (the total per axis) is now `pad`, per side like convs: {how}")
+        return data
+
+    @model_validator(mode="after")
+    def _pads(self) -> Self:
+        if min(self.sides) < 0 or max(self.sides) > 64:
+            raise ValueError("pad must lie in 0..64")
+        return self
+
+    @property
+    def sides(self) -> tuple[int, int]:
+        """(before, after) on each axis."""
+        return (self.pad, self.pad) if isinstance(self.pad, int) else self.pad
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        return _pooled("max pool", inputs[0], self.size, self.stride or self.size, self.padding)
+        return _pooled("max pool", inputs[0], self.size, self.stride or self.size, sum(self.sides))
 
 
 class AvgPool(LayerSpec):
