@@ -26,8 +26,8 @@ BUILTIN = (
 CHANNEL = (Mul, Slice, LayerNorm, LayerScale, DropPath, AdaptiveAvgPool)
 for _spec in BUILTIN:
     registry.add(_spec, "darkforge.nn.layers")
-for _spec in CHANNEL:
-    registry.add(_spec, "darkforge.nn.channel")
+for _channel in CHANNEL:
+    registry.add(_channel, "darkforge.nn.channel")
 
 __all__ = [
     "BUILTIN",
