@@ -8,8 +8,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from darkforge.errors import SpecError
-from darkforge.spec import registry
-from darkforge.spec.base import INPUT, NetworkSpec
+from darkforge.nn.graph import module_for, run, schedule
+from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import Plan, describe, plan
 
@@ -24,9 +24,9 @@ class Network(nn.Module):
         self.plan = plan
         self.layers = nn.ModuleDict()
         for info in plan.layers:
-            module_class = registry.get(info.spec.type).module_class()
+            module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
             try:
-                self.layers[info.name] = module_class(info.spec, [plan.shape_of(s) for s in info.sources])
+                self.layers[info.name] = module
             except KeyError as e:  # ModuleDict refuses names of its own attributes ("keys", ...)
                 raise SpecError(
                     f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
@@ -35,27 +35,11 @@ class Network(nn.Module):
         self._sources = [info.sources for info in plan.layers]
         self._outputs = plan.outputs
         # Free each intermediate after its last reader, so inference on big inputs stays lean.
-        last_use = {i: i + 1 for i in range(len(plan.layers))}
-        for info in plan.layers:
-            for s in info.sources:
-                if s != INPUT:
-                    last_use[s] = max(last_use[s], info.index)
-        for o in plan.outputs:
-            last_use[o] = len(plan.layers)
-        self._free: list[list[int]] = [[] for _ in plan.layers]
-        for i, when in last_use.items():
-            if when < len(plan.layers):
-                self._free[when].append(i)
+        self._free = schedule(plan.layers, plan.outputs)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
-        outs: dict[int, Tensor] = {INPUT: x}
-        for index, (module, sources) in enumerate(zip(self.layers.values(), self._sources, strict=True)):
-            outs[index] = module(*[outs[s] for s in sources])
-            for i in self._free[index]:
-                del outs[i]
-        if len(self._outputs) == 1:
-            return outs[self._outputs[0]]
-        return tuple(outs[i] for i in self._outputs)
+        outs = run(list(self.layers.values()), self._sources, self._free, self._outputs, [x])
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def build(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from darkforge.errors import SpecError, UsageError
+from darkforge.errors import UsageError
 
 Shape = tuple[int, ...]  # a tensor's shape without the batch: (C, H, W) for maps, (N,) for vectors
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -90,8 +90,13 @@ class LayerSpec(Strict):
     id: str | None = Field(
         None, pattern=ID_PATTERN, description="a name for references, outputs and the module"
     )
+    repeat: int = Field(
+        1, ge=1, le=1000, description="the layer this many times in series (depth scales multiply it)"
+    )
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    # "package.module:Class" of the module, for types outside the registry (user blocks)
+    module: ClassVar[str | None] = None
 
     def sources(self) -> list[Ref]:
         return list(self.from_) if isinstance(self.from_, list) else [self.from_]
@@ -107,8 +112,14 @@ class LayerSpec(Strict):
         return self
 
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
-        """The same layer in Darknet's flat spelling (composite layers override this)."""
+        """The same layer in Darknet's flat spelling: composite layers return their parts, which
+        read each other by relative `from` and the composite's inputs by name (`input` is the
+        first); a part whose `from` is the default -1 at the start reads `input`."""
         return [self]
+
+    def input_names(self, count: int) -> list[str]:
+        """How the parts of `expand` name this layer's inputs: `input`, then `input1`, `input2`…"""
+        return ["input", *(f"input{k}" for k in range(1, count))]
 
 
 class InputSpec(Strict):
@@ -146,6 +157,12 @@ class NetworkSpec(Strict):
         None, min_length=1, description="layers whose outputs the network returns (default: last)"
     )
     scales: dict[Annotated[str, Field(pattern=ID_PATTERN)], Scale] = Field(default_factory=dict)
+    include: list[str] | None = Field(
+        None, description="block libraries to use (paths relative to this file)"
+    )
+    blocks: dict[str, Any] | None = Field(
+        None, description="named, parametrised sub-graphs used like layer types (docs/architecture.md)"
+    )
     train: dict[str, Any] | None = Field(
         None, description="the training recipe (see docs/training.md); flags override it"
     )
@@ -163,7 +180,7 @@ class NetworkSpec(Strict):
             if scale not in self.scales:
                 known = ", ".join(self.scales) or "none"
                 raise UsageError(f"{self.name} has no scale {scale!r}", f"its scales: {known}")
-            layers = [layer.scaled(self.scales[scale]) for layer in layers]
+            layers = [scaled(layer, self.scales[scale]) for layer in layers]
         count = classes if classes is not None else self.classes
         layers = [layer.with_classes(count) for layer in layers]
         inputs = self.input
@@ -172,6 +189,13 @@ class NetworkSpec(Strict):
         copy = self.model_copy(update={"layers": layers, "input": inputs, "classes": count})
         copy._source = self._source
         return copy
+
+
+def scaled(layer: LayerSpec, scale: Scale) -> LayerSpec:
+    layer = layer.scaled(scale)
+    if layer.repeat > 1:  # depth scales act on repeat counts, as on stages' block counts
+        layer = layer.model_copy(update={"repeat": scale.blocks(layer.repeat)})
+    return layer
 
 
 def prod(shape: Sequence[int]) -> int:
@@ -198,9 +222,9 @@ __all__ = [
     "Scale",
     "Shape",
     "ShapeError",
-    "SpecError",
     "Strict",
     "fmt_shape",
     "prod",
     "require",
+    "scaled",
 ]

@@ -2,33 +2,19 @@
 
 `plan(spec)` resolves every `from` reference, runs each layer's shape rule and returns a Plan:
 the per-layer output shapes and costs that `summary`, `draw` and `build` all read. Graph errors
-name both layers involved and point at the layer's line in the file.
+name both layers involved and point at the layer's line in the file. `flatten(spec)` is the
+network in Darknet's flat spelling: composite layers (stages, blocks) expanded into their parts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from darkforge.errors import SpecError, did_you_mean
-from darkforge.spec.base import INPUT, LayerCost, LayerSpec, NetworkSpec, Operand, Ref, Shape, ShapeError
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    index: int
-    spec: LayerSpec
-    sources: tuple[int, ...]  # absolute indices of the inputs; INPUT (-1) is the network input
-    cost: LayerCost
-
-    @property
-    def name(self) -> str:
-        """How the module is named (and how errors name the layer): its id, else its index."""
-        return self.spec.id or str(self.index)
-
-    @property
-    def output(self) -> Shape:
-        return self.cost.output
+from darkforge.errors import SpecError
+from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Operand, Ref, Shape
+from darkforge.spec.graph import LayerInfo, Scope, label, repeated, resolve_outputs, walk
 
 
 @dataclass(frozen=True)
@@ -66,77 +52,27 @@ class Plan:
         return [self.shape_of(i) for i in self.outputs]
 
 
+def scope_of(spec: NetworkSpec) -> Scope:
+    """The network's scope: one input, `input`; errors located in the network's file."""
+    return Scope(
+        (("input", spec.input.shape),), lambda message, path, hint: _error(spec, message, path, hint)
+    )
+
+
 def describe(spec: NetworkSpec, index: int) -> str:
     """'layers[4] (ResidualStage 'c3')' — how errors name a layer."""
-    if index == INPUT:
-        return "the input"
-    layer = spec.layers[index]
-    label = f"{layer.type} {layer.id!r}" if layer.id else layer.type
-    return f"layers[{index}] ({label})"
+    return label(spec.layers, index, scope_of(spec))
 
 
 def plan(spec: NetworkSpec) -> Plan:
     """Infer every layer's output shape and cost; raise SpecError on the first graph error."""
-    ids: dict[str, int] = {"input": INPUT}
-    later_ids = {layer.id: i for i, layer in enumerate(spec.layers) if layer.id}
-    infos: list[LayerInfo] = []
-    for index, layer in enumerate(spec.layers):
-        sources = tuple(
-            _resolve(spec, ref, index, ids, later_ids, ("layers", index, "from")) for ref in layer.sources()
-        )
-        low, high = layer.arity
-        if len(sources) < low or (high is not None and len(sources) > high):
-            count = f"{low}" if low == high else f"at least {low}" if high is None else f"{low}–{high}"
-            raise _error(spec, f"takes {count} input(s), got {len(sources)}", ("layers", index, "from"))
-        if layer.id in ids:
-            raise _error(spec, f"id {layer.id!r} is used twice", ("layers", index, "id"))
-        inputs = [
-            Operand(infos[s].output if s != INPUT else spec.input.shape, describe(spec, s)) for s in sources
-        ]
-        try:
-            cost = layer.infer(inputs)
-        except ShapeError as e:
-            raise _error(spec, str(e), ("layers", index)) from None
-        infos.append(LayerInfo(index, layer, sources, cost))
-        if layer.id:
-            ids[layer.id] = index
-    end = len(spec.layers)
+    scope = scope_of(spec)
+    infos = walk(spec.layers, scope)
     refs: list[Ref] = list(spec.outputs) if spec.outputs is not None else [-1]
-    outputs = tuple(_resolve(spec, ref, end, ids, later_ids, ("outputs", k)) for k, ref in enumerate(refs))
+    outputs = resolve_outputs(spec.layers, scope, refs, "outputs")
     if INPUT in outputs:
         raise _error(spec, "the network input cannot be an output", ("outputs",))
     return Plan(spec, tuple(infos), outputs)
-
-
-def _resolve(
-    spec: NetworkSpec,
-    ref: Ref,
-    index: int,
-    ids: dict[str, int],
-    later_ids: dict[str, int],
-    path: tuple[Any, ...],
-) -> int:
-    who = describe(spec, index) if index < len(spec.layers) else "`outputs`"
-    if isinstance(ref, str):
-        if ref in ids:
-            return ids[ref]
-        if ref in later_ids:
-            later = describe(spec, later_ids[ref])
-            raise _error(
-                spec,
-                f"{who} refers forward to {later}",
-                path,
-                "a layer can only use earlier layers",
-            )
-        raise _error(spec, f"no layer has id {ref!r}", path, did_you_mean(ref, ids))
-    target = index + ref if ref < 0 else ref
-    if target < INPUT:
-        raise _error(spec, f"{who}: from {ref} points before the input", path, "use a smaller offset")
-    if target >= index:
-        what = f"layers[{target}]" if target >= len(spec.layers) else describe(spec, target)
-        kind = "itself" if target == index else f"{what}, which comes later"
-        raise _error(spec, f"{who} refers to {kind}", path, "a layer can only use earlier layers")
-    return target
 
 
 def _error(spec: NetworkSpec, message: str, path: tuple[Any, ...], hint: str = "") -> SpecError:
@@ -148,37 +84,106 @@ def _error(spec: NetworkSpec, message: str, path: tuple[Any, ...], hint: str = "
 
 
 def flatten(spec: NetworkSpec) -> NetworkSpec:
-    """Darknet's flat spelling: composite layers expanded, references renumbered."""
-    shapes = plan(spec.resolved())  # shapes only; the layers keep their unresolved fields
-    last: list[int] = []  # new index of each old layer's output
-    layers: list[LayerSpec] = []
-    for info, layer in zip(shapes.layers, spec.layers, strict=True):
-        parts = layer.expand([shapes.shape_of(s) for s in info.sources])
-        start = len(layers)
-        for k, part in enumerate(parts):
-            update: dict[str, Any] = {}
-            if k == 0:  # the expansion's first part takes the original inputs
-                written = layer.from_
-                update["from_"] = (
-                    [_renumber(r, info.index, start, last) for r in written]
-                    if isinstance(written, list)
-                    else _renumber(written, info.index, start, last)
-                )
-            if k == len(parts) - 1:
-                update["id"] = layer.id
-            layers.append(part.model_copy(update=update) if update else part)
-        last.append(len(layers) - 1)
+    """Darknet's flat spelling: composite layers expanded (recursively), references renumbered;
+    each composite's id goes to its last part."""
+    return flatten_with_origins(spec)[0]
+
+
+def flatten_with_origins(spec: NetworkSpec) -> tuple[NetworkSpec, list[int]]:
+    """The flat spelling, and for each flat layer the index of the layer it was written in."""
+    resolved = spec.resolved()
+    plan(resolved)  # the whole graph is valid before anything is expanded
+    flat = _Flattener(resolved.input.shape)
+    last = flat.add(spec.layers, resolved.layers, {"input": INPUT}, top=True)
     outputs = spec.outputs
     if outputs is not None:
-        outputs = [_renumber(r, len(last), len(layers), last) for r in outputs]
-    flat = spec.model_copy(update={"layers": layers, "outputs": outputs})
-    flat._source = None  # positions refer to the staged file
-    return flat
+        outputs = [_renumber(r, last, len(flat.layers)) for r in outputs]
+    result = spec.model_copy(update={"layers": flat.layers, "outputs": outputs})
+    result._source = None  # positions refer to the staged file
+    return result, flat.origins
 
 
-def _renumber(ref: Ref, old_index: int, new_index: int, last: list[int]) -> Ref:
+class _Flattener:
+    """Appends primitive layers to `layers`, keeping each one's output shape."""
+
+    def __init__(self, input_shape: Shape) -> None:
+        self.layers: list[LayerSpec] = []
+        self.shapes: list[Shape] = []
+        self.origins: list[int] = []  # the top-level layer each flat layer came from
+        self._top = 0
+        self.input_shape = input_shape
+
+    def shape(self, index: int) -> Shape:
+        return self.input_shape if index == INPUT else self.shapes[index]
+
+    def add(
+        self,
+        written: Sequence[LayerSpec],
+        resolved: Sequence[LayerSpec],
+        names: dict[str, int],
+        top: bool = False,
+    ) -> list[int]:
+        """Flatten one scope: `written` as the user wrote it (kept in the output), `resolved` with
+        scales and classes applied (for shapes); `names` maps the scope's input names (and, as
+        layers come, ids) to flat indices. Returns the flat index of each layer's output."""
+        out: list[int] = []
+        for k, (layer, concrete) in enumerate(zip(written, resolved, strict=True)):
+            if top:
+                self._top = k
+            sources = [self._target(ref, k, out, names) for ref in layer.sources()]
+            shapes = [self.shape(t) for t in sources]
+            parts = concrete.expand(shapes) if concrete.repeat == 1 else _copies(concrete)
+            if parts == [concrete]:
+                self._append(layer, concrete, sources, top)
+            else:
+                inner = dict(zip(concrete.input_names(len(sources)), sources, strict=True))
+                inner["input"] = sources[0]
+                ends = self.add(parts, parts, inner)
+                if top and layer.id:  # the composite's id names its last part
+                    self.layers[ends[-1]] = self.layers[ends[-1]].model_copy(update={"id": layer.id})
+            out.append(len(self.layers) - 1)
+            if layer.id:
+                names = names | {layer.id: out[-1]}
+        return out
+
+    def _target(self, ref: Ref, k: int, out: list[int], names: dict[str, int]) -> int:
+        if isinstance(ref, str):
+            return names[ref]
+        position = k + ref if ref < 0 else ref
+        return names["input"] if position < 0 else out[position]
+
+    def _append(self, layer: LayerSpec, concrete: LayerSpec, sources: list[int], top: bool) -> None:
+        here, written = len(self.layers), layer.sources()
+        refs: list[Ref] = [
+            # top-level ids and absolute indices stay as written (ids are unique there); anything
+            # else becomes relative, so the flat file reads like Darknet's
+            w
+            if top and ((isinstance(w, str) and w != "input") or (isinstance(w, int) and w >= 0))
+            else t - here
+            for w, t in zip(written, sources, strict=True)
+        ]
+        # a list stays a list; a single `from` after an implicit previous layer (Shortcut) stays single
+        from_: Ref | list[Ref] = refs if isinstance(layer.from_, list) else refs[-1]
+        update: dict[str, Any] = {"from_": from_}
+        if not top:
+            update["id"] = None  # ids inside blocks repeat from use to use
+        part = layer.model_copy(update=update)
+        self.layers.append(part)
+        self.origins.append(self._top)
+        self.shapes.append(repeated(concrete, [Operand(self.shape(t), "") for t in sources]).output)
+
+
+def _kept(ref: Ref) -> bool:
+    return (isinstance(ref, str) and ref != "input") or (isinstance(ref, int) and ref >= 0)
+
+
+def _renumber(ref: Ref, last: list[int], end: int) -> Ref:
     if isinstance(ref, str):
         return ref
-    target = old_index + ref if ref < 0 else ref
-    new_target = INPUT if target == INPUT else last[target]
-    return new_target - new_index if ref < 0 else new_target
+    return last[ref] if ref >= 0 else last[len(last) + ref] - end
+
+
+def _copies(layer: LayerSpec) -> list[LayerSpec]:
+    """A repeated layer as its copies in series."""
+    one = layer.model_copy(update={"repeat": 1, "id": None})
+    return [one.model_copy(update={"from_": -1})] * layer.repeat

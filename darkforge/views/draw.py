@@ -1,6 +1,6 @@
 """Spec -> graphviz.Digraph: the network as a picture, from the static Plan (no torch, no forward pass).
 
-The picture is drawn from Darknet's flat spelling (`shapes.flatten`), so `darknet53.yaml` and
+The picture is drawn from Darknet's flat spelling (`spec.flatten`), so `darknet53.yaml` and
 `darknet53-flat.yaml` look the same. Two steps:
 
 1. Recognise stages and runs of residual blocks (`darkforge.structure`).
@@ -22,7 +22,7 @@ from typing import Any
 import graphviz
 
 from darkforge.spec.base import INPUT, fmt_shape
-from darkforge.spec.shapes import LayerInfo, Plan, flatten, plan
+from darkforge.spec.shapes import LayerInfo, Plan, flatten_with_origins, plan
 from darkforge.views.structure import Group, Span, structure_of
 
 RANKDIRS = ("TB", "LR")
@@ -109,8 +109,9 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digr
     """The network of `p` as a graph: stages clustered, residual runs collapsed unless `expand`."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
-    flat = plan(flatten(p.spec))
-    items = structure_of(p, flat)
+    flat_spec, origins = flatten_with_origins(p.spec)
+    flat = plan(flat_spec)
+    items = structure_of(p, flat, origins)
     title = _title(p, flat, items, expand)
     graph = graphviz.Digraph(
         p.spec.name, graph_attr={**GRAPH, "rankdir": rankdir, "label": title}, node_attr=NODE, edge_attr=EDGE

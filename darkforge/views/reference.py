@@ -63,10 +63,14 @@ def markdown() -> str:
         *_fields(Scale),
         "",
         "## Layer types",
+        "",
+        "Every layer also takes `from` (its input: -1 the previous layer, a non-negative index, an id,",
+        "or a list), `id` (a name for references, outputs and the module) and `repeat` (the layer this",
+        "many times in series, each copy reading the one before; depth scales multiply it).",
     ]
     builtin = [t for t in map(registry.get, registry.names()) if isinstance(t.module, str)]  # not plugins
     for layer_type in builtin:
         name, spec = layer_type.name, layer_type.spec
         doc = inspect.getdoc(spec) or ""
-        lines += ["", f"### {name}", "", doc, "", *_fields(spec, skip=("type", "from_", "id"))]
+        lines += ["", f"### {name}", "", doc, "", *_fields(spec, skip=("type", "from_", "id", "repeat"))]
     return "\n".join(lines) + "\n"

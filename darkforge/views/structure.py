@@ -38,7 +38,7 @@ class Group:
 class _Finder:
     """Recognises residual blocks, runs of them and stages in a flat plan."""
 
-    def __init__(self, p: Plan, flat: Plan) -> None:
+    def __init__(self, p: Plan, flat: Plan, origins: list[int]) -> None:
         self.flat = flat
         self.layers = flat.layers
         self.used: dict[int, set[int]] = {}  # layer -> the layers (or OUTPUT) that read it
@@ -47,10 +47,7 @@ class _Finder:
                 self.used.setdefault(s, set()).add(info.index)
         for o in flat.outputs:
             self.used.setdefault(o, set()).add(OUTPUT)
-        # Which layer of `p` each flat layer was written as (the parts flatten expanded it into).
-        origins = [
-            info.index for info in p.layers for _ in info.spec.expand([p.shape_of(s) for s in info.sources])
-        ]
+        # origins: which layer of `p` each flat layer was written as (flatten_with_origins)
         # A flat layer sits in a cluster when it was written inside a composite layer, unless that
         # layer is one residual block (a ResidualBlock): those join runs, as flat blocks do.
         parts, first = Counter(origins), {o: k for k, o in reversed(list(enumerate(origins)))}
@@ -117,9 +114,9 @@ def _same(a: LayerInfo, b: LayerInfo) -> bool:
     )
 
 
-def structure_of(p: Plan, flat: Plan) -> list[Span | Group]:
+def structure_of(p: Plan, flat: Plan, origins: list[int]) -> list[Span | Group]:
     """The flat layers as units, the units of each stage (or composite layer) gathered in a Group."""
-    finder = _Finder(p, flat)
+    finder = _Finder(p, flat, origins)
     units = finder.units()
     items: list[Span | Group] = []
     stages = k = 0

@@ -121,7 +121,7 @@ class ResidualBlock(LayerSpec, ConvNumerics):
         return self.model_copy(update={"hidden": scale.channels(self.hidden)})
 
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
-        return [*self.convs(inputs[0][0]), Shortcut(from_=-3)]
+        return [*self.convs(inputs[0][0]), Shortcut(from_="input")]  # adds the block's input
 
 
 class ResidualStage(LayerSpec, ConvNumerics):

@@ -1,0 +1,352 @@
+"""User-defined blocks: named, parametrised sub-graphs declared in a file's `blocks:` section (or in
+a library of blocks it `include`s) and used like layer types.
+
+    blocks:
+      Bottleneck:
+        params: {width: int, out: int, stride: {type: int, default: 1}}
+        layers:
+          - {type: Conv, filters: $width, size: 1, bn: true, activation: relu}
+          - {type: Conv, filters: $width, size: 3, stride: $stride, bn: true, activation: relu}
+          - {type: Conv, filters: $out, size: 1, bn: true, id: last}
+          - {type: Conv, from: input, filters: $out, size: 1, stride: $stride, bn: true,
+             id: down, when: "${stride != 1 or in_channels != out}"}
+          - {type: Shortcut, from: [last, down], activation: relu}
+
+A use (`{type: Bottleneck, width: 64, out: 256, repeat: 3}`) is one layer of the network: its
+parameters are checked like any layer's fields; its shape rule instantiates the definition for its
+input shapes (`$name` / `${expr}` substituted, `in_channels` = the input's channels, layers whose
+`when` is false left out: references to them read their input instead) and walks it as a graph of
+its own, whose `from` resolves inside the block (its inputs by name: `input` unless `inputs:` says
+otherwise). Errors name the use's line and the definition's.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, Self, Union
+
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
+
+from darkforge.errors import SpecError
+from darkforge.spec.base import (
+    ID_PATTERN,
+    LayerCost,
+    LayerSpec,
+    Operand,
+    Ref,
+    Scale,
+    Shape,
+    ShapeError,
+    Strict,
+    scaled,
+)
+from darkforge.spec.expr import ExprError, substitute
+from darkforge.spec.graph import LayerInfo, Scope, walk
+from darkforge.spec.layers.graph import Route
+
+BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
+RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
+MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
+_PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
+_stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
+
+
+ParamType = Literal["int", "float", "bool", "str"]
+
+
+class Param(Strict):
+    """One parameter of a block: its type, default and limits."""
+
+    type: ParamType
+    default: int | float | bool | str | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: list[int | float | str] | None = None
+    description: str | None = None
+
+
+class BlockDefinition(Strict):
+    """What a `blocks:` entry holds (the layers stay plain data until a use instantiates them)."""
+
+    description: str | None = None
+    params: dict[
+        Annotated[str, Field(pattern=ID_PATTERN)], Param | Literal["int", "float", "bool", "str"]
+    ] = Field(default_factory=dict)
+    inputs: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        default_factory=lambda: ["input"], min_length=1, max_length=16
+    )
+    layers: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    output: Ref | None = Field(None, description="the layer whose output the block returns (default: last)")
+
+
+@dataclass
+class Block:
+    """A block definition and where it was written (for errors)."""
+
+    name: str
+    definition: BlockDefinition
+    file: str
+    line: int | None
+    positions: Mapping[tuple[object, ...], tuple[int, int]]  # ("layers", k, key) -> (line, column)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def params(self) -> dict[str, Param]:
+        return {k: Param(type=v) if isinstance(v, str) else v for k, v in self.definition.params.items()}
+
+    def locate(self, path: tuple[object, ...]) -> str:
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.positions:
+                line, column = self.positions[path[:end]]
+                return f"{self.file}:{line}:{column}"
+        return self.where
+
+
+@dataclass
+class Library:
+    """The blocks one file can use, and the layer union their layers are validated against."""
+
+    blocks: dict[str, Block] = field(default_factory=dict)
+    models: dict[str, type[BlockUse]] = field(default_factory=dict)
+    adapter: TypeAdapter[Any] | None = None
+
+    def layer(self, data: dict[str, Any]) -> LayerSpec:
+        assert self.adapter is not None  # set by make_library
+        return self.adapter.validate_python(data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A block instantiated for given input shapes: its kept layers, walked."""
+
+    layers: list[LayerSpec]
+    infos: list[LayerInfo]
+    output: int
+
+
+class BlockUse(LayerSpec):
+    """A use of a user-defined block. Subclasses are made per block by `make_library`."""
+
+    block: ClassVar[Block]
+    library: ClassVar[Library]
+    module: ClassVar[str | None] = "darkforge.nn.block:Block"
+    _scale: Scale | None = PrivateAttr(None)
+    _cache: dict[tuple[Shape, ...], Instance] = PrivateAttr(default_factory=dict)
+
+    def arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.block.definition.params}
+
+    def scaled(self, scale: Scale) -> Self:
+        copy = self.model_copy()
+        copy._scale = scale
+        return copy
+
+    def input_names(self, count: int) -> list[str]:
+        return list(self.block.definition.inputs)
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        inst = self.instance([x.shape for x in inputs])
+        cost = LayerCost(inst.infos[inst.output].output)
+        for info in inst.infos:
+            cost = LayerCost(
+                cost.output,
+                cost.params + info.cost.params,
+                cost.macs + info.cost.macs,
+                cost.dead_params + info.cost.dead_params,
+            )
+        return cost
+
+    def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
+        inst = self.instance(inputs)
+        if inst.output != len(inst.layers) - 1:  # the flat spelling ends with the output
+            return [*inst.layers, _pass_through(inst.output)]
+        return inst.layers
+
+    def instance(self, inputs: Sequence[Shape]) -> Instance:
+        key = tuple(inputs)
+        if key not in self._cache:
+            self._cache[key] = self._instantiate(inputs)
+        return self._cache[key]
+
+    def _instantiate(self, inputs: Sequence[Shape]) -> Instance:
+        block = self.block
+        stack = _stack.get()
+        if block.name in stack:
+            raise ShapeError(f"block {block.name} uses itself ({' → '.join([*stack, block.name])})")
+        if len(stack) >= MAX_DEPTH:
+            raise ShapeError(f"blocks nest deeper than {MAX_DEPTH} levels ({' → '.join(stack)})")
+        token = _stack.set((*stack, block.name))
+        try:
+            return self._build(inputs)
+        finally:
+            _stack.reset(token)
+
+    def _build(self, inputs: Sequence[Shape]) -> Instance:
+        block = self.block
+        names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
+        names |= self.arguments()
+        written = block.definition.layers
+        kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
+        layers: list[LayerSpec] = []
+        for k, raw in enumerate(written):
+            data = dict(raw)
+            when = data.pop("when", True)
+            try:
+                if not _truth(substitute(when, names)):
+                    continue
+                data = substitute(data, names)
+            except ExprError as e:
+                raise self._error(str(e), ("layers", k, "when" if "when" in raw else None)) from None
+            try:
+                layer = self.library.layer(data)
+            except ValidationError as e:
+                detail = e.errors(include_input=False, include_url=False)[0]
+                loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+                message = detail["msg"] if detail["type"] != "extra_forbidden" else f"unknown key {loc[-1]!r}"
+                raise self._error(message, ("layers", k, *loc)) from None
+            if self._scale is not None:
+                layer = scaled(layer, self._scale)
+            kept.append(k)
+            layers.append(layer)
+        if not layers:
+            raise self._error("every layer's `when` is false for these parameters", ())
+        layers = self._renumbered(layers, kept)
+        scope = Scope(
+            tuple(zip(block.definition.inputs, inputs, strict=False)),
+            lambda message, path, hint: self._inner_error(message, path, kept),
+            what=f"the input of block {block.name}",
+        )
+        if len(inputs) != len(block.definition.inputs):
+            raise ShapeError(
+                f"block {block.name} takes {len(block.definition.inputs)} input(s), got {len(inputs)}"
+            )
+        infos = walk(layers, scope)
+        output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
+        return Instance(layers, infos, output)
+
+    def _renumbered(self, layers: list[LayerSpec], kept: list[int]) -> list[LayerSpec]:
+        """Every `from` as an absolute index among the kept layers (or an input name); a reference
+        to a layer left out reads that layer's own first input; a `from` leaving the block is an error."""
+        written = self.block.definition.layers
+        inputs = set(self.block.definition.inputs)
+        ids = {str(raw["id"]): k for k, raw in enumerate(written) if isinstance(raw.get("id"), str)}
+        where = {k: n for n, k in enumerate(kept)}
+
+        def target(ref: Ref, k: int) -> int | str:
+            if isinstance(ref, str):
+                if ref in inputs:
+                    return ref
+                if ref not in ids:
+                    raise self._error(
+                        f"`from: {ref}` names no layer of block {self.block.name}",
+                        ("layers", k, "from"),
+                        f"a block's layers read its inputs ({', '.join(inputs)}) and its own earlier layers",
+                    )
+                position = ids[ref]
+            else:
+                position = k + ref if ref < 0 else ref
+                if position < -1:
+                    raise self._error(
+                        f"`from: {ref}` leaves block {self.block.name}",
+                        ("layers", k, "from"),
+                        f"read the block's input by name ({', '.join(inputs)})",
+                    )
+                if position == -1:
+                    return self.block.definition.inputs[0]
+            if position >= k:
+                raise self._error(f"`from: {ref}` is not an earlier layer", ("layers", k, "from"))
+            if position in where:
+                return where[position]
+            return target(_first_source(written[position]), position)  # left out: read its input
+
+        out: list[LayerSpec] = []
+        for n, (layer, k) in enumerate(zip(layers, kept, strict=True)):
+            refs = [target(r, k) for r in layer.sources()]
+            implicit = len(refs) > 1 and not isinstance(layer.from_, list)  # Shortcut: previous + from
+            from_: Any = refs[-1] if implicit or not isinstance(layer.from_, list) else refs
+            if implicit and refs[0] != n - 1:
+                from_ = refs  # the previous layer was left out: name both inputs
+            out.append(layer.model_copy(update={"from_": from_}))
+        return out
+
+    def _output(self, layers: list[LayerSpec], kept: list[int]) -> int:
+        ref = self.block.definition.output
+        ids = {layer.id: n for n, layer in enumerate(layers) if layer.id}
+        if isinstance(ref, str) and ref in ids:
+            return ids[ref]
+        if isinstance(ref, int) and -len(layers) <= ref < len(layers):
+            return ref % len(layers)
+        raise self._error(f"output {ref!r} is no layer of the block", ("output",))
+
+    def _error(self, message: str, path: tuple[Any, ...], hint: str = "") -> ShapeError:
+        where = self.block.locate(tuple(p for p in path if p is not None))
+        key = _key(path)
+        text = f"in block {self.block.name} ({where}): {key + ': ' if key else ''}{message}"
+        return ShapeError(f"{text}; {hint}" if hint else text)
+
+    def _inner_error(self, message: str, path: tuple[Any, ...], kept: list[int]) -> SpecError:
+        if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+            path = ("layers", kept[path[1]], *path[2:])
+        return SpecError(str(self._error(message, path)))
+
+
+def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpec]]) -> Library:
+    """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
+    library = Library(dict(blocks))
+    for name, block in blocks.items():
+        fields: dict[str, Any] = {"type": (Literal[name], name)}  # type: ignore[valid-type]
+        for pname, param in block.params().items():
+            fields[pname] = _field(param)
+        arity = len(block.definition.inputs)
+        model = create_model(
+            name,
+            __base__=BlockUse,
+            __doc__=block.definition.description or f"User block {name} ({block.where}).",
+            **fields,
+        )
+        model.block = block
+        model.library = library
+        model.arity = (arity, arity)
+        library.models[name] = model
+    types = (*base_types, *library.models.values())
+    union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+    library.adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
+    return library
+
+
+def _field(param: Param) -> tuple[Any, Any]:
+    kind: Any = _PARAM_TYPES[param.type]
+    if param.choices is not None:
+        kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
+    limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
+    default: Any = ... if param.default is None else param.default
+    strict = param.type != "float"  # 64.0 is no channel count; 1 is a fine float
+    return (kind, Field(default, description=param.description, strict=strict, **limits))
+
+
+def _truth(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(f"`when` must be true or false, got {value!r}")
+    return value
+
+
+def _first_source(raw: dict[str, Any]) -> Ref:
+    written = raw.get("from", -1)
+    return written[0] if isinstance(written, list) and written else written  # type: ignore[no-any-return]
+
+
+def _pass_through(index: int) -> LayerSpec:
+    return Route(from_=index)
+
+
+def _key(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        if part is None:
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

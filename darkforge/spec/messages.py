@@ -1,0 +1,140 @@
+"""Pydantic's errors as one located line: the most telling error first, the file's line and
+column, the key path users write (`layers[3].filters`), "did you mean" for misspelt keys and types,
+and never the (possibly alias-expanded, huge) input itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from darkforge.errors import SpecError, did_you_mean
+from darkforge.spec import registry
+from darkforge.spec.blocks import Library
+from darkforge.spec.source import SourceMap
+
+
+def located_error(
+    error: ValidationError,
+    data: Any,
+    source: SourceMap,
+    prefix: tuple[Any, ...] = (),
+    model: type[BaseModel] | None = None,
+    library: Library | None = None,
+) -> SpecError:
+    """Turn pydantic's first error into one line. `include_input=False`: printing the input of an
+    alias-heavy document would expand it. `prefix` and `model` locate a section validated on its
+    own (the `train:` section is checked by darkforge.training against its Recipe); `library`
+    holds the file's own blocks (an error in a block's use also names where the block is defined)."""
+    types = [*registry.names(), *(library.models if library else ())]
+    details = error.errors(include_input=False, include_url=False)
+    # The most telling error first: a misspelt key also shows up as a missing one, and a union
+    # such as `bn: bool | {momentum, eps}` reports one error per member.
+    detail = min(details, key=lambda d: (_PRIORITY.get(d["type"], 9), -len(d["loc"])))
+    loc = prefix + _strip_tags(tuple(detail["loc"]))
+    message, hint = detail["msg"], ""
+    kind = detail["type"]
+    if kind == "union_tag_invalid":
+        tag = _lookup(data, (*loc, "type"))
+        message = f"unknown layer type {tag!r}"
+        hint = did_you_mean(str(tag), types)
+        loc = (*loc, "type")
+    elif kind == "union_tag_not_found":
+        message = "layer has no `type`"
+        hint = "valid types: " + ", ".join(types)
+    elif kind == "extra_forbidden":
+        allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
+        message = f"unknown key {loc[-1]!r}"
+        hint = did_you_mean(str(loc[-1]), allowed)
+    elif kind == "missing":
+        message = f"missing required key {loc[-1]!r}"
+        hint = "add it"
+    else:
+        message = f"{message}; got {_short(_lookup(data, loc))}" if _has(data, loc) else message
+    block = _block_of(data, loc, library)
+    if block is not None:  # name both places: the use (located below) and the definition
+        message = f"{message} (block {block.name} is defined at {block.where})"
+    if len(details) > 1:
+        hint = f"{hint}; " if hint else ""
+        hint += f"{len(details) - 1} more error(s) after this one"
+    return source.error(message, hint, loc)
+
+
+def _block_of(data: Any, loc: tuple[Any, ...], library: Library | None) -> Any:
+    if library is None or len(loc) < 2 or loc[0] != "layers" or not _has(data, (*loc[:2], "type")):
+        return None
+    return library.blocks.get(str(_lookup(data, (*loc[:2], "type"))))
+
+
+_PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 1, "union_tag_not_found": 1, "missing": 2}
+_UNION_MEMBERS = {"bool", "int", "float", "str"}
+
+
+def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """('layers', 3, 'ConvBnLeaky', 'bn', 'BatchNorm', 'eps') -> ('layers', 3, 'bn', 'eps').
+
+    Pydantic names the union member it tried (a type tag, a model class, `int`, `list[...]`);
+    dialect keys are lower case, so anything capitalised or type-like is such a label.
+    """
+    return tuple(
+        part
+        for part in loc
+        if not (
+            isinstance(part, str)
+            and (part[:1].isupper() or part in _UNION_MEMBERS or "[" in part or "-" in part)
+        )
+    )
+
+
+def _has(data: Any, loc: tuple[Any, ...]) -> bool:
+    try:
+        _lookup(data, loc)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for an error message, never longer than `limit` (an alias-expanded input can be huge)."""
+    text = (
+        repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _allowed_keys(
+    data: Any,
+    loc: tuple[Any, ...],
+    prefix: tuple[Any, ...] = (),
+    root: type[BaseModel] | None = None,
+    library: Library | None = None,
+) -> list[str]:
+    model: Any = registry.network_model()
+    if root is not None:
+        model, loc = root, loc[len(prefix) :]
+    elif len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
+        tag = str(_lookup(data, (*loc[:2], "type"))) if _has(data, (*loc[:2], "type")) else ""
+        if library is not None and tag in library.models:
+            model = library.models[tag]
+        else:
+            try:
+                model = registry.get(tag).spec
+            except SpecError:
+                return []
+        loc = loc[2:]
+    for part in loc:
+        field_info = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field_info, "annotation", None)
+        model = next(
+            (a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")),
+            None,
+        )
+        if model is None:
+            return []
+    return [f.alias or name for name, f in model.model_fields.items()]
