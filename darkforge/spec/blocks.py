@@ -50,6 +50,7 @@ BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
 RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
 _PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
+_PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 1, "missing": 2}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
 
 
@@ -204,10 +205,7 @@ class BlockUse(LayerSpec):
             try:
                 layer = self.library.layer(data)
             except ValidationError as e:
-                detail = e.errors(include_input=False, include_url=False)[0]
-                loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-                message = detail["msg"] if detail["type"] != "extra_forbidden" else f"unknown key {loc[-1]!r}"
-                raise self._error(message, ("layers", k, *loc)) from None
+                raise self._invalid(e, k, data) from None
             if self._scale is not None:
                 layer = scaled(layer, self._scale)
             kept.append(k)
@@ -224,9 +222,26 @@ class BlockUse(LayerSpec):
             raise ShapeError(
                 f"block {block.name} takes {len(block.definition.inputs)} input(s), got {len(inputs)}"
             )
-        infos = walk(layers, scope)
+        try:
+            infos = walk(layers, scope)
+        except SpecError as e:  # located at the use by the walk around it
+            raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
         return Instance(layers, infos, output)
+
+    def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
+        """The most telling of pydantic's errors about layer k (a misspelt key before the
+        "missing" it causes), in the words the loader uses."""
+        details = error.errors(include_input=False, include_url=False)
+        detail = min(details, key=lambda d: _PRIORITY.get(d["type"], 9))
+        loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+        messages = {
+            "extra_forbidden": lambda: f"unknown key {loc[-1]!r}",
+            "missing": lambda: f"missing required key {loc[-1]!r}",
+            "union_tag_invalid": lambda: f"unknown layer type {data.get('type')!r}",
+        }
+        message = messages.get(detail["type"], lambda: str(detail["msg"]))()
+        return self._error(message, ("layers", k, *loc))
 
     def _renumbered(self, layers: list[LayerSpec], kept: list[int]) -> list[LayerSpec]:
         """Every `from` as an absolute index among the kept layers (or an input name); a reference
@@ -324,8 +339,9 @@ def _field(param: Param) -> tuple[Any, Any]:
         kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
     limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
     default: Any = ... if param.default is None else param.default
-    strict = param.type != "float"  # 64.0 is no channel count; 1 is a fine float
-    return (kind, Field(default, description=param.description, strict=strict, **limits))
+    if param.type != "float" and param.choices is None:
+        limits["strict"] = True  # 64.0 is no channel count, "yes" no bool; 1 is a fine float
+    return (kind, Field(default, description=param.description, validate_default=True, **limits))
 
 
 def _truth(value: Any) -> bool:

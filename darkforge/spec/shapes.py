@@ -154,14 +154,7 @@ class _Flattener:
 
     def _append(self, layer: LayerSpec, concrete: LayerSpec, sources: list[int], top: bool) -> None:
         here, written = len(self.layers), layer.sources()
-        refs: list[Ref] = [
-            # top-level ids and absolute indices stay as written (ids are unique there); anything
-            # else becomes relative, so the flat file reads like Darknet's
-            w
-            if top and ((isinstance(w, str) and w != "input") or (isinstance(w, int) and w >= 0))
-            else t - here
-            for w, t in zip(written, sources, strict=True)
-        ]
+        refs: list[Ref] = [_rewritten(w, t, here, top) for w, t in zip(written, sources, strict=True)]
         # a list stays a list; a single `from` after an implicit previous layer (Shortcut) stays single
         from_: Ref | list[Ref] = refs if isinstance(layer.from_, list) else refs[-1]
         update: dict[str, Any] = {"from_": from_}
@@ -173,8 +166,14 @@ class _Flattener:
         self.shapes.append(repeated(concrete, [Operand(self.shape(t), "") for t in sources]).output)
 
 
-def _kept(ref: Ref) -> bool:
-    return (isinstance(ref, str) and ref != "input") or (isinstance(ref, int) and ref >= 0)
+def _rewritten(written: Ref, target: int, here: int, top: bool) -> Ref:
+    """A reference in the flat spelling: a top-level id as written, a top-level absolute index as
+    the new absolute index, anything else relative (as Darknet writes most references)."""
+    if top and isinstance(written, str) and written != "input":
+        return written
+    if top and isinstance(written, int) and written >= 0:
+        return target
+    return target - here
 
 
 def _renumber(ref: Ref, last: list[int], end: int) -> Ref:

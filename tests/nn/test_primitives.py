@@ -76,7 +76,9 @@ def test_drop_path_drops_whole_samples_in_training_only():
 
 
 def test_adaptive_avg_pool_and_linear_activation():
-    model = net([{"type": "AdaptiveAvgPool", "size": [2, 3]}, {"type": "Linear", "out": 5, "activation": "relu"}])
+    model = net(
+        [{"type": "AdaptiveAvgPool", "size": [2, 3]}, {"type": "Linear", "out": 5, "activation": "relu"}]
+    )
     x = torch.randn(2, 8, 6, 6)
     fc = model.layers["1"]
     expected = F.relu(F.linear(F.adaptive_avg_pool2d(x, (2, 3)).flatten(1), fc.weight, fc.bias))
@@ -121,7 +123,9 @@ def test_max_pool_pads_per_side_like_torch():
 
 
 def test_the_old_max_pool_padding_is_refused_with_its_rewrite():
-    with pytest.raises(darkforge.SpecError, match=r"`padding` \(the total per axis\) is now `pad`.*padding: 2 is pad: 1"):
+    with pytest.raises(
+        darkforge.SpecError, match=r"`padding` \(the total per axis\) is now `pad`.*padding: 2 is pad: 1"
+    ):
         net([{"type": "MaxPool", "size": 3, "stride": 2, "padding": 2}])
     with pytest.raises(darkforge.SpecError, match=r"padding: 1 is pad: \[0, 1\]"):
         net([{"type": "MaxPool", "size": 2, "stride": 1, "padding": 1}])
@@ -130,4 +134,6 @@ def test_the_old_max_pool_padding_is_refused_with_its_rewrite():
 def test_an_even_kernel_needs_an_explicit_pad():
     with pytest.raises(darkforge.SpecError, match=r"an even kernel \(4×4\) needs an explicit `pad`"):
         net([{"type": "Conv", "filters": 4, "size": 4, "stride": 4}], size=8)
-    assert net([{"type": "Conv", "filters": 4, "size": 4, "stride": 4, "pad": 0}], size=8).plan.output_shapes == [(4, 2, 2)]
+    assert net(
+        [{"type": "Conv", "filters": 4, "size": 4, "stride": 4, "pad": 0}], size=8
+    ).plan.output_shapes == [(4, 2, 2)]
