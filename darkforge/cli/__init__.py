@@ -2,9 +2,12 @@
 
 from darkforge.cli import darknet, draw, export, inspect, train
 from darkforge.cli.app import cli
+from darkforge.cli.options import with_plugins
 
 # the modules above register their subcommands on `cli` when imported
 COMMANDS = (darknet, draw, export, inspect, train)
+for _command in cli.commands.values():
+    with_plugins(_command)  # `--plugin MODULE` on every command
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from darkforge.spec.load import default_arch
+from darkforge.spec.registry import load_plugins
 
 # No ARCH: ./archs/darknet53.yaml when it exists, else the shipped darknet53 (the mission's usage
 # line, `darkforge summary`, works as written); the command says which file it used.
@@ -22,3 +25,25 @@ def arch_or_default(arch: str | None) -> str:
     path = default_arch()
     click.echo(f"no ARCH given: using {path}", err=True)
     return str(path)
+
+
+def _load_plugins(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    load_plugins([name for item in value for name in item.replace(",", " ").split()])
+
+
+# Added to every command by darkforge.cli: loads the plugin modules before anything is read.
+PLUGIN = click.Option(
+    ["--plugin"],
+    multiple=True,
+    envvar="DARKFORGE_PLUGINS",
+    is_eager=True,
+    expose_value=False,
+    callback=_load_plugins,
+    metavar="MODULE",
+    help="import MODULE first: it registers layer types (repeatable; env DARKFORGE_PLUGINS). "
+    "Installed plugins with a `darkforge.layers` entry point load by themselves",
+)
+
+
+def with_plugins(command: Any) -> None:
+    command.params.insert(0, PLUGIN)

@@ -157,6 +157,9 @@ class NetworkSpec(Strict):
         None, min_length=1, description="layers whose outputs the network returns (default: last)"
     )
     scales: dict[Annotated[str, Field(pattern=ID_PATTERN)], Scale] = Field(default_factory=dict)
+    plugins: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, description="plugins the file needs (never imported by the file: install them, or --plugin)"
+    )
     include: list[str] | None = Field(
         None, description="block libraries to use (paths relative to this file)"
     )

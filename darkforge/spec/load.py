@@ -82,6 +82,7 @@ def parse_spec(data: Any, source: SourceMap) -> NetworkSpec:
     """Validate plain data (already read from `source`) into a spec."""
     if not isinstance(data, dict):
         raise source.error(f"expected a mapping of `name`, `input`, `layers`…, got {type(data).__name__}")
+    _check_plugins(data, source)
     model, library = network_model_for(data, source)
     try:
         spec = model.model_validate(data)
@@ -89,6 +90,20 @@ def parse_spec(data: Any, source: SourceMap) -> NetworkSpec:
         raise located_error(e, data, source, library=library) from None
     spec._source = source
     return spec
+
+
+def _check_plugins(data: dict[str, Any], source: SourceMap) -> None:
+    """A file names the plugins it needs; a missing one is said before its unknown types are."""
+    needed = data.get("plugins") or []
+    if not isinstance(needed, list):
+        return  # the model's validation says what is wrong with it
+    for k, name in enumerate(needed):
+        if isinstance(name, str) and not registry.has_plugin(name):
+            raise source.error(
+                f"needs plugin {name!r}",
+                f"pip install {name} (its `darkforge.layers` entry point loads it), or pass --plugin MODULE",
+                ("plugins", k),
+            )
 
 
 __all__ = [

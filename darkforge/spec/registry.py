@@ -96,6 +96,19 @@ def _import(module: str, label: str, strict: bool) -> None:
     _loaded.add(name)
 
 
+def has_plugin(name: str) -> bool:
+    """Whether a plugin is loaded, named by its module, its entry point or its distribution."""
+    load_plugins()
+    if name in _loaded:
+        return True
+    for point in entry_points(group=ENTRY_POINTS):
+        module = point.value.split(":")[0]
+        dist = point.dist.name if point.dist is not None else ""
+        if name in (point.name, module, dist) and module in _loaded:
+            return True
+    return False
+
+
 def names() -> list[str]:
     load_plugins()
     return list(_TYPES)
