@@ -117,6 +117,11 @@ class LayerSpec(Strict):
         first); a part whose `from` is the default -1 at the start reads `input`."""
         return [self]
 
+    def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int] | None:
+        """The layers this one is made of, one level down (composites among them stay whole), and
+        which of them it returns; None for a layer made of no others. Views draw from it."""
+        return None
+
     def input_names(self, count: int) -> list[str]:
         """How the parts of `expand` name this layer's inputs: `input`, then `input1`, `input2`…"""
         return ["input", *(f"input{k}" for k in range(1, count))]

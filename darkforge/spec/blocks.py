@@ -167,6 +167,10 @@ class BlockUse(LayerSpec):
             return [*inst.layers, _pass_through(inst.output)]
         return inst.layers
 
+    def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
+        inst = self.instance(inputs)
+        return inst.layers, inst.output
+
     def instance(self, inputs: Sequence[Shape]) -> Instance:
         key = tuple(inputs)
         if key not in self._cache:

@@ -14,120 +14,68 @@ without Graphviz); the CLI renders.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from html import escape
-from typing import Any
 
 import graphviz
 
 from darkforge.spec.base import INPUT, fmt_shape
 from darkforge.spec.shapes import LayerInfo, Plan, flatten_with_origins, plan
+from darkforge.views.looks import (
+    BLOCK,
+    CIRCLE,
+    EDGE,
+    GRAPH,
+    JOIN,
+    LOOKS,
+    NODE,
+    RUN_BOX,
+    SKIP,
+    SKIP_PORTS,
+    STAGE_BOX,
+    count,
+    html_label,
+    join,
+    look,
+)
+from darkforge.views.outline import OutlinePainter, uses_outline
 from darkforge.views.structure import Group, Span, structure_of
 
 RANKDIRS = ("TB", "LR")
-FONT = "Helvetica"
-BLUE = "#2166ac"
-SKIP = {"style": "dashed", "color": BLUE, "fontcolor": BLUE, "penwidth": "1.4", "weight": "0"}
-# Where a run's skip leaves the block (its input side) and enters "+", so it loops around the block.
-SKIP_PORTS = {"TB": ("n", "e"), "LR": ("nw", "n")}
-CONV, BLOCK, POOL, JOIN, HEAD, OTHER = "#d4e4f4", "#b9d3ec", "#dcefd6", "#fbe3c4", "#f6d5d5", "#eeeeee"
-GRAPH = {
-    "labelloc": "t",
-    "fontname": FONT,
-    "fontsize": "16",
-    "nodesep": "0.3",
-    "ranksep": "0.3",
-    "newrank": "true",
-}
-NODE = {"fontname": FONT, "fontsize": "11", "shape": "box", "style": "rounded,filled"}
-EDGE = {"fontname": FONT, "fontsize": "9", "fontcolor": "#444444", "arrowsize": "0.7"}
-STAGE_BOX = {
-    "style": "rounded,filled",
-    "fillcolor": "#f7f7f7",
-    "color": "#999999",
-    "fontsize": "12",
-    "labeljust": "l",
-}
-RUN_BOX = {"style": "dashed,rounded", "color": BLUE, "fontcolor": BLUE, "labeljust": "r", "margin": "14"}
-CIRCLE = {"shape": "circle", "fixedsize": "true", "width": "0.3", "fontsize": "14"}
-
-
-@dataclass(frozen=True)
-class Look:
-    """How a layer type is drawn: the line of key numbers under its name, and its colour."""
-
-    details: Callable[[Any], str] = lambda spec: ""  # unknown (plugin) types: name and params only
-    fill: str = OTHER
-    symbol: str | None = None  # drawn as a small circle holding this symbol instead of a box
-    legend: str = ""  # what a newcomer may not know, said once under the title
-
-
-def _conv(spec: Any) -> str:
-    stride = f" /{spec.stride}" if spec.stride > 1 else ""
-    text = f"{spec.size}×{spec.size}{stride}, {spec.filters} filters"
-    if spec.groups > 1:
-        text += f", {spec.groups} groups"
-    if spec.activation != type(spec).model_fields["activation"].default:
-        text += f", {spec.activation}"
-    return text
-
-
-def _add(spec: Any) -> str:
-    return "add" if spec.activation == "linear" else f"add, then {spec.activation}"
-
-
-def _route(spec: Any) -> str:
-    return "concatenate channels" if len(spec.sources()) > 1 else "an earlier layer's output"
-
-
-def _pool(spec: Any) -> str:
-    return f"{spec.size}×{spec.size} /{spec.stride or spec.size}"
-
-
-# Keyed by layer type, as the registry is; a type missing here (a plugin) gets Look().
-LOOKS: dict[str, Look] = {
-    "ConvBnLeaky": Look(_conv, CONV, legend="ConvBnLeaky = conv → batch norm → leaky ReLU"),
-    "Conv": Look(_conv, CONV, legend="Conv = a plain convolution"),
-    "Shortcut": Look(_add, JOIN, "+", legend="+ adds its inputs (Shortcut)"),
-    "Route": Look(_route, JOIN),
-    "Upsample": Look(lambda s: f"×{s.stride} nearest", POOL),
-    "MaxPool": Look(_pool, POOL),
-    "AvgPool": Look(_pool, POOL),
-    "GlobalAvgPool": Look(lambda s: "mean over H×W", POOL),
-    "Linear": Look(lambda s: f"{s.out} outputs", HEAD),
-    "Dropout": Look(lambda s: f"p = {s.p:g}", HEAD),
-    "Flatten": Look(lambda s: "C×H×W → vector", HEAD),
-}
-
-
-def look(info: LayerInfo) -> Look:
-    return LOOKS.get(info.spec.type, Look())
 
 
 def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digraph:
-    """The network of `p` as a graph: stages clustered, residual runs collapsed unless `expand`."""
+    """The network of `p` as a graph: as written (clusters for blocks and repeats) when it uses
+    blocks or repeats, else from the flat spelling with stages clustered and residual runs
+    collapsed; `expand` draws every flat layer."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
+    graph = graphviz.Digraph(
+        p.spec.name, graph_attr={**GRAPH, "rankdir": rankdir}, node_attr=NODE, edge_attr=EDGE
+    )
+    if not expand and uses_outline(p):
+        outline = OutlinePainter(graph, p)
+        outline.paint()
+        skips = any(i.sources != (i.index - 1,) for i in p.layers) or "Shortcut" in outline.types
+        graph.attr(label=_title(p, outline.types, runs=False, skips=skips))
+        return graph
     flat_spec, origins = flatten_with_origins(p.spec)
     flat = plan(flat_spec)
     items = structure_of(p, flat, origins)
-    title = _title(p, flat, items, expand)
-    graph = graphviz.Digraph(
-        p.spec.name, graph_attr={**GRAPH, "rankdir": rankdir, "label": title}, node_attr=NODE, edge_attr=EDGE
-    )
+    runs = any(unit.blocks for item in items for unit in (item.units if isinstance(item, Group) else [item]))
+    skips = any(i.sources != (i.index - 1,) for i in flat.layers)
+    types = {info.spec.type for info in flat.layers}
+    graph.attr(label=_title(p, types, runs=runs and not expand, skips=skips))
     _Painter(graph, flat, expand, rankdir).paint(items)
     return graph
 
 
-def _title(p: Plan, flat: Plan, items: Sequence[Span | Group], expand: bool) -> str:
+def _title(p: Plan, types: set[str], runs: bool, skips: bool) -> str:
     """Name and totals, then a legend of what this picture uses, two items a line."""
-    types = {info.spec.type for info in flat.layers}
     legend = [x.legend for name, x in LOOKS.items() if name in types and x.legend]
-    runs = any(unit.blocks for item in items for unit in (item.units if isinstance(item, Group) else [item]))
-    if runs and not expand:
+    if runs:
         legend.append("×N: the dashed box repeats N times")
-    if any(i.sources != (i.index - 1,) for i in flat.layers):
+    if skips:
         legend.append("dashed blue: a skip connection or branch")
     legend.append("edges: the shape of the tensor (C×H×W)")
     lines = ["   ·   ".join(escape(x) for x in legend[k : k + 2]) for k in range(0, len(legend), 2)]
@@ -135,33 +83,6 @@ def _title(p: Plan, flat: Plan, items: Sequence[Span | Group], expand: bool) -> 
     head = f"<B>{escape(p.spec.name)}</B>   {totals}"
     small = "".join(f'<BR/><FONT POINT-SIZE="10" COLOR="#444444">{line}</FONT>' for line in lines)
     return f"<{head}{small}>"
-
-
-# -- painting ---------------------------------------------------------------------------------
-
-
-def _count(n: int) -> str:
-    """18560 -> '18.6k', 4723712 -> '4.72M': short enough for a node label."""
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{suffix}"
-    return str(n)
-
-
-def _label(title: str, *lines: str, note: str = "", dead: int = 0) -> str:
-    """An HTML-like label: bold title, plain lines, a small grey note, a red word on dead weights."""
-    rows = [f"<B>{escape(title)}</B>", *(escape(line) for line in lines if line)]
-    if note:
-        rows.append(f'<FONT POINT-SIZE="9" COLOR="#555555">{escape(note)}</FONT>')
-    if dead:  # kernel taps that only ever cover zero padding never learn
-        rows.append(
-            f'<FONT POINT-SIZE="9" COLOR="#b2182b">{_count(dead)} weights see only zero padding</FONT>'
-        )
-    return "<" + "<BR/>".join(rows) + ">"
-
-
-def _join(*parts: str) -> str:
-    return ", ".join(x for x in parts if x)
 
 
 class _Painter:
@@ -177,10 +98,11 @@ class _Painter:
         self.line_of: dict[str, str] = {"input": "input"}
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.titles: set[str] = set()  # ids already shown as cluster titles
+        self.first_node: dict[int, str] = {}  # a unit's first flat layer -> its first node
 
     def paint(self, items: Sequence[Span | Group]) -> None:
         self.graph.node(
-            "input", _label("input", fmt_shape(self.flat.input)), style="filled,bold", fillcolor="white"
+            "input", html_label("input", fmt_shape(self.flat.input)), style="filled,bold", fillcolor="white"
         )
         for item in items:
             if isinstance(item, Span):
@@ -190,15 +112,25 @@ class _Painter:
             with self.graph.subgraph(name=f"cluster_{item.units[0].first}") as cluster:
                 title = f"<B>{escape(item.title)}</B>"
                 if item.subtitle:
-                    title += f'   <FONT POINT-SIZE="10">{escape(item.subtitle)}</FONT>'
-                cluster.attr(label=f"<{title}>", **STAGE_BOX)
+                    title += f'<BR/><FONT POINT-SIZE="10">{escape(item.subtitle)}</FONT>'
+                cluster.attr(label="", **STAGE_BOX)
                 for unit in item.units:
                     self.unit(cluster, unit)
+                # the title as a node beside the stage's first node: an edge never crosses it
+                name = f"T{item.units[0].first}"
+                cluster.node(name, f"<{title}>", shape="plaintext", style="", fontsize="12")
+                with cluster.subgraph() as rank:
+                    rank.attr(rank="same")
+                    rank.node(name)
+                    rank.node(self.first_node[item.units[0].first])
         self.outputs()
         for tail, head, attrs in self.edges:
             self.graph.edge(tail, head, **attrs)
 
     def unit(self, graph: graphviz.Digraph, unit: Span) -> None:
+        self.first_node[unit.first] = (
+            f"R{unit.first}" if unit.blocks and not self.expand else f"L{unit.first}"
+        )
         if unit.blocks and not self.expand:
             self.run(graph, unit)
         else:
@@ -209,12 +141,12 @@ class _Painter:
         name, style = f"L{info.index}", look(info)
         main = info.index - 1  # a layer that reads the layer before stays on its line
         line = self.line_of[self.node_of[main]] if info.sources[:1] == (main,) else name
-        note = _join(
+        note = join(
             self.shown_id(info),
             f"#{info.index}" if self.expand else "",  # Darknet's layer number
-            f"{_count(info.cost.params)} params" if info.cost.params else "",
+            f"{count(info.cost.params)} params" if info.cost.params else "",
         )
-        if style.symbol:
+        if style.symbol and getattr(info.spec, "activation", "linear") == "linear":
             graph.node(
                 name,
                 style.symbol,
@@ -224,7 +156,9 @@ class _Painter:
                 **CIRCLE,
             )
         else:
-            label = _label(info.spec.type, style.details(info.spec), note=note, dead=info.cost.dead_params)
+            label = html_label(
+                info.spec.type, style.details(info.spec), note=note, dead=info.cost.dead_params
+            )
             tooltip = self.tooltip(info.index, info.index, info.spec.type)
             graph.node(name, label, fillcolor=style.fill, group=line, tooltip=tooltip)
         self.line_of[name] = line
@@ -241,11 +175,11 @@ class _Painter:
         body, plus = f"R{unit.first}", f"A{unit.first}"
         x = unit.first - 1
         line = self.line_of[self.node_of[x]]
-        label = _label(
+        label = html_label(
             f"ResidualBlock ×{unit.blocks}",
             *(f"{i.spec.type} {look(i).details(i.spec)}".strip() for i in (a, b)),
             "" if (act := getattr(add.spec, "activation", "linear")) == "linear" else f"+ skip, then {act}",
-            note=_join(self.shown_id(self.flat.layers[unit.last]), f"{_count(params)} params"),
+            note=join(self.shown_id(self.flat.layers[unit.last]), f"{count(params)} params"),
             dead=dead,
         )
         with graph.subgraph(name=f"cluster_run{unit.first}") as box:
@@ -290,6 +224,6 @@ class _Painter:
         for k, index in enumerate(self.flat.outputs):
             name, shape = f"output{k}", fmt_shape(self.flat.shape_of(index))
             title = f"output {k + 1}" if several else "output"
-            label = _label(title, shape, note=self.flat.layers[index].spec.id or "")
+            label = html_label(title, shape, note=self.flat.layers[index].spec.id or "")
             self.graph.node(name, label, style="filled,bold", fillcolor="white")
             self.edges.append((self.node_of[index], name, {"label": f" {shape}"}))

@@ -24,7 +24,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")
 NODE = re.compile(r"^\t+(\w+) \[label=(.*)\]$", re.M)
 EDGE = re.compile(r"^\t+(\w+)(?::\w+)? -> (\w+)(?::\w+)? \[(.*)\]$", re.M)
-CLUSTER = re.compile(r"subgraph (cluster_\w+) \{\n.*?label=<<B>(.*?)</B>")
+TITLE = re.compile(r"^\t+T\d+ \[label=<<B>(.*?)</B>", re.M)
 
 
 def source(arch: str = "darknet53", **options: object) -> str:
@@ -41,15 +41,16 @@ def edges(dot: str) -> list[tuple[str, str, str]]:
 
 
 def clusters(dot: str) -> list[str]:
-    """Titles of the stage clusters (not the dashed ×N boxes), in order."""
-    return [title for name, title in CLUSTER.findall(dot) if not name.startswith("cluster_run")]
+    """Titles of the stage clusters (title nodes beside each stage, not the dashed ×N boxes), in order."""
+    return TITLE.findall(dot)
 
 
 def test_darknet53_collapsed_view():
     dot = source()
     found = nodes(dot)
     # input, stem, 5 × (downsample, ResidualBlock ×N, +), pool, fc, output
-    assert len(found) == 20 <= 25
+    layers = {k: v for k, v in found.items() if not k.startswith("T")}  # T: the stage titles
+    assert len(layers) == 20 <= 25
     assert clusters(dot) == ["stage1", "stage2", "c3", "c4", "c5"]
     assert re.findall(r"<B>ResidualBlock ×(\d+)</B>", dot) == ["1", "2", "8", "8", "4"]
     assert "3×3 /2, 256 filters" in found["L12"]  # c3's downsample conv, by its flat number
@@ -237,7 +238,7 @@ def test_renders_svg(run_cli, tmp_path):
     svg = ET.parse(out).getroot()
     assert svg.tag == SVG + "svg"
     groups = svg.iter(SVG + "g")
-    assert sum(g.get("class") == "node" for g in groups) == 20
+    assert sum(g.get("class") == "node" for g in groups) == 25  # 20 layers and 5 stage titles
     text = " ".join(t.text or "" for t in svg.iter(SVG + "text"))
     for words in ("stage1", "stage2", "c3", "c4", "c5", "×1", "×2", "×8", "×4", "256×4×4", "skip"):
         assert words in text
@@ -286,3 +287,27 @@ def test_a_run_splits_where_another_layer_reads_it(write):
     found = nodes(dot)
     assert "mid" in found["R2"]  # the id sits on the run it ends
     assert any(t == "A2" and "dashed" in a for t, h, a in edges(dot) if h == "L17")  # the Route's jump
+
+
+@pytest.mark.parametrize("arch", ["resnet50", "efficientnet_b0"])
+def test_block_networks_draw_as_written_in_few_nodes(arch):
+    dot = source(arch)
+    found = nodes(dot)
+    boxes = {k: v for k, v in found.items() if not k.endswith("title")}
+    assert len(boxes) <= 30
+    repeats = re.findall(r"<B>(\w+) ×(\d+)</B>", dot)
+    assert repeats and all(int(n) > 1 for _, n in repeats)  # each repeat is one node ×N
+    assert dot.count("subgraph cluster_") == (4 if arch == "resnet50" else 7)  # one cluster per use
+    assert all('label=""' in block for block in dot.split("subgraph cluster_")[1:])  # titles are nodes
+    titles = [v for k, v in found.items() if k.endswith("title")]
+    assert len(titles) == dot.count("subgraph cluster_")
+
+
+def test_a_shortcut_s_activation_is_shown():
+    dot = source("resnet18")
+    assert "+ relu" in dot  # inside the Basic block clusters, the add is followed by relu
+
+
+def test_the_legend_names_only_the_types_drawn():
+    title = re.search(r"label=<(<B>resnet50</B>.*?)>\n", source("resnet50"), re.S)
+    assert title is not None and "ConvBnLeaky" not in title.group(1) and "Conv = " in title.group(1)

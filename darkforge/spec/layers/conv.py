@@ -123,6 +123,9 @@ class ResidualBlock(LayerSpec, ConvNumerics):
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         return [*self.convs(inputs[0][0]), Shortcut(from_="input")]  # adds the block's input
 
+    def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
+        return self.expand(inputs), 2
+
 
 class ResidualStage(LayerSpec, ConvNumerics):
     """A stride-2 ConvBnLeaky to `filters` channels, then `blocks` residual blocks (Darknet-53)."""
@@ -158,6 +161,12 @@ class ResidualStage(LayerSpec, ConvNumerics):
         if self.hidden is not None:
             update["hidden"] = scale.channels(self.hidden)
         return self.model_copy(update=update)
+
+    def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
+        down, block = self.parts()
+        if not self.blocks:
+            return [down], 0
+        return [down, block.model_copy(update={"repeat": self.blocks})], 1
 
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         down, block = self.parts()

@@ -1,0 +1,140 @@
+"""Drawing a network as it is written: one node per layer, one cluster per composite layer (a block
+use, a stage, a repeated layer) holding the layers it is made of, one level down, with ×N for
+repeats; composites inside a cluster are one node each ("Bottleneck ×5"). ResNet-50 and
+EfficientNet-B0 come out in a few dozen nodes, whatever their depth.
+
+Clusters carry no graphviz label (an edge entering a cluster would run through it): the title is
+a plain-text node beside the cluster's first node, on its rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import graphviz
+
+from darkforge.errors import SpecError
+from darkforge.spec.base import INPUT, LayerSpec, Shape, fmt_shape
+from darkforge.spec.graph import LayerInfo, Scope, walk
+from darkforge.spec.shapes import Plan
+from darkforge.views.looks import BLOCK, CIRCLE, SKIP, STAGE_BOX, count, html_label, join, look
+
+TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
+
+
+def composite(spec: LayerSpec, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int] | None:
+    """What a cluster shows: the layer's parts, or one copy of a repeated layer."""
+    if spec.repeat > 1:
+        return [spec.model_copy(update={"repeat": 1})], 0
+    return spec.composition(inputs)
+
+
+def uses_outline(p: Plan) -> bool:
+    """Networks with user blocks or repeats are drawn as written; the rest from the flat spelling."""
+    return any(info.spec.repeat > 1 or info.spec.module is not None for info in p.layers)
+
+
+class OutlinePainter:
+    def __init__(self, graph: graphviz.Digraph, p: Plan) -> None:
+        self.graph, self.p = graph, p
+        self.node_of: dict[int, str] = {INPUT: "input"}
+        self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.types: set[str] = set()  # the layer types drawn, for the legend
+
+    def paint(self) -> None:
+        self.graph.node(
+            "input", html_label("input", fmt_shape(self.p.input)), style="filled,bold", fillcolor="white"
+        )
+        for info in self.p.layers:
+            shapes = [self.p.shape_of(s) for s in info.sources]
+            sources = [self.node_of[s] for s in info.sources]
+            parts = composite(info.spec, shapes)
+            if parts is None:
+                self.node_of[info.index] = self.layer(self.graph, f"L{info.index}", info, sources, shapes)
+            else:
+                self.node_of[info.index] = self.cluster(info, parts, sources, shapes)
+        for k, index in enumerate(self.p.outputs):
+            shape = fmt_shape(self.p.shape_of(index))
+            title = f"output {k + 1}" if len(self.p.outputs) > 1 else "output"
+            label = html_label(title, shape, note=self.p.layers[index].spec.id or "")
+            self.graph.node(f"output{k}", label, style="filled,bold", fillcolor="white")
+            self.edges.append((self.node_of[index], f"output{k}", {"label": f" {shape}"}))
+        for tail, head, attrs in self.edges:
+            self.graph.edge(tail, head, **attrs)
+
+    def cluster(
+        self, info: LayerInfo, parts: tuple[list[LayerSpec], int], sources: list[str], shapes: list[Shape]
+    ) -> str:
+        layers, output = parts
+        spec = info.spec
+        names = spec.input_names(len(shapes)) if spec.repeat == 1 else ["input"]
+        inner = walk(layers, Scope(tuple(zip(names, shapes, strict=False)), _unreachable))
+        prefix = f"L{info.index}_"
+        with self.graph.subgraph(name=f"cluster_{info.index}") as box:
+            box.attr(label="", **STAGE_BOX)
+            nodes: dict[int, str] = {-(k + 1): name for k, name in enumerate(sources)}
+            inner_shapes = {-(k + 1): shape for k, shape in enumerate(shapes)}
+            inner_shapes |= {i.index: i.output for i in inner}
+            for part in inner:
+                part_shapes = [inner_shapes[s] for s in part.sources]
+                part_sources = [nodes[s] for s in part.sources]
+                nodes[part.index] = self.layer(box, f"{prefix}{part.index}", part, part_sources, part_shapes)
+            title = f"{prefix}title"
+            repeat = f"  ×{spec.repeat}" if spec.repeat > 1 else ""
+            what = spec.type if spec.id is None else f"{spec.id}  ·  {spec.type}"
+            note = f"{count(info.cost.params)} params" if info.cost.params else ""
+            box.node(
+                title,
+                f"<<B>{escape(what)}{repeat}</B><BR/><FONT POINT-SIZE='9'>{escape(note)}</FONT>>",
+                **TITLE,
+            )
+            with box.subgraph() as rank:  # the title beside the first node, not across an edge
+                rank.attr(rank="same")
+                rank.node(title)
+                rank.node(nodes[0])
+        return nodes[output]
+
+    def layer(
+        self, graph: graphviz.Digraph, name: str, info: LayerInfo, sources: list[str], shapes: list[Shape]
+    ) -> str:
+        spec = info.spec
+        self.types.add(spec.type)
+        style = look(info)
+        one = spec.model_copy(update={"repeat": 1}) if spec.repeat > 1 else spec
+        parts = one.composition(shapes)
+        repeat = f" ×{spec.repeat}" if spec.repeat > 1 else ""
+        note = join(spec.id or "", f"{count(info.cost.params)} params" if info.cost.params else "")
+        if parts is not None:  # a composite inside a cluster: one node naming its parts
+            inside = ", ".join(dict.fromkeys(_short(layer) for layer in parts[0]))
+            graph.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
+        elif style.symbol and not repeat and getattr(spec, "activation", "linear") == "linear":
+            graph.node(name, style.symbol, fillcolor=style.fill, **CIRCLE)
+        else:
+            details = style.details(spec)
+            label = html_label(f"{spec.type}{repeat}", details, note=note, dead=info.cost.dead_params)
+            graph.node(name, label, fillcolor=style.fill)
+        for k, (source, shape) in enumerate(zip(sources, shapes, strict=True)):
+            main = k == 0 and info.sources[0] == info.index - 1
+            attrs = {"label": f" {fmt_shape(shape)}", **({"weight": "10"} if main else SKIP)}
+            self.edges.append((source, name, attrs))
+        return name
+
+
+def _short(layer: LayerSpec) -> str:
+    """A part in a word or two: 'Conv 3×3', '+ relu', 'Bottleneck'."""
+    size = getattr(layer, "size", None)
+    if layer.type in ("Conv", "ConvBnLeaky") and isinstance(size, int):
+        return f"{layer.type} {size}×{size}"
+    if layer.type == "Shortcut":
+        act = getattr(layer, "activation", "linear")
+        return "+" if act == "linear" else f"+ {act}"
+    return layer.type
+
+
+def _unreachable(message: str, path: tuple[object, ...], hint: str) -> SpecError:
+    # the plan already walked every composite, so its parts walk again without errors
+    return SpecError(message, hint, path=path)
+
+
+__all__ = ["OutlinePainter", "composite", "uses_outline"]
