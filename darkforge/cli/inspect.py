@@ -10,9 +10,11 @@ from darkforge.cli.app import cli
 from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
 from darkforge.errors import DarkforgeError
 from darkforge.spec.base import NetworkSpec, fmt_shape
+from darkforge.spec.library import network_model_for
 from darkforge.spec.load import load_spec
 from darkforge.spec.registry import network_model
-from darkforge.spec.shapes import Plan, plan
+from darkforge.spec.shapes import Plan, flatten, plan
+from darkforge.spec.source import read_yaml
 from darkforge.training.recipe import check_recipe
 from darkforge.views.reference import markdown as reference
 from darkforge.views.summary import as_dict, darknet_rows, table
@@ -59,6 +61,7 @@ def _check(spec: NetworkSpec, scale: str | None) -> Plan:
     show_default=True,
     help="darknet: flat rows as Darknet prints them",
 )
+@click.option("--expand", is_flag=True, help="a row per layer inside blocks and stages (the flat spelling)")
 def summary(
     arch: str | None,
     scale: str | None,
@@ -66,9 +69,11 @@ def summary(
     classes: int | None,
     as_json: bool,
     style: str,
+    expand: bool,
 ) -> None:
     """Print every layer's output shape, parameters and MACs, and the totals."""
-    p = plan(load_spec(arch_or_default(arch)).resolved(scale, input_size, classes))
+    spec = load_spec(arch_or_default(arch)).resolved(scale, input_size, classes)
+    p = plan(flatten(spec) if expand else spec)
     if as_json:
         click.echo(json.dumps(as_dict(p), indent=2))
     elif style == "darknet":
@@ -78,10 +83,16 @@ def summary(
 
 
 @cli.command()
+@click.argument("arch", required=False, type=click.Path(dir_okay=False))
 @click.option("--markdown", is_flag=True, help="the human reference of every layer type instead")
-def schema(markdown: bool) -> None:
-    """Print the JSON Schema of architecture files (for editor completion and checks)."""
+def schema(arch: str | None, markdown: bool) -> None:
+    """Print the JSON Schema of architecture files (for editor completion and checks); with ARCH,
+    the schema of that file, its own blocks included as layer types with their parameters."""
     if markdown:
         click.echo(reference(), nl=False)
         return
-    click.echo(json.dumps(network_model().model_json_schema(by_alias=True), indent=2))
+    model = network_model()
+    if arch is not None:
+        data, source = read_yaml(arch)
+        model, _ = network_model_for(data if isinstance(data, dict) else {}, source)
+    click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))

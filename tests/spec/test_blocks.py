@@ -217,3 +217,25 @@ def test_expressions_are_arithmetic_only(write):
     )
     with pytest.raises(darkforge.SpecError, match="powers are limited"):
         darkforge.plan(load(write, text).resolved())
+
+
+def test_schema_of_a_file_lists_its_blocks_with_their_parameters(run_cli):
+    import json
+
+    from conftest import ARCHS
+
+    result = run_cli("schema", ARCHS / "resnet50.yaml")
+    assert result.exit_code == 0, result.output
+    bottleneck = json.loads(result.stdout)["$defs"]["Bottleneck"]
+    assert {"width", "stride", "repeat"} <= set(bottleneck["properties"]) and bottleneck["required"] == [
+        "width"
+    ]
+
+
+def test_summary_shows_a_row_per_use_and_expands(run_cli):
+    from conftest import ARCHS
+
+    short = run_cli("summary", ARCHS / "resnet50.yaml").stdout
+    assert "layer3  Stage" in short and "25,557,032" in short
+    expanded = run_cli("summary", ARCHS / "resnet50.yaml", "--expand").stdout
+    assert expanded.count("Shortcut") == 16 and "25,557,032" in expanded
