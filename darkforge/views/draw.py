@@ -57,7 +57,7 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digr
         outline = OutlinePainter(graph, p)
         outline.paint()
         skips = any(i.sources != (i.index - 1,) for i in p.layers) or "Shortcut" in outline.types
-        graph.attr(label=_title(p, outline.types, runs=False, skips=skips))
+        graph.attr(label=_title(p, outline.types, runs=outline.repeats, skips=skips))
         return graph
     flat_spec, origins = flatten_with_origins(p.spec)
     flat = plan(flat_spec)

@@ -18,7 +18,7 @@ from darkforge.errors import SpecError
 from darkforge.spec.base import INPUT, LayerSpec, Shape, fmt_shape
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.shapes import Plan
-from darkforge.views.looks import BLOCK, CIRCLE, SKIP, STAGE_BOX, count, html_label, join, look
+from darkforge.views.looks import BLOCK, CIRCLE, RUN_BOX, SKIP, STAGE_BOX, count, html_label, join, look
 
 TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
 
@@ -41,6 +41,7 @@ class OutlinePainter:
         self.node_of: dict[int, str] = {INPUT: "input"}
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.types: set[str] = set()  # the layer types drawn, for the legend
+        self.repeats = False  # a dashed ×N box was drawn
 
     def paint(self) -> None:
         self.graph.node(
@@ -105,7 +106,13 @@ class OutlinePainter:
         parts = one.composition(shapes)
         repeat = f" ×{spec.repeat}" if spec.repeat > 1 else ""
         note = join(spec.id or "", f"{count(info.cost.params)} params" if info.cost.params else "")
-        if parts is not None:  # a composite inside a cluster: one node naming its parts
+        if parts is not None and repeat:  # repeated: in a dashed box marked ×N, as runs are drawn
+            inside = ", ".join(dict.fromkeys(_short(layer) for layer in parts[0]))
+            self.repeats = True
+            with graph.subgraph(name=f"cluster_{name}") as box:
+                box.attr(label=f"<<B>{repeat.strip()}</B>>", **RUN_BOX)
+                box.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
+        elif parts is not None:  # a composite inside a cluster: one node naming its parts
             inside = ", ".join(dict.fromkeys(_short(layer) for layer in parts[0]))
             graph.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
         elif style.symbol and not repeat and getattr(spec, "activation", "linear") == "linear":
