@@ -6,6 +6,7 @@ group, see pyproject.toml): importing this package registers Darknet's layer typ
 does not import torch (the modules and .weights code do, on use).
 """
 
+from darkforge.darknet.fork import FORK
 from darkforge.darknet.layers import DARKNET
 from darkforge.darknet.read import load_cfg
 from darkforge.spec import registry
@@ -13,6 +14,8 @@ from darkforge.spec.load import register_reader
 
 for _spec in DARKNET:
     registry.add(_spec, "darkforge.darknet.modules")
+for _fork in FORK:
+    registry.add(_fork, "darkforge.darknet.fork_modules")
 register_reader(".cfg", load_cfg)
 
-__all__ = ["DARKNET", "load_cfg"]
+__all__ = ["DARKNET", "FORK", "load_cfg"]

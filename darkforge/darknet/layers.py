@@ -176,9 +176,13 @@ def _check_anchors(anchors: list[tuple[Number, Number]] | None, num: int) -> Non
         raise ValueError(f"{len(anchors)} anchor pairs for num={num}")
 
 
+Carried = dict[str, int | float | str]  # Darknet keys that change no output: kept for the round trip
+
+
 class Yolo(_Marker):
-    """Darknet [yolo] (YOLOv3): marks a detection output. Returns the raw conv output (Darknet's
-    forward applies the logistic to x, y, objectness and classes; a decoder or loss does that here)."""
+    """Darknet [yolo] (YOLOv3/v4/v7): marks a detection output. Returns the raw conv output unless
+    `decode` (then what Darknet's forward_yolo_layer outputs: the logistic on x, y, objectness and
+    classes unless new_coords; x, y ← x·scale_x_y − (scale_x_y − 1)/2)."""
 
     type: Literal["Yolo"] = "Yolo"
     classes: int = Field(20, ge=1, le=100_000)
@@ -190,6 +194,10 @@ class Yolo(_Marker):
     truth_thresh: float = 1.0
     random: bool = Field(False, description="multi-scale training")
     max_boxes: int = Field(90, ge=1, description="Darknet `max`: boxes per image")
+    new_coords: bool = Field(False, description="YOLOv4-csp/v7 box coding: no logistic in the layer")
+    scale_x_y: float = Field(1.0, gt=0, description="x, y ← x·s − (s − 1)/2 (grid sensitivity)")
+    decode: bool = Field(False, description="output Darknet's decoded values instead of the raw conv")
+    loss: Carried = Field(default_factory=dict, description="the fork's loss keys, kept for the cfg")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -203,6 +211,19 @@ class Yolo(_Marker):
 
     def _formula(self) -> str:
         return "anchors × (classes + 5)"
+
+
+class GaussianYolo(Yolo):
+    """[Gaussian_yolo]: a [yolo] whose boxes carry an uncertainty per coordinate (8 + 1 + classes
+    channels per anchor); marks the output, the raw conv output passes through."""
+
+    type: Literal["GaussianYolo"] = "GaussianYolo"  # type: ignore[assignment]
+
+    def channels(self) -> int:
+        return len(self.mask if self.mask is not None else range(self.num)) * (self.classes + 9)
+
+    def _formula(self) -> str:
+        return "anchors × (classes + 9)"
 
 
 class Region(_Marker):
@@ -282,7 +303,7 @@ class Cost(_Marker):
     thresh: float = 0.0
 
 
-DARKNET = (Connected, DarknetShortcut, Softmax, Crop, Reorg, Yolo, Region, Detection, Cost)
+DARKNET = (Connected, DarknetShortcut, Softmax, Crop, Reorg, Yolo, GaussianYolo, Region, Detection, Cost)
 
 __all__ = [
     "DARKNET",
@@ -291,6 +312,7 @@ __all__ = [
     "Crop",
     "DarknetShortcut",
     "Detection",
+    "GaussianYolo",
     "Region",
     "Reorg",
     "Softmax",
