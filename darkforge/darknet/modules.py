@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from darkforge.darknet import layers as specs
+from darkforge.errors import SpecError
 from darkforge.nn.activations import ACTIVATIONS
 from darkforge.spec.base import LayerSpec, Shape, prod
 
@@ -110,6 +111,30 @@ class _Marker(nn.Identity):
 
 
 class Yolo(_Marker):
+    """With `decode`, forward_yolo_layer's output: per anchor (x, y, w, h, objectness, classes…),
+    the logistic on all but w, h (none with new_coords, whose conv is logistic already); then
+    x, y ← x·s − (s − 1)/2. Without it the raw conv output passes through (for a loss)."""
+
+    def __init__(self, spec: specs.Yolo, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec, inputs)
+        if spec.decode and isinstance(spec, specs.GaussianYolo):
+            raise SpecError("GaussianYolo: decode is not implemented", "set decode: false")
+        self.decode, self.new_coords, self.scale = spec.decode, spec.new_coords, spec.scale_x_y
+        self.attributes = spec.classes + 5
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.decode:
+            return x
+        b, c, h, w = x.shape
+        y = x.view(b, c // self.attributes, self.attributes, h, w)
+        if not self.new_coords:
+            y = torch.cat([y[:, :, :2].sigmoid(), y[:, :, 2:4], y[:, :, 4:].sigmoid()], 2)
+        s = self.scale
+        y = torch.cat([y[:, :, :2] * s - 0.5 * (s - 1), y[:, :, 2:]], 2)
+        return y.reshape(b, c, h, w)
+
+
+class GaussianYolo(Yolo):
     pass
 
 

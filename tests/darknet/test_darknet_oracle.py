@@ -1,0 +1,79 @@
+"""The numeric oracle (../shared/darknet-cfg/alexeyab-oracle): AlexeyAB Darknet's own forward
+outputs on 26 tiny networks, one feature each. Built from the cfg with the .weights, in eval mode,
+darkforge must match within the oracle's bound, and write the weights back byte for byte."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from darkforge.darknet.read import convert_cfg
+from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
+from darkforge.nn.network import build
+from darkforge.spec.base import NetworkSpec
+from tests.conftest import SHARED
+
+ORACLE = SHARED / "darknet-cfg" / "alexeyab-oracle"
+NAMES = sorted(p.stem for p in ORACLE.glob("*.json")) if ORACLE.is_dir() else []
+needs_oracle = pytest.mark.skipif(not NAMES, reason="needs ../shared/darknet-cfg/alexeyab-oracle")
+
+
+def _outputs_as_darknet(spec: NetworkSpec, decode: bool) -> NetworkSpec:
+    """The two output switches set to what Darknet returns: the softmax's probabilities (darkforge
+    returns logits by default, for the loss) and, with `decode`, [yolo]'s decoded boxes."""
+    layers = []
+    for layer in spec.layers:
+        if layer.type == "Softmax":
+            layer = layer.model_copy(update={"logits": False})
+        if layer.type == "Yolo":
+            layer = layer.model_copy(update={"decode": decode})
+        layers.append(layer)
+    return spec.model_copy(update={"layers": layers})
+
+
+def _run(name: str, decode: bool) -> tuple[list[torch.Tensor], dict]:
+    meta = json.loads((ORACLE / f"{name}.json").read_text())
+    net = build(_outputs_as_darknet(convert_cfg(ORACLE / f"{name}.cfg").spec, decode)).eval()
+    load_darknet_weights(net, ORACLE / f"{name}.weights")
+    shape = [meta["input"][k] for k in ("c", "h", "w")]
+    x = torch.from_numpy(np.fromfile(ORACLE / f"{name}.input.bin", "<f4").reshape(1, *shape))
+    with torch.no_grad():
+        out = net(x)
+    return list(out) if isinstance(out, tuple) else [out], meta
+
+
+def _check(got: torch.Tensor, meta: dict, tensor: dict) -> None:
+    data = np.fromfile(ORACLE / f"{meta['name']}.out.bin", "<f4")
+    ref = data[tensor["offset"] // 4 : (tensor["offset"] + tensor["nbytes"]) // 4].reshape(tensor["shape"])
+    mine = got[0].numpy().reshape(ref.shape)
+    bound = 5e-6 * max(1.0, float(np.abs(ref).max()))
+    diff = float(np.abs(mine - ref).max())
+    assert diff <= bound, f"{meta['name']} {tensor['name']} (layer {tensor['layer']}): {diff} > {bound}"
+
+
+@needs_oracle
+@pytest.mark.parametrize("name", NAMES)
+def test_darknets_outputs(name):
+    for decode in (False, True):  # [yolo]: its input (the raw conv), then its decoded output
+        outputs, meta = _run(name, decode)
+        tensors = meta["outputs"]["tensors"]
+        if name == "yolo":
+            tensors = [t for t in tensors if t["name"] == ("yolo_output" if decode else "yolo_input")]
+        assert len(outputs) == len(tensors)
+        for got, tensor in zip(outputs, tensors, strict=True):
+            _check(got, meta, tensor)
+        if name != "yolo":
+            break
+
+
+@needs_oracle
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_written_back_are_the_same_bytes(name, tmp_path):
+    net = build(convert_cfg(ORACLE / f"{name}.cfg").spec)
+    report = load_darknet_weights(net, ORACLE / f"{name}.weights")
+    assert (report.version, report.seen) == ((0, 2, 5), 5_000_000_000)
+    save_darknet_weights(net, tmp_path / "back.weights", seen=report.seen, version=report.version)
+    assert (tmp_path / "back.weights").read_bytes() == (ORACLE / f"{name}.weights").read_bytes()
