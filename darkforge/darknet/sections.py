@@ -80,13 +80,18 @@ class Section:
         return {name: self.get(key, kind, default) for key, (name, kind, default) in keys.items()}
 
     def finish(self, unsupported: dict[str, Any], lenient: bool, warnings: list[str]) -> None:
-        """Refuse Darknet keys set to what darkforge cannot do, and keys no rule read."""
+        """Refuse Darknet keys set to what darkforge cannot do (always), and keys no rule read
+        (under `lenient`: dropped, with a warning, since nothing is known about them)."""
         for key, honoured in ({**COMMON_KEYS, **unsupported} if self.index >= 0 else unsupported).items():
             if key in self.options:
                 self.seen.add(key)
                 value = self.options[key][0]
                 if honoured is None or _number(value.split("#", 1)[0]) != honoured:
-                    self._refuse(f"`{key}={value}` has no darkforge equivalent", key, lenient, warnings)
+                    raise self.error(  # Darknet reads it and it changes the network: never dropped
+                        f"`{key}={value}` has no darkforge equivalent",
+                        f"remove it, or set {key}={honoured}" if honoured is not None else "remove it",
+                        key,
+                    )
         for key in self.options:
             if key not in self.seen:
                 hint = did_you_mean(key, self.seen) if self.seen else ""
