@@ -71,7 +71,9 @@ def _weights_to_safetensors(
 
     model = _network(arch, output, lenient)
     report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
-    save_file(model.state_dict(), str(output))  # type: ignore[attr-defined]
+    # the .weights header rides along, so converting back writes Darknet's own header again
+    header = {"darknet_version": ".".join(map(str, report.version)), "darknet_seen": str(report.seen)}
+    save_file(model.state_dict(), str(output), metadata=header)  # type: ignore[attr-defined]
     click.echo(f"{report} (weights version {'.'.join(map(str, report.version))}) -> {output}")
 
 
@@ -79,19 +81,30 @@ def _safetensors_to_weights(
     source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
 ) -> None:
     # torch and safetensors: imported on use, so `convert` of text files stays fast
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from darkforge.darknet.weights import save_darknet_weights
+    from darkforge.darknet.weights import VERSION, save_darknet_weights
 
     model = _network(arch, output, lenient)
     try:
         state = load_file(source)
+        with safe_open(source, "pt") as handle:
+            header = handle.metadata() or {}
         model.load_state_dict(state)  # type: ignore[attr-defined]
     except FileNotFoundError:
         raise DataError("no such file", "check the path", source) from None
     except (RuntimeError, OSError) as e:  # safetensors' header errors, missing or misshapen tensors
         raise DataError(f"{source}: does not fit {arch}: {str(e).splitlines()[0]}") from None
-    click.echo(f"{save_darknet_weights(model, str(output), cutoff)} -> {output}")  # type: ignore[arg-type]
+    version, seen = VERSION, 0
+    if "darknet_version" in header:  # written by the conversion above: Darknet's header, kept whole
+        try:
+            major, minor, revision = (int(v) for v in header["darknet_version"].split("."))
+            version, seen = (major, minor, revision), int(header.get("darknet_seen", "0"))
+        except ValueError:
+            raise DataError(f"{source}: bad darknet_version {header['darknet_version']!r}") from None
+    report = save_darknet_weights(model, str(output), cutoff, seen, version)  # type: ignore[arg-type]
+    click.echo(f"{report} -> {output}")
 
 
 CONVERSIONS: dict[tuple[str, str], Callable[[str, str | None, str | None, int | None, bool], None]] = {

@@ -77,3 +77,14 @@ def test_weights_written_back_are_the_same_bytes(name, tmp_path):
     assert (report.version, report.seen) == ((0, 2, 5), 5_000_000_000)
     save_darknet_weights(net, tmp_path / "back.weights", seen=report.seen, version=report.version)
     assert (tmp_path / "back.weights").read_bytes() == (ORACLE / f"{name}.weights").read_bytes()
+
+
+@needs_oracle
+def test_cli_weights_through_safetensors_and_back_are_the_same_bytes(run_cli, tmp_path):
+    cfg, weights = str(ORACLE / "shortcut_per_channel.cfg"), ORACLE / "shortcut_per_channel.weights"
+    there = str(tmp_path / "w.safetensors")
+    assert run_cli("convert", str(weights), "--cfg", cfg, "-o", there).exit_code == 0
+    back = tmp_path / "back.weights"
+    result = run_cli("convert", there, "--cfg", cfg, "-o", str(back))
+    assert result.exit_code == 0, result.stderr
+    assert back.read_bytes() == weights.read_bytes()
