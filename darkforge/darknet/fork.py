@@ -14,6 +14,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from darkforge.spec.base import LayerCost, LayerSpec, Operand, Ref, Shape, fmt_shape, prod, require
+from darkforge.spec.layers.numerics import BatchNorm
 
 # activations.c get_activation of the fork (revleaky is refused: see docs/darknet.md).
 DarknetActivation = Literal[
@@ -58,7 +59,9 @@ class DarknetConv(LayerSpec):
     padding: int = Field(0, ge=0, le=64, description="zeros on each side")
     dilation: int = Field(1, ge=1, le=64)
     groups: int = Field(1, ge=1, le=65536)
-    bn: bool = Field(False, description="batch norm (Darknet batch_normalize); else a bias")
+    bn: bool | BatchNorm = Field(
+        False, description="batch norm (Darknet batch_normalize; true: Darknet's momentum 0.01); else a bias"
+    )
     activation: DarknetActivation = "logistic"
     antialiasing: Literal[0, 1, 2] = Field(0, description="1: 3×3 blur, 2: 2×2 blur after the activation")
     xnor: bool = Field(False, description="binary weights and inputs (XNOR-Net), scaled by mean |W|")
@@ -74,6 +77,12 @@ class DarknetConv(LayerSpec):
     @property
     def strides(self) -> tuple[int, int]:
         return (self.stride if self.stride_y is None else self.stride_y), self.stride
+
+    @property
+    def batch_norm(self) -> BatchNorm | None:
+        if self.bn is False:
+            return None
+        return BatchNorm(momentum=0.01) if self.bn is True else self.bn
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         c, h, w = _map(inputs[0])

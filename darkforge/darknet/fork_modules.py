@@ -15,9 +15,8 @@ from torch import Tensor, nn
 from darkforge.darknet import fork
 from darkforge.darknet.activations import activation
 from darkforge.errors import SpecError
+from darkforge.nn.norm import batch_norm
 from darkforge.spec.base import Shape
-
-MOMENTUM = 0.01  # Darknet's rolling statistics: rolling = 0.99·rolling + 0.01·batch
 
 
 class Blur(nn.Module):
@@ -45,7 +44,8 @@ class DarknetConv(nn.Module):
 
     def __init__(self, spec: fork.DarknetConv, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        if spec.xnor and spec.bn:
+        norm = spec.batch_norm
+        if spec.xnor and norm:
             raise SpecError(
                 "DarknetConv: xnor=1 with batch_normalize=1: Darknet's binary inference path is not "
                 "reproduced exactly, so darkforge does not build it",
@@ -56,9 +56,9 @@ class DarknetConv(nn.Module):
         self.xnor, self.padding = spec.xnor, spec.padding
         pad = 0 if spec.xnor else spec.padding * spec.dilation
         self.conv = nn.Conv2d(
-            c, spec.filters, spec.size, strides, pad, spec.dilation, spec.groups, bias=not spec.bn
+            c, spec.filters, spec.size, strides, pad, spec.dilation, spec.groups, bias=norm is None
         )
-        self.bn = nn.BatchNorm2d(spec.filters, momentum=MOMENTUM) if spec.bn else nn.Identity()
+        self.bn = batch_norm(norm, spec.filters) if norm else nn.Identity()
         self.act = activation(spec.activation)
         self.blur = (
             Blur(spec.filters, spec.antialiasing, spec.strides) if spec.antialiasing else nn.Identity()

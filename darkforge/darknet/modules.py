@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from darkforge.darknet import layers as specs
 from darkforge.errors import SpecError
 from darkforge.nn.activations import ACTIVATIONS
+from darkforge.nn.norm import batch_norm
 from darkforge.spec.base import LayerSpec, Shape, prod
 
 
@@ -24,7 +25,7 @@ class Connected(nn.Module):
         super().__init__()
         norm = spec.batch_norm
         self.linear = nn.Linear(prod(inputs[0]), spec.out, bias=norm is None)
-        self.bn = nn.BatchNorm1d(spec.out, eps=norm.eps, momentum=norm.momentum) if norm else nn.Identity()
+        self.bn = batch_norm(norm, spec.out, dims=1) if norm else nn.Identity()
         self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, x: Tensor) -> Tensor:

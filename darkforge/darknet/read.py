@@ -151,9 +151,8 @@ def _connected(s: Section, graph: Graph) -> LayerSpec:
     bn = s.get("batch_normalize", "flag", False)
     if activation == "linear" and not bn:
         return make(s, Linear, {"out": out}, {"output": ("out", "int", 1)})
-    return make(
-        s, dn.Connected, {"out": out, "activation": activation, "bn": bn}, {"output": ("out", "int", 1)}
-    )
+    fields = {"out": out, "activation": activation, "bn": graph.bn if bn else False}
+    return make(s, dn.Connected, fields, {"output": ("out", "int", 1)})
 
 
 def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:
@@ -209,14 +208,26 @@ def load_cfg(path: str | os.PathLike[str]) -> NetworkSpec:
     return convert_cfg(path).spec
 
 
-def convert_cfg(path: str | os.PathLike[str], lenient: bool = False) -> Converted:
-    """Read a Darknet .cfg into a spec that builds the same network, layer for layer."""
+# Batch norm as each Darknet computes it: rolling statistics with momentum 0.01 (torch's terms)
+# in both; in eval, the fork divides by sqrt(var + 1e-5) (torch's formula), pjreddie's original by
+# sqrt(var) + 1e-6.
+BATCHNORM: dict[str, dict[str, Any]] = {
+    "alexeyab": {"momentum": 0.01},
+    "pjreddie": {"momentum": 0.01, "eps": 1e-6, "formula": "pjreddie"},
+}
+
+
+def convert_cfg(
+    path: str | os.PathLike[str], lenient: bool = False, batchnorm: str = "alexeyab"
+) -> Converted:
+    """Read a Darknet .cfg into a spec that builds the same network, layer for layer; `batchnorm`
+    names the Darknet whose batch-norm formula the network computes (see BATCHNORM)."""
     sections = read_cfg(path)
     warnings: list[str] = []
     net = sections[0]
     shape, settings = read_net(net, net.notes)
     net.finish({}, lenient, warnings)
-    graph = Graph(shape)
+    graph = Graph(shape, bn=BATCHNORM[batchnorm])
     layers: list[LayerSpec] = []
     freeze = None
     for s in sections[1:]:

@@ -49,9 +49,11 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
         fields["activation"] = core
         if padding != size // 2:
             fields["pad"] = padding
+        if bn:
+            fields["bn"] = graph.bn
         return make(s, ConvBnLeaky if bn else Conv, fields)
     fields = {"filters": filters, "size": size, "stride": sx, "stride_y": None if sy == sx else sy}
-    fields |= {"padding": padding, "dilation": dilation, "groups": groups, "bn": bn}
+    fields |= {"padding": padding, "dilation": dilation, "groups": groups, "bn": graph.bn if bn else False}
     fields |= {"activation": activation, "antialiasing": antialiasing, "xnor": xnor}
     return make(s, fork.DarknetConv, fields)
 

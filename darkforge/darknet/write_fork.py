@@ -29,7 +29,7 @@ def _strides(layer: Any) -> Options:
 
 
 def _conv(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
-    options = [("batch_normalize", "1")] if layer.bn else []
+    options = [("batch_normalize", "1")] if layer.batch_norm else []
     options += [("filters", fmt(layer.filters)), ("size", fmt(layer.size)), *_strides(layer)]
     options.append(("pad", "1") if layer.padding == layer.size // 2 else ("padding", fmt(layer.padding)))
     for key, default in (("groups", 1), ("dilation", 1), ("antialiasing", 0), ("xnor", False)):

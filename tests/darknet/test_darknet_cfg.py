@@ -213,7 +213,7 @@ def test_tiny_builds_and_runs_like_its_plan(tiny):
     [
         (
             "filters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\nbatch_normalize=1",
-            {"type": "ConvBnLeaky", "filters": 4},
+            {"type": "ConvBnLeaky", "filters": 4, "bn": {"momentum": 0.01}},  # Darknet's momentum
         ),
         (
             "filters=4\nsize=3\nstride=2\npad=0\nactivation=linear",

@@ -88,3 +88,29 @@ def test_cli_weights_through_safetensors_and_back_are_the_same_bytes(run_cli, tm
     result = run_cli("convert", there, "--cfg", cfg, "-o", str(back))
     assert result.exit_code == 0, result.stderr
     assert back.read_bytes() == weights.read_bytes()
+
+
+def test_batch_norm_as_each_darknet_computes_it(write):
+    cfg = "[net]\nheight=4\nwidth=4\nchannels=2\n\n[convolutional]\nbatch_normalize=1\nfilters=3\n"
+    cfg += "size=1\nactivation=linear\n"
+    path = write("bn.cfg", cfg)
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 4)
+    outputs = {}
+    for darknet in ("alexeyab", "pjreddie"):
+        net = build(convert_cfg(path, batchnorm=darknet).spec)
+        bn = net.layers["0"].bn
+        assert bn.momentum == 0.01  # Darknet's rolling update, 0.99·old + 0.01·batch
+        with torch.no_grad():
+            bn.running_mean.copy_(torch.tensor([0.1, -0.2, 0.3]))
+            bn.running_var.copy_(torch.tensor([0.01, 0.5, 2.0]))
+            bn.weight.copy_(torch.tensor([1.5, 0.5, 1.0]))
+            bn.bias.copy_(torch.tensor([0.2, 0.0, -0.1]))
+            outputs[darknet] = net.eval()(x)
+        conv = net.layers["0"].conv(x).detach().numpy()[0]
+        mean, var = bn.running_mean.numpy()[:, None, None], bn.running_var.numpy()[:, None, None]
+        scale, shift = bn.weight.detach().numpy()[:, None, None], bn.bias.detach().numpy()[:, None, None]
+        norm = np.sqrt(var + 1e-5) if darknet == "alexeyab" else np.sqrt(var) + 1e-6
+        expected = (conv - mean) / norm * scale + shift
+        np.testing.assert_allclose(outputs[darknet][0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert (outputs["alexeyab"] - outputs["pjreddie"]).abs().max() > 1e-4  # var 0.01: visibly apart
