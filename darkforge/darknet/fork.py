@@ -13,7 +13,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from darkforge.spec.base import LayerCost, LayerSpec, Operand, Ref, Shape, fmt_shape, prod, require
+from darkforge.spec.base import LayerCost, LayerSpec, Operand, Ref, Shape, fmt_shape, require
 from darkforge.spec.layers.numerics import BatchNorm
 
 # activations.c get_activation of the fork (revleaky is refused: see docs/darknet.md).
@@ -289,27 +289,6 @@ class Empty(LayerSpec):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         return LayerCost(inputs[0].shape)
-
-
-def fork_bflops(spec: LayerSpec, inputs: Sequence[Shape], cost: LayerCost) -> float:
-    """The layer's `l.bflops` as the fork's parser reports it (its start-up total sums these)."""
-    out = cost.output
-    name = spec.type
-    if name in ("DarknetConv", "ConvBnLeaky", "Conv"):
-        return 2 * cost.macs / 1e9 / (32 if getattr(spec, "xnor", False) else 1)
-    if name == "MaxPool" or (name == "DarknetPool" and not getattr(spec, "average", False)):
-        size = getattr(spec, "size", 1)
-        if getattr(spec, "antialiasing", 0):
-            sy, sx = 1, 1
-            oh = _out(inputs[0][1], size, sy, spec.padding)  # type: ignore[attr-defined]
-            ow = _out(inputs[0][2], size, sx, spec.padding)  # type: ignore[attr-defined]
-            return size * size * inputs[0][0] * oh * ow / 1e9
-        if getattr(spec, "depth", False):
-            return size * size * inputs[0][0] * out[1] * out[2] / 1e9
-        return size * size * inputs[0][0] * out[1] * out[2] / 1e9
-    if name in ("Shortcut", "DarknetShortcut", "WeightedShortcut"):
-        return prod(out) * (len(inputs) - 1) / 1e9
-    return 0.0
 
 
 FORK = (

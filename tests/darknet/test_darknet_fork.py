@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from darkforge.darknet.fork import fork_bflops
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.sections import read_cfg
 from darkforge.darknet.write import to_cfg
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
+from darkforge.views.darknet_table import fork_bflops, fork_total
 from tests.conftest import SHARED
 
 FORK = SHARED / "darknet-cfg" / "alexeyab"
@@ -47,6 +47,10 @@ def test_fork_cfg_matches_the_forks_own_figures(name, run_cli):
         total += mine
     assert p.params == ref["params"]
     assert total == pytest.approx(ref["bflops_total"], abs=1e-3)
+    assert fork_total(p) == pytest.approx(total)
+    summary = run_cli("summary", str(FORK / name), "--style", "darknet").output
+    assert f"Total BFLOPS {ref['bflops_total']:5.3f}" in summary
+    assert f"BFLOPs   {ref['bflops_total']:.3f} (AlexeyAB" in summary
     maps = [o for o in ref["outputs"] if o != [0, 0, 0]]  # a softmax output has no C×H×W
     assert [p.shape_of(o) for o in p.outputs if len(p.shape_of(o)) == 3] == [tuple(o) for o in maps]
 
