@@ -38,6 +38,26 @@ class Blur(nn.Module):
         return F.conv2d(x, self.kernel, stride=self.strides, padding=self.padding, groups=self.channels)
 
 
+def _check_xnor(spec: fork.DarknetConv) -> None:
+    """An xnor conv builds only where darkforge computes what the fork's binary path computes."""
+    if not spec.xnor:
+        return
+    sy, sx = spec.strides
+    why = {
+        "batch_normalize=1": spec.batch_norm is not None,
+        "stride_x != stride_y": sx != sy,
+        "dilation": spec.dilation > 1,
+        "antialiasing": bool(spec.antialiasing),
+    }
+    found = [what for what, present in why.items() if present]
+    if found:
+        raise SpecError(
+            f"DarknetConv: xnor=1 with {found[0]}: the fork's binary inference path for it is not "
+            "reproduced exactly, and darkforge does not build an xnor conv as a float one",
+            "remove xnor (a float network) or that key",
+        )
+
+
 class DarknetConv(nn.Module):
     """conv -> batch norm (or bias) -> activation -> blur; `xnor`: sign(x) ⊛ sign(W)·mean|W| + bias,
     the padding counting as −1 (Darknet's binarised zeros)."""
@@ -45,12 +65,7 @@ class DarknetConv(nn.Module):
     def __init__(self, spec: fork.DarknetConv, inputs: Sequence[Shape]) -> None:
         super().__init__()
         norm = spec.batch_norm
-        if spec.xnor and norm:
-            raise SpecError(
-                "DarknetConv: xnor=1 with batch_normalize=1: Darknet's binary inference path is not "
-                "reproduced exactly, so darkforge does not build it",
-                "drop batch_normalize on the xnor convs, or xnor",
-            )
+        _check_xnor(spec)
         c = inputs[0][0]
         strides = (1, 1) if spec.antialiasing else spec.strides
         self.xnor, self.padding = spec.xnor, spec.padding

@@ -190,6 +190,7 @@ KEYED["Gaussian_yolo"] = Keyed(dn.GaussianYolo, KEYED["yolo"].keys, {"map": None
 RULES: dict[str, Rule] = {name: Rule(rule) for name, rule in FORK_RULES.items()}
 RULES["convolutional"] = Rule(FORK_RULES["convolutional"], CONV_REFUSED)
 RULES["connected"] = Rule(_connected)
+RULES["maxpool"] = Rule(FORK_RULES["maxpool"], {"maxpool_zero_nonmax": 0})
 RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
 # Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
 UNSUPPORTED_SECTIONS = {"deconvolutional", "deconv", "local", "rnn", "gru", "lstm", "crnn", "lrn"}

@@ -9,6 +9,7 @@ import pytest
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import SpecError
+from darkforge.nn.network import build
 from darkforge.spec.shapes import plan
 from tests.conftest import SHARED
 
@@ -133,3 +134,11 @@ def test_stopbackward_is_a_freeze_count_and_writes_back(write):
     cfg, _ = to_cfg(spec)
     sections = cfg.split("[convolutional]")
     assert "stopbackward=1" in sections[2] and "stopbackward" not in sections[1] + sections[3]
+
+
+@pytest.mark.parametrize("extra", ["batch_normalize=1", "stride_x=2\nstride_y=1", "dilation=2"])
+def test_xnor_builds_as_darknet_computes_it_or_is_refused(write, extra):
+    path = write("x.cfg", NET + CONV + "xnor=1\n" + extra + "\n")
+    spec = convert_cfg(path).spec  # the shapes and counts are the fork's: it validates
+    with pytest.raises(SpecError, match=r"xnor=1 with .*not build an xnor conv as a float one"):
+        build(spec)
