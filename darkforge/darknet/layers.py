@@ -192,7 +192,7 @@ class Yolo(_Marker):
     jitter: float = 0.2
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
-    random: bool = Field(False, description="multi-scale training")
+    random: bool | float = Field(False, description="multi-scale training (the fork: a scale range)")
     max_boxes: int = Field(90, ge=1, description="Darknet `max`: boxes per image")
     new_coords: bool = Field(False, description="YOLOv4-csp/v7 box coding: no logistic in the layer")
     scale_x_y: float = Field(1.0, gt=0, description="x, y ← x·s − (s − 1)/2 (grid sensitivity)")
@@ -240,7 +240,7 @@ class Region(_Marker):
     rescore: bool = False
     thresh: float = 0.5
     absolute: bool = False
-    random: bool = False
+    random: bool | float = False
     log: bool = False
     sqrt: bool = False
     background: bool = False
@@ -276,7 +276,7 @@ class Detection(_Marker):
     softmax: bool = False
     sqrt: bool = False
     forced: bool = False
-    random: bool = False
+    random: bool | float = False
     reorg: bool = False
     jitter: float = 0.2
     max_boxes: int = Field(90, ge=1, description="Darknet `max`")

@@ -73,7 +73,7 @@ def _detect(classes: int, num: int) -> dict[str, tuple[str, str, Any]]:
         "classes": ("classes", "int", classes),
         "num": ("num", "int", num),
     }
-    keys |= {"jitter": ("jitter", "float", 0.2), "random": ("random", "flag", False)}
+    keys |= {"jitter": ("jitter", "float", 0.2), "random": ("random", "flagnum", False)}
     return keys | {
         k: (k, "float", 1.0) for k in ("coord_scale", "object_scale", "noobject_scale", "class_scale")
     }
@@ -157,7 +157,8 @@ def _connected(s: Section, graph: Graph) -> LayerSpec:
 
 def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:
     def rule(s: Section, graph: Graph) -> LayerSpec:
-        fields = s.read(table.keys)
+        keys = {k: (f, kind, graph.defaults.get((s.name, k), d)) for k, (f, kind, d) in table.keys.items()}
+        fields = s.read(keys)
         if "anchors" in fields and fields["anchors"] and len(fields["anchors"]) > fields.get("num", 0):
             # parse_yolo_layer reads the first 2·num numbers only
             _, line = s.options["anchors"]
@@ -175,7 +176,7 @@ def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:
                         f"{s.file}:{s.options[key][1]}: [{s.header}] (layer {s.index}): {key}: "
                         "Darknet ignores it; kept as written"
                     )
-        return make(s, table.spec, fields, table.keys)
+        return make(s, table.spec, fields, keys)
 
     return rule
 
@@ -212,6 +213,13 @@ def load_cfg(path: str | os.PathLike[str]) -> NetworkSpec:
 # Batch norm as each Darknet computes it: rolling statistics with momentum 0.01 (torch's terms)
 # in both; in eval, the fork divides by sqrt(var + 1e-5) (torch's formula), pjreddie's original by
 # sqrt(var) + 1e-6.
+# Training-only defaults where the fork's parser differs from pjreddie's (the tables hold pjreddie's).
+FORK_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("yolo", "max"): 200,
+    ("Gaussian_yolo", "max"): 200,
+    ("region", "max"): 200,
+}
+FORK_DEFAULTS |= {("detection", "max"): 200, ("dropout", "probability"): 0.2}
 BATCHNORM: dict[str, dict[str, Any]] = {
     "alexeyab": {"momentum": 0.01},
     "pjreddie": {"momentum": 0.01, "eps": 1e-6, "formula": "pjreddie"},
@@ -228,7 +236,7 @@ def convert_cfg(
     net = sections[0]
     shape, settings = read_net(net, net.notes)
     net.finish({}, lenient, warnings)
-    graph = Graph(shape, bn=BATCHNORM[batchnorm])
+    graph = Graph(shape, bn=BATCHNORM[batchnorm], defaults=FORK_DEFAULTS if batchnorm == "alexeyab" else {})
     layers: list[LayerSpec] = []
     freeze = None
     for s in sections[1:]:

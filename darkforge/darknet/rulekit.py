@@ -19,6 +19,7 @@ class Graph:
     input: Shape
     shapes: list[Shape] = field(default_factory=list)
     bn: dict[str, Any] = field(default_factory=dict)  # batch norm as the Darknet of the file computes it
+    defaults: dict[tuple[str, str], Any] = field(default_factory=dict)  # (section, key): that Darknet's
 
     def shape(self, s: Section, ref: int, key: str) -> Shape:
         target = s.index + ref if ref < 0 else ref

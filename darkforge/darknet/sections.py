@@ -198,6 +198,7 @@ VALUES: dict[str, Callable[[Section, str, str], Any]] = {
     "float": _float,
     "flag": _flag,
     "noflag": lambda s, key, text: not _flag(s, key, text),
+    "flagnum": lambda s, key, text: _flag(s, key, text) if text in ("0", "1") else _float(s, key, text),
     "ints": _list(_int),
     "floats": _list(_float),
     "pairs": _pairs,
