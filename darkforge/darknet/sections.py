@@ -128,10 +128,14 @@ def _text(s: Section, key: str, text: str) -> str:
 
 
 def _int(s: Section, key: str, text: str) -> int:
+    """atoi's reading: an integer, or a number with nothing after the point (`32.0` is 32); a
+    fraction atoi would cut (`4.5` → 4) is refused rather than read as Darknet would misread it."""
     text = uncommented(s, key, text)
-    if not _INT.fullmatch(text):
-        raise s.error(f"expected an integer, got {text!r}", key=key)
-    return int(text)
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text) and float(text).is_integer() and "e" not in text.lower():
+        return int(float(text))
+    raise s.error(f"expected an integer, got {text!r}", key=key)
 
 
 def _float(s: Section, key: str, text: str) -> float:
@@ -155,8 +159,12 @@ def _list(item: Callable[[Section, str, str], Any]) -> Callable[[Section, str, s
 def _pairs(s: Section, key: str, text: str) -> list[tuple[int | float, int | float]]:
     text = uncommented(s, key, text).rstrip(",")
     values = [int(v) if _INT.fullmatch(v) else _float(s, key, v) for v in text.split(",")]
-    if len(values) % 2:
-        raise s.error(f"needs (width, height) pairs, got {len(values)} numbers", key=key)
+    if len(values) % 2:  # Darknet reads the numbers in order; a last one without a partner is unused
+        s.notes.append(
+            f"{s.file}:{s.options[key][1]}: [{s.header}]: {key}: {len(values)} numbers, an odd count: "
+            "the last one is not used"
+        )
+        values = values[:-1]
     return list(zip(values[::2], values[1::2], strict=True))
 
 

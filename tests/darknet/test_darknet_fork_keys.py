@@ -127,6 +127,17 @@ def test_numbers_darknet_would_misread_are_refused(write, value, words):
         convert_cfg(write("n.cfg", NET + f"[convolutional]\nfilters={value}\n"))
 
 
+def test_numbers_as_darknet_reads_them(write):
+    text = NET + "[convolutional]\nfilters=8.0\nsize=+3\npad=1\nactivation=linear\n\n"
+    text += "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n\n"
+    text += "[yolo]\nmask=0,1\nnum=2\nclasses=2\njitter=.3\nignore_thresh=7e-1\nanchors=1,2,3,4,5\n"
+    converted = convert_cfg(write("n.cfg", text))
+    conv, _, yolo = converted.spec.layers
+    assert (conv.filters, conv.size) == (8, 3)
+    assert (yolo.jitter, yolo.ignore_thresh, yolo.anchors) == (0.3, 0.7, [(1, 2), (3, 4)])
+    assert any("odd count" in w for w in converted.warnings)
+
+
 def test_stopbackward_is_a_freeze_count_and_writes_back(write):
     path = write("s.cfg", NET + CONV + "\n" + CONV + "stopbackward=1\n\n" + CONV)
     spec = convert_cfg(path).spec
