@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.sections import read_cfg
 from darkforge.darknet.write import to_cfg
+from darkforge.nn.network import build
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
@@ -70,3 +72,14 @@ def test_fork_cfg_round_trips_with_every_key(name, tmp_path):
     assert [s.name for s in original] == [s.name for s in written]
     for before, after in zip(original, written, strict=True):
         assert set(before.options) <= set(after.options), f"[{before.header}] at line {before.line}"
+
+
+@needs_fork
+def test_yolov4_tiny_builds_and_runs_as_planned():
+    # the one fork network this file builds (quick: 6 M parameters)
+    spec = convert_cfg(FORK / "yolov4-tiny.cfg", lenient=True).spec
+    net = build(spec).eval()
+    assert sum(p.numel() for p in net.parameters()) == 6_056_606
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 416, 416))
+    assert [tuple(o.shape) for o in out] == [(1, 255, 13, 13), (1, 255, 26, 26)]
