@@ -101,7 +101,7 @@ class Section:
         error = self.error(message, hint or "remove it (or convert with --lenient to ignore it)", key)
         if not lenient:
             raise error
-        warnings.append(f"{error.file}:{error.line}: {error.message}: ignored")
+        warnings.append(f"{error.file}:{error.line}: {error.message}: dropped (--lenient)")
 
 
 def _number(text: str) -> float | None:
