@@ -72,6 +72,11 @@ class DarknetConv(LayerSpec):
             raise ValueError("dilation needs padding = (size − 1)/2: else Darknet's output size is wrong")
         if self.xnor and self.groups != 1:
             raise ValueError("xnor convs have groups=1 (Darknet forces it)")
+        if self.size == 1 and self.stride == 1 and self.strides[0] != 1:
+            raise ValueError(
+                "a 1×1 conv with stride_x=1 and stride_y≠1: the fork's forward skips im2col on 1×1 "
+                "stride-1 convs (it looks at stride_x only), so its output is not a convolution"
+            )
         return self
 
     @property

@@ -37,6 +37,7 @@ KEYS = [
     ("[upsample]\nstride=2\nscale=0.5\n", "DarknetUpsample", {"scale": 0.5}),
     ("[reorg3d]\nstride=2\nreverse=1\n", "Reorg3d", {"reverse": True}),
     ("[reorg3d]\nstride=3\nreverse=1\n", None, ["reverse stride 3 needs channels divisible by 9"]),
+    ("[convolutional]\nfilters=8\nsize=1\nstride_x=1\nstride_y=2\n", None, ["skips im2col"]),
     (CONV + "share_index=-1\n", None, ["share_index=-1", "no darkforge equivalent"]),
     (CONV + "sway=1\n", None, ["sway=1"]),
     (CONV + "assisted_excitation=1\n", None, ["assisted_excitation=1"]),
