@@ -65,6 +65,7 @@ class DarknetConv(LayerSpec):
     activation: DarknetActivation = "logistic"
     antialiasing: Literal[0, 1, 2] = Field(0, description="1: 3×3 blur, 2: 2×2 blur after the activation")
     xnor: bool = Field(False, description="binary weights and inputs (XNOR-Net), scaled by mean |W|")
+    bin_output: bool = Field(False, description="xnor: the fork passes binarised outputs on (not built)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -296,7 +297,23 @@ class Empty(LayerSpec):
         return LayerCost(inputs[0].shape)
 
 
+class Contrastive(LayerSpec):
+    """[contrastive]: the fork's contrastive loss over a [yolo] layer's embeddings (training only:
+    its forward returns at once in inference). Kept as a marker; the input passes through."""
+
+    type: Literal["Contrastive"] = "Contrastive"
+    classes: int = Field(1000, ge=1, le=100_000)
+    yolo_layer: int = Field(description="the [yolo] layer whose boxes it reads (Darknet yolo_layer)")
+    temperature: float = 1.0
+    cls_normalizer: float = 1.0
+    max_delta: float | None = Field(None, description="default: no clipping")
+    contrastive_neg_max: int = 3
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return LayerCost(inputs[0].shape)
+
+
 FORK = (
     DarknetConv, DarknetPool, GroupRoute, WeightedShortcut, ScaleChannels, Sam, Reorg3d, Implicit,
-    DarknetUpsample, DarknetActivationLayer, Empty,
+    DarknetUpsample, DarknetActivationLayer, Empty, Contrastive,
 )  # fmt: skip

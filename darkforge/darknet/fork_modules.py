@@ -45,6 +45,7 @@ def _check_xnor(spec: fork.DarknetConv) -> None:
     sy, sx = spec.strides
     why = {
         "batch_normalize=1": spec.batch_norm is not None,
+        "bin_output=1": spec.bin_output,
         "stride_x != stride_y": sx != sy,
         "dilation": spec.dilation > 1,
         "antialiasing": bool(spec.antialiasing),
@@ -248,4 +249,9 @@ class DarknetActivationLayer(nn.Module):
 
 class Empty(nn.Identity):
     def __init__(self, spec: fork.Empty, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+
+
+class Contrastive(nn.Identity):
+    def __init__(self, spec: fork.Contrastive, inputs: Sequence[Shape]) -> None:
         super().__init__()

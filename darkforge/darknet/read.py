@@ -196,7 +196,7 @@ RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.
 # Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
 UNSUPPORTED_SECTIONS = {"deconvolutional", "deconv", "local", "rnn", "gru", "lstm", "crnn", "lrn"}
 UNSUPPORTED_SECTIONS |= {"normalization", "batchnorm", "logistic", "l2norm", "iseg", "conv_lstm"}
-UNSUPPORTED_SECTIONS |= {"history", "contrastive", "implicit_add", "implicit_mul"}
+UNSUPPORTED_SECTIONS |= {"history", "implicit_add", "implicit_mul"}
 
 
 @dataclass(frozen=True)
@@ -261,6 +261,7 @@ def convert_cfg(
         except ShapeError as e:
             raise s.error(str(e)) from None
         graph.shapes.append(cost.output)
+        graph.kinds.append(layer.type)
         layers.append(layer)
     for s in sections:
         warnings += s.notes

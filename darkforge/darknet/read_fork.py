@@ -17,7 +17,7 @@ from darkforge.spec.layers import Conv, ConvBnLeaky, MaxPool, Route, Shortcut, U
 
 # Keys of [convolutional] the fork reads that change the computation, with the value honoured.
 CONV_REFUSED = {"binary": 0, "flipped": 0, "dot": 0, "cbn": 0, "share_index": -1000000000}
-CONV_REFUSED |= {"assisted_excitation": 0, "bin_output": 0, "sway": 0, "rotate": 0, "stretch": 0}
+CONV_REFUSED |= {"assisted_excitation": 0, "sway": 0, "rotate": 0, "stretch": 0}
 CONV_REFUSED |= {"stretch_sway": 0, "grad_centr": 0, "reverse": 0, "coordconv": 0, "angle": 15}
 CONV_REFUSED |= {"stream": -1, "wait_stream": -1}
 
@@ -38,13 +38,14 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
     s.seen.add("dilation")
     antialiasing = s.get("antialiasing", "int", 0)
     xnor = s.get("xnor", "flag", False)
+    bin_output = s.get("bin_output", "flag", False)
     groups = 1 if xnor else s.get("groups", "int", 1)  # make_convolutional_layer: xnor forces groups=1
     s.seen.add("groups")
     activation = s.get("activation", "activation", "logistic")
     bn = s.get("batch_normalize", "flag", False)
     filters = s.get("filters", "int", 1)
     core = ACTIVATIONS.get(activation)
-    if sx == sy and dilation == 1 and not antialiasing and not xnor and core is not None:
+    if sx == sy and dilation == 1 and not antialiasing and not xnor and not bin_output and core is not None:
         fields: dict[str, Any] = {"filters": filters, "size": size, "stride": sx, "groups": groups}
         fields["activation"] = core
         if padding != size // 2:
@@ -54,7 +55,7 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
         return make(s, ConvBnLeaky if bn else Conv, fields)
     fields = {"filters": filters, "size": size, "stride": sx, "stride_y": None if sy == sx else sy}
     fields |= {"padding": padding, "dilation": dilation, "groups": groups, "bn": graph.bn if bn else False}
-    fields |= {"activation": activation, "antialiasing": antialiasing, "xnor": xnor}
+    fields |= {"activation": activation, "antialiasing": antialiasing, "xnor": xnor, "bin_output": bin_output}
     return make(s, fork.DarknetConv, fields)
 
 
@@ -165,6 +166,19 @@ def upsample(s: Section, graph: Graph) -> LayerSpec:
     return make(s, fork.DarknetUpsample, {"stride": stride, "scale": scale})
 
 
+def contrastive(s: Section, graph: Graph) -> LayerSpec:
+    ref = s.get("yolo_layer", "int", 0)
+    target = s.index + ref if ref < 0 else ref
+    if ref == 0 or not 0 <= target < s.index or graph.kinds[target] != "Yolo":
+        raise s.error(f"{ref} is not a [yolo] layer", "the fork needs yolo_layer= naming one", "yolo_layer")
+    fields: dict[str, Any] = {"classes": s.get("classes", "int", 1000), "yolo_layer": ref}
+    fields |= {"temperature": s.get("temperature", "float", 1.0)}
+    fields |= {"cls_normalizer": s.get("cls_normalizer", "float", 1.0)}
+    fields |= {"max_delta": s.get("max_delta", "float", None)}
+    fields |= {"contrastive_neg_max": s.get("contrastive_neg_max", "int", 3)}
+    return make(s, fork.Contrastive, fields)
+
+
 def empty(s: Section, graph: Graph) -> LayerSpec:
     return make(s, fork.Empty, {"silence": s.header == "silence"})
 
@@ -172,4 +186,4 @@ def empty(s: Section, graph: Graph) -> LayerSpec:
 FORK_RULES = {"convolutional": convolutional, "maxpool": maxpool, "local_avgpool": local_avgpool}
 FORK_RULES |= {"route": route, "shortcut": shortcut, "scale_channels": scale_channels, "sam": sam}
 FORK_RULES |= {"activation": activation, "reorg3d": reorg3d, "implicit": implicit}
-FORK_RULES |= {"upsample": upsample, "empty": empty}
+FORK_RULES |= {"upsample": upsample, "empty": empty, "contrastive": contrastive}

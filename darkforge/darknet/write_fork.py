@@ -32,7 +32,8 @@ def _conv(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
     options = [("batch_normalize", "1")] if layer.batch_norm else []
     options += [("filters", fmt(layer.filters)), ("size", fmt(layer.size)), *_strides(layer)]
     options.append(("pad", "1") if layer.padding == layer.size // 2 else ("padding", fmt(layer.padding)))
-    for key, default in (("groups", 1), ("dilation", 1), ("antialiasing", 0), ("xnor", False)):
+    defaults = (("groups", 1), ("dilation", 1), ("antialiasing", 0), ("xnor", False), ("bin_output", False))
+    for key, default in defaults:
         if getattr(layer, key) is not default and getattr(layer, key) != default:
             options.append((key, fmt(getattr(layer, key))))
     return "convolutional", [*options, ("activation", layer.activation)]
@@ -98,6 +99,14 @@ def _upsample(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]
     return "upsample", [("stride", fmt(layer.stride))] + ([("scale", fmt(scale))] if scale != 1 else [])
 
 
+def _contrastive(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
+    options = [("classes", fmt(layer.classes)), ("yolo_layer", fmt(layer.yolo_layer))]
+    options += [("temperature", fmt(layer.temperature)), ("cls_normalizer", fmt(layer.cls_normalizer))]
+    if layer.max_delta is not None:
+        options.append(("max_delta", fmt(layer.max_delta)))
+    return "contrastive", [*options, ("contrastive_neg_max", fmt(layer.contrastive_neg_max))]
+
+
 FORK_WRITERS: dict[str, Callable[[Any, Any, list[int]], tuple[str, Options]]] = {
     "DarknetConv": _conv,
     "DarknetPool": _pool,
@@ -110,6 +119,7 @@ FORK_WRITERS: dict[str, Callable[[Any, Any, list[int]], tuple[str, Options]]] = 
     "Upsample": _upsample,
     "DarknetUpsample": _upsample,
     "DarknetActivationLayer": lambda layer, _, sources: ("activation", [("activation", layer.activation)]),
+    "Contrastive": _contrastive,
     "Empty": lambda layer, place, sources: ("silence" if layer.silence else "empty", []),
 }
 FORK_MULTI_INPUT = {"GroupRoute", "WeightedShortcut", "ScaleChannels", "Sam", "Implicit"}

@@ -49,7 +49,8 @@ KEYS = [
     ("[dropout]\nprobability=0.1\ndropblock=1\n", None, ["dropblock=1"]),
     ("[shortcut]\nfrom=-2\nweights_type=per_feature\n", None, ["weights_normalization"]),
     ("[activation]\nactivation=mish\n", None, ["no case for 'mish' outside [convolutional]"]),
-    ("[contrastive]\nclasses=2\n", None, ["no darkforge layer"]),
+    ("[contrastive]\nclasses=2\n", None, ["yolo_layer", "is not a [yolo] layer"]),
+    (CONV + "xnor=1\nbin_output=1\n", "DarknetConv", {"bin_output": True}),
     ("[lstm]\noutput=8\n", None, ["no darkforge layer"]),
 ]
 
@@ -148,7 +149,9 @@ def test_stopbackward_is_a_freeze_count_and_writes_back(write):
     assert "stopbackward=1" in sections[2] and "stopbackward" not in sections[1] + sections[3]
 
 
-@pytest.mark.parametrize("extra", ["batch_normalize=1", "stride_x=2\nstride_y=1", "dilation=2"])
+@pytest.mark.parametrize(
+    "extra", ["batch_normalize=1", "stride_x=2\nstride_y=1", "dilation=2", "bin_output=1"]
+)
 def test_xnor_builds_as_darknet_computes_it_or_is_refused(write, extra):
     path = write("x.cfg", NET + CONV + "xnor=1\n" + extra + "\n")
     spec = convert_cfg(path).spec  # the shapes and counts are the fork's: it validates
@@ -163,3 +166,14 @@ def test_training_defaults_follow_the_darknet_of_the_file(write):
     assert (fork.layers[0].p, fork.layers[2].max_boxes) == (0.2, 200)  # the fork's parse_* defaults
     assert (original.layers[0].p, original.layers[2].max_boxes) == (0.5, 90)
     assert fork.layers[2].random == 1.2  # the fork reads `random` as a number
+
+
+def test_contrastive_is_a_marker_on_a_yolo_layer(write, tmp_path):
+    text = NET + "[convolutional]\nfilters=7\nsize=1\nactivation=linear\n\n"
+    text += "[yolo]\nmask=0\nnum=1\nclasses=2\n\n[contrastive]\nclasses=2\nyolo_layer=-1\n"
+    spec = convert_cfg(write("c.cfg", text)).spec
+    layer = spec.layers[2]
+    assert (layer.type, layer.yolo_layer, layer.classes) == ("Contrastive", -1, 2)
+    assert plan(spec).layers[2].cost.output == (7, 32, 32)
+    cfg, _ = to_cfg(spec)
+    assert "[contrastive]\nclasses=2\nyolo_layer=-1" in cfg
