@@ -1,9 +1,9 @@
 """The AlexeyAB Darknet's start-up table and its BFLOPs total, computed from the plan's shapes.
 
 The fork counts each layer's `l.bflops`: a conv 2·MACs/1e9 (÷32 with xnor; at the stride-1 size
-with antialiasing), a maxpool size²·C_in·H_out·W_out/1e9, a shortcut C·H·W·(inputs − 1)/1e9, and
-nothing else (no [connected]). pjreddie's original counts conv and connected MACs only (the
-summary's "Darknet's count"). Layer types are read by name and field, so this needs no import of
+with antialiasing), a maxpool or local_avgpool size²·C_in·H_out·W_out/1e9, a shortcut
+C·H·W·(inputs − 1)/1e9 (twice that with weights_type), and nothing else (no [connected]).
+pjreddie's original counts conv and connected MACs only (the summary's other count). Layer types are read by name and field, so this needs no import of
 darkforge.darknet (views and darknet are independent layers).
 """
 
@@ -28,14 +28,15 @@ def fork_bflops(spec: LayerSpec, inputs: Sequence[Shape], cost: LayerCost) -> fl
     s: Any = spec
     if spec.type in CONVS:
         return 2 * cost.macs / 1e9 / (32 if getattr(s, "xnor", False) else 1)
-    if spec.type == "MaxPool" or (spec.type == "DarknetPool" and not s.average):
+    if spec.type in ("MaxPool", "DarknetPool"):  # [local_avgpool] counts as a maxpool does
         c, h, w = inputs[0]
         _, oh, ow = cost.output
         if getattr(s, "antialiasing", 0):
             oh, ow = _pooled(h, s.size, s.padding), _pooled(w, s.size, s.padding)
         return s.size * s.size * c * oh * ow / 1e9
-    if spec.type in SHORTCUTS:
-        return prod(cost.output) * (len(inputs) - 1) / 1e9
+    if spec.type in SHORTCUTS:  # twice with weights_type (a multiply and an add per input)
+        weighted = 2 if getattr(s, "weights", "none") != "none" else 1
+        return weighted * prod(cost.output) * (len(inputs) - 1) / 1e9
     return 0.0
 
 

@@ -14,6 +14,8 @@ from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
 from darkforge.nn.network import build
 from darkforge.spec.base import NetworkSpec
+from darkforge.spec.shapes import plan
+from darkforge.views.darknet_table import fork_bflops, fork_total
 from tests.conftest import SHARED
 
 ORACLE = SHARED / "darknet-cfg" / "alexeyab-oracle"
@@ -114,3 +116,19 @@ def test_batch_norm_as_each_darknet_computes_it(write):
         expected = (conv - mean) / norm * scale + shift
         np.testing.assert_allclose(outputs[darknet][0].numpy(), expected, rtol=1e-5, atol=1e-6)
     assert (outputs["alexeyab"] - outputs["pjreddie"]).abs().max() > 1e-4  # var 0.01: visibly apart
+
+
+@needs_oracle
+@pytest.mark.parametrize("name", NAMES)
+def test_every_layer_has_darknets_shape_params_and_bflops(name):
+    meta = json.loads((ORACLE / f"{name}.json").read_text())
+    p = plan(convert_cfg(ORACLE / f"{name}.cfg").spec)
+    for info, layer in zip(p.layers, meta["layers"], strict=True):
+        where = f"{name} layer {info.index} ({layer['section']} -> {info.spec.type})"
+        if len(info.cost.output) == 3:
+            assert info.cost.output == (layer["c"], layer["h"], layer["w"]), where
+        assert info.cost.params == layer["params"], where
+        bflops = fork_bflops(info.spec, [p.shape_of(s) for s in info.sources], info.cost)
+        assert bflops == pytest.approx(layer["bflops"], abs=1e-9), where
+    assert p.params == meta["total_params"]
+    assert f"{fork_total(p):5.3f}".strip() == meta["total_bflops_printed"]
