@@ -3,8 +3,9 @@
 The fork counts each layer's `l.bflops`: a conv 2·MACs/1e9 (÷32 with xnor; at the stride-1 size
 with antialiasing), a maxpool or local_avgpool size²·C_in·H_out·W_out/1e9, a shortcut
 C·H·W·(inputs − 1)/1e9 (twice that with weights_type), and nothing else (no [connected]).
-pjreddie's original counts conv and connected MACs only (the summary's other count). Layer types are read by name and field, so this needs no import of
-darkforge.darknet (views and darknet are independent layers).
+pjreddie's original counts conv and connected MACs only (the summary's other count). Layer types
+are read by name and field, so this needs no import of darkforge.darknet (views and darknet are
+independent layers).
 """
 
 from __future__ import annotations
