@@ -1,4 +1,5 @@
-"""Darknet support: .cfg syntax, cfg <-> spec, Darknet's own layer types and modules, .weights.
+"""Darknet support (pjreddie's original and the AlexeyAB fork): .cfg syntax, cfg <-> spec, Darknet's
+own layer types and modules (layers.py/modules.py; the fork's: fork.py/fork_modules.py), .weights.
 
 It plugs into darkforge the way a user's plugin does (an entry point of the `darkforge.layers`
 group, see pyproject.toml): importing this package registers Darknet's layer types and the

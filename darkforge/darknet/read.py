@@ -1,11 +1,14 @@
-"""Darknet .cfg -> darkforge spec, with Darknet's semantics (pjreddie/darknet src/parser.c).
+"""Darknet .cfg -> darkforge spec, with Darknet's semantics (pjreddie/darknet and the AlexeyAB
+fork, src/parser.c).
 
 Each section after [net] is one layer, numbered from 0, and the spec keeps that numbering: layer i
 of the cfg is `layers[i]`, so `from=-3` and `layers=-1,61` mean what they meant. A table maps each
-section to its darkforge layer type; Darknet's defaults are applied here, so the YAML states what
-Darknet would have done. Unknown sections, keys and values are SpecErrors at the cfg's line
-(`lenient=True` turns unknown keys into warnings). The cfg syntax is darkforge/darknet/sections.py;
-the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
+section to its darkforge layer type (the fork's sections and keys: darkforge/darknet/read_fork.py;
+[net]: darkforge/darknet/net.py); Darknet's defaults are applied here, so the YAML states what
+Darknet would have done. Keys that change the computation are honoured exactly or refused;
+keys that change no output (training settings, loss settings) are carried for the round trip;
+`lenient=True` drops only keys the converter has never seen, with a warning. The cfg syntax is
+darkforge/darknet/sections.py; the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
 """
 
 from __future__ import annotations

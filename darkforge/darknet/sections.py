@@ -1,9 +1,11 @@
 """Darknet's cfg syntax: sections of `key=value` options, their typed values, and refusals
 that name the file and line.
 
-Darknet (pjreddie/darknet src/parser.c, read_cfg and option_list.c) deletes every space and tab of
-a line, skips lines that start with `#` or `;`, and splits `key=value` at the first `=`; a value it
-cannot parse becomes 0 (atoi) and a key it does not know is ignored. Here each is an error.
+Darknet (src/parser.c read_cfg and option_list.c, in both Darknets) deletes every space and tab of
+a line, skips lines that start with `#` or `;`, and splits `key=value` at the first `=`. Numbers are
+read as atoi/atof read them (so `filters=40 #32` is 40); a repeated key counts once, the first time
+(option_find walks from the front). A value Darknet would misread (`filters=eight` is 0 there) and
+a key it does not know are errors here.
 What the sections mean is darkforge/darknet/read.py.
 """
 
