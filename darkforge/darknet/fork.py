@@ -66,6 +66,9 @@ class DarknetConv(LayerSpec):
     antialiasing: Literal[0, 1, 2] = Field(0, description="1: 3×3 blur, 2: 2×2 blur after the activation")
     xnor: bool = Field(False, description="binary weights and inputs (XNOR-Net), scaled by mean |W|")
     bin_output: bool = Field(False, description="xnor: the fork passes binarised outputs on (not built)")
+    share: int | None = Field(
+        None, description="Darknet share_index: use that conv layer's weights (validated, not built)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -67,6 +67,12 @@ class DarknetConv(nn.Module):
         super().__init__()
         norm = spec.batch_norm
         _check_xnor(spec)
+        if spec.share is not None:
+            raise SpecError(
+                f"DarknetConv: share_index={spec.share}: weights shared between layers are not built "
+                "by darkforge (the network validates, with Darknet's shapes and counts)",
+                "give the layer weights of its own (drop share_index)",
+            )
         c = inputs[0][0]
         strides = (1, 1) if spec.antialiasing else spec.strides
         self.xnor, self.padding = spec.xnor, spec.padding

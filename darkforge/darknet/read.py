@@ -21,7 +21,7 @@ from typing import Any
 
 from darkforge.darknet import layers as dn
 from darkforge.darknet.net import NET_KEYS, read_net
-from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES
+from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES, weight_layout
 from darkforge.darknet.rulekit import Graph, make
 from darkforge.darknet.sections import ACTIVATIONS, COMMON_KEYS, Section, read_cfg
 from darkforge.errors import did_you_mean
@@ -265,6 +265,12 @@ def convert_cfg(
             raise s.error(str(e)) from None
         graph.shapes.append(cost.output)
         graph.kinds.append(layer.type)
+        if s.name == "convolutional":
+            conv: Any = layer
+            channels = graph.tensor(sources[0]).shape[0]
+            graph.convs[s.index] = weight_layout(
+                conv.filters, channels, conv.groups, conv.size, conv.batch_norm is not None
+            )
         layers.append(layer)
     for s in sections:
         warnings += s.notes

@@ -16,7 +16,7 @@ from darkforge.spec.base import LayerSpec
 from darkforge.spec.layers import Conv, ConvBnLeaky, MaxPool, Route, Shortcut, Upsample
 
 # Keys of [convolutional] the fork reads that change the computation, with the value honoured.
-CONV_REFUSED = {"binary": 0, "flipped": 0, "dot": 0, "cbn": 0, "share_index": -1000000000}
+CONV_REFUSED = {"binary": 0, "flipped": 0, "dot": 0, "cbn": 0}
 CONV_REFUSED |= {"assisted_excitation": 0, "sway": 0, "rotate": 0, "stretch": 0}
 CONV_REFUSED |= {"stretch_sway": 0, "grad_centr": 0, "reverse": 0, "coordconv": 0, "angle": 15}
 CONV_REFUSED |= {"stream": -1, "wait_stream": -1}
@@ -44,8 +44,10 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
     activation = s.get("activation", "activation", "logistic")
     bn = s.get("batch_normalize", "flag", False)
     filters = s.get("filters", "int", 1)
+    share = _share(s, graph, weight_layout(filters, graph.tensor(s.index - 1).shape[0], groups, size, bn))
     core = ACTIVATIONS.get(activation)
-    if sx == sy and dilation == 1 and not antialiasing and not xnor and not bin_output and core is not None:
+    plain = sx == sy and dilation == 1 and not antialiasing and not xnor and not bin_output
+    if plain and share is None and core is not None:
         fields: dict[str, Any] = {"filters": filters, "size": size, "stride": sx, "groups": groups}
         fields["activation"] = core
         if padding != size // 2:
@@ -56,7 +58,28 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
     fields = {"filters": filters, "size": size, "stride": sx, "stride_y": None if sy == sx else sy}
     fields |= {"padding": padding, "dilation": dilation, "groups": groups, "bn": graph.bn if bn else False}
     fields |= {"activation": activation, "antialiasing": antialiasing, "xnor": xnor, "bin_output": bin_output}
-    return make(s, fork.DarknetConv, fields)
+    return make(s, fork.DarknetConv, fields | {"share": share})
+
+
+def weight_layout(filters: int, channels: int, groups: int, size: int, bn: bool) -> tuple[int, ...]:
+    """What two convs must agree on to share weights: the weight tensor's shape and batch norm."""
+    return (filters, channels // max(groups, 1), size, size, int(bn))
+
+
+def _share(s: Section, graph: Graph, weights: tuple[int, ...]) -> int | None:
+    """share_index (resnet152_trident): the conv whose weights this one uses. The fork takes any
+    layer; here it must be an earlier conv with the same weight layout."""
+    ref = s.get("share_index", "int", -1000000000)  # the fork's "none"
+    if ref == -1000000000:
+        return None
+    target = s.index + ref if ref < 0 else ref
+    if not 0 <= target < s.index or graph.convs.get(target) != weights:
+        raise s.error(
+            f"{ref} is not an earlier [convolutional] with the same filters, groups, size and batch norm",
+            "share_index names the conv whose weights this one uses",
+            "share_index",
+        )
+    return int(ref)
 
 
 def _pool(s: Section, average: bool) -> LayerSpec:

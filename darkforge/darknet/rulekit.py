@@ -19,6 +19,7 @@ class Graph:
     input: Shape
     shapes: list[Shape] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # each converted layer's type
+    convs: dict[int, tuple[int, ...]] = field(default_factory=dict)  # conv index -> its weight layout
     bn: dict[str, Any] = field(default_factory=dict)  # batch norm as the Darknet of the file computes it
     defaults: dict[tuple[str, str], Any] = field(default_factory=dict)  # (section, key): that Darknet's
 

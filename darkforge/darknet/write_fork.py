@@ -36,6 +36,8 @@ def _conv(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
     for key, default in defaults:
         if getattr(layer, key) is not default and getattr(layer, key) != default:
             options.append((key, fmt(getattr(layer, key))))
+    if layer.share is not None:
+        options.append(("share_index", fmt(layer.share)))
     return "convolutional", [*options, ("activation", layer.activation)]
 
 

@@ -38,7 +38,8 @@ KEYS = [
     ("[reorg3d]\nstride=2\nreverse=1\n", "Reorg3d", {"reverse": True}),
     ("[reorg3d]\nstride=3\nreverse=1\n", None, ["reverse stride 3 needs channels divisible by 9"]),
     ("[convolutional]\nfilters=8\nsize=1\nstride_x=1\nstride_y=2\n", None, ["skips im2col"]),
-    (CONV + "share_index=-1\n", None, ["share_index=-1", "no darkforge equivalent"]),
+    (CONV + "share_index=-1\n", "DarknetConv", {"share": -1}),
+    (CONV.replace("=8", "=4") + "share_index=-1\n", None, ["share_index", "not an earlier [convolutional]"]),
     (CONV + "sway=1\n", None, ["sway=1"]),
     (CONV + "assisted_excitation=1\n", None, ["assisted_excitation=1"]),
     (CONV + "cbn=1\n", None, ["cbn=1"]),
@@ -177,3 +178,10 @@ def test_contrastive_is_a_marker_on_a_yolo_layer(write, tmp_path):
     assert plan(spec).layers[2].cost.output == (7, 32, 32)
     cfg, _ = to_cfg(spec)
     assert "[contrastive]\nclasses=2\nyolo_layer=-1" in cfg
+
+
+def test_shared_weights_validate_but_do_not_build(write):
+    spec = convert_cfg(write("s.cfg", NET + CONV + "\n" + CONV + "share_index=0\n")).spec
+    assert spec.layers[1].share == 0 and "share_index=0" in to_cfg(spec)[0]
+    with pytest.raises(SpecError, match="share_index=0: weights shared between layers are not built"):
+        build(spec)
