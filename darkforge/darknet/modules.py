@@ -12,7 +12,6 @@ import torch
 from torch import Tensor, nn
 
 from darkforge.darknet import layers as specs
-from darkforge.errors import SpecError
 from darkforge.nn.activations import ACTIVATIONS
 from darkforge.nn.norm import batch_norm
 from darkforge.spec.base import LayerSpec, Shape, prod
@@ -118,8 +117,6 @@ class Yolo(_Marker):
 
     def __init__(self, spec: specs.Yolo, inputs: Sequence[Shape]) -> None:
         super().__init__(spec, inputs)
-        if spec.decode and isinstance(spec, specs.GaussianYolo):
-            raise SpecError("GaussianYolo: decode is not implemented", "set decode: false")
         self.decode, self.new_coords, self.scale = spec.decode, spec.new_coords, spec.scale_x_y
         self.attributes = spec.classes + 5
 
@@ -136,7 +133,30 @@ class Yolo(_Marker):
 
 
 class GaussianYolo(Yolo):
-    pass
+    """forward_gaussian_yolo_layer: per anchor (μx, σx, μy, σy, μw, σw, μh, σh, objectness,
+    classes…): the logistic on all but μw, μh; μx, μy ← μ·s − (s − 1)/2 (the fork's CPU code
+    ignores new_coords here)."""
+
+    def __init__(self, spec: specs.GaussianYolo, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec, inputs)
+        self.attributes = spec.classes + 9
+        keep = torch.zeros(self.attributes, dtype=torch.bool)
+        keep[[4, 6]] = True  # μw, μh stay raw
+        scaled = torch.zeros(self.attributes, dtype=torch.bool)
+        scaled[[0, 2]] = True
+        self.keep: Tensor
+        self.scaled: Tensor
+        self.register_buffer("keep", keep.view(1, 1, -1, 1, 1), persistent=False)
+        self.register_buffer("scaled", scaled.view(1, 1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.decode:
+            return x
+        b, c, h, w = x.shape
+        y = x.view(b, c // self.attributes, self.attributes, h, w)
+        y = torch.where(self.keep, y, y.sigmoid())
+        s = self.scale
+        return torch.where(self.scaled, y * s - 0.5 * (s - 1), y).reshape(b, c, h, w)
 
 
 class Region(_Marker):

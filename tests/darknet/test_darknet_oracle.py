@@ -30,7 +30,7 @@ def _outputs_as_darknet(spec: NetworkSpec, decode: bool) -> NetworkSpec:
     for layer in spec.layers:
         if layer.type == "Softmax":
             layer = layer.model_copy(update={"logits": False})
-        if layer.type == "Yolo":
+        if layer.type in ("Yolo", "GaussianYolo"):
             layer = layer.model_copy(update={"decode": decode})
         layers.append(layer)
     return spec.model_copy(update={"layers": layers})
@@ -132,3 +132,23 @@ def test_every_layer_has_darknets_shape_params_and_bflops(name):
         assert bflops == pytest.approx(layer["bflops"], abs=1e-9), where
     assert p.params == meta["total_params"]
     assert f"{fork_total(p):5.3f}".strip() == meta["total_bflops_printed"]
+
+
+def test_gaussian_yolo_decodes_as_its_forward(write):
+    """forward_gaussian_yolo_layer, written out entry by entry (no oracle has a Gaussian head)."""
+    classes, s = 2, 1.1
+    text = "[net]\nheight=4\nwidth=4\nchannels=22\n\n[Gaussian_yolo]\nmask=0,1\nnum=2\nclasses=2\n"
+    spec = convert_cfg(write("g.cfg", text + f"scale_x_y={s}\n")).spec
+    net = build(_outputs_as_darknet(spec, decode=True)).eval()
+    torch.manual_seed(0)
+    x = torch.randn(1, 22, 4, 4) * 3
+    got = net(x)[0].view(2, classes + 9, 16).numpy()
+    raw = x[0].view(2, classes + 9, 16).double().numpy()
+    want = raw.copy()
+    for n in range(2):
+        for entries in ((0, 1), (2, 3), (5,), (7,), tuple(range(8, 9 + classes))):
+            for e in entries:
+                want[n, e] = 1 / (1 + np.exp(-raw[n, e]))
+        for e in (0, 2):
+            want[n, e] = want[n, e] * s - 0.5 * (s - 1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
