@@ -58,7 +58,7 @@ class Connected(LayerSpec):
         return LayerCost((self.out,), features * self.out + extra, features * self.out)
 
 
-def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:
+def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:  # pjreddie's rule
     """Darknet's shortcut_cpu between maps of different sizes: `add` is read every `stride` pixels,
     `out` written every `sample` pixels, over the common channels and the smaller map's extent.
     Returns (stride, sample, channels, height, width); raises ValueError where Darknet asserts."""
@@ -71,8 +71,11 @@ def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:
 
 class DarknetShortcut(LayerSpec):
     """Darknet's [shortcut] between maps of different shapes (resnet*.cfg downsample blocks):
-    the output has the previous layer's shape; `from` is added where the maps overlap, subsampled
-    (or spread) to fit, over the channels both have; the other channels pass through unchanged."""
+    the output has the previous layer's shape. pjreddie's rule (shortcut_cpu): `from` is added
+    where the maps overlap, subsampled (or spread) to fit, over the channels both have; the other
+    channels pass through unchanged. The AlexeyAB fork's rule (shortcut_multilayer_cpu): the two
+    buffers are added element by element, flat, over the shorter one's length. They agree when
+    only the channel counts differ."""
 
     type: Literal["DarknetShortcut"] = "DarknetShortcut"
     from_: Ref = Field(alias="from", description="the layer added to the previous one")
@@ -80,6 +83,7 @@ class DarknetShortcut(LayerSpec):
     slope: float = Field(0.1, ge=0, lt=1, description="negative slope of `leaky`")
     alpha: float = Field(1.0, description="weight of the previous layer where the maps overlap")
     beta: float = Field(1.0, description="weight of `from`")
+    rule: Literal["pjreddie", "alexeyab"] = Field("pjreddie", description="which Darknet's shortcut")
     arity: ClassVar[tuple[int, int | None]] = (2, 2)
 
     def sources(self) -> list[Ref]:
@@ -87,6 +91,9 @@ class DarknetShortcut(LayerSpec):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         out, add = _map(inputs[0]), _map(inputs[1])
+        if self.rule == "alexeyab":
+            require(self.alpha == self.beta == 1, "the fork's [shortcut] has no alpha/beta")
+            return LayerCost(out)
         try:
             shortcut_geometry(add, out)
         except ValueError as e:

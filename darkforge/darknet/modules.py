@@ -37,11 +37,18 @@ class DarknetShortcut(nn.Module):
 
     def __init__(self, spec: specs.DarknetShortcut, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        self.stride, self.sample, self.c, self.h, self.w = specs.shortcut_geometry(inputs[1], inputs[0])
+        self.flat = spec.rule == "alexeyab"
+        if not self.flat:
+            self.stride, self.sample, self.c, self.h, self.w = specs.shortcut_geometry(inputs[1], inputs[0])
         self.alpha, self.beta = spec.alpha, spec.beta
         self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, prev: Tensor, add: Tensor) -> Tensor:
+        if self.flat:  # shortcut_multilayer_cpu: out[i] += add[i] for i below the shorter length
+            out, extra = prev.flatten(1), add.flatten(1)
+            n = min(out.shape[1], extra.shape[1])
+            out = torch.cat([out[:, :n] + extra[:, :n], out[:, n:]], 1)
+            return self.act(out.view_as(prev))
         k, n = self.stride, self.sample
         source = add[:, : self.c, ::k, ::k][:, :, : self.h, : self.w]
         out = prev.clone()

@@ -24,7 +24,7 @@ from darkforge.darknet.net import NET_KEYS, read_net
 from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES, weight_layout
 from darkforge.darknet.rulekit import Graph, make
 from darkforge.darknet.sections import ACTIVATIONS, COMMON_KEYS, Section, read_cfg
-from darkforge.errors import did_you_mean
+from darkforge.errors import UsageError, did_you_mean
 from darkforge.spec.base import LayerSpec, NetworkSpec, ShapeError
 from darkforge.spec.layers import Dropout, GlobalAvgPool, Linear
 from darkforge.spec.load import SourceMap
@@ -229,17 +229,20 @@ BATCHNORM: dict[str, dict[str, Any]] = {
 }
 
 
-def convert_cfg(
-    path: str | os.PathLike[str], lenient: bool = False, batchnorm: str = "alexeyab"
-) -> Converted:
-    """Read a Darknet .cfg into a spec that builds the same network, layer for layer; `batchnorm`
-    names the Darknet whose batch-norm formula the network computes (see BATCHNORM)."""
+def convert_cfg(path: str | os.PathLike[str], lenient: bool = False, darknet: str = "alexeyab") -> Converted:
+    """Read a Darknet .cfg into a spec that builds the same network, layer for layer. `darknet`
+    names the Darknet the file is for ("alexeyab", the fork, or "pjreddie", the original): where
+    the two compute differently (batch norm in eval, [shortcut] between maps of other sizes,
+    training defaults), the network computes what that one does."""
     sections = read_cfg(path)
     warnings: list[str] = []
     net = sections[0]
     shape, settings = read_net(net, net.notes)
     net.finish({}, lenient, warnings)
-    graph = Graph(shape, bn=BATCHNORM[batchnorm], defaults=FORK_DEFAULTS if batchnorm == "alexeyab" else {})
+    if darknet not in BATCHNORM:
+        raise UsageError(f"unknown Darknet {darknet!r}", "alexeyab or pjreddie")
+    fork = darknet == "alexeyab"
+    graph = Graph(shape, bn=BATCHNORM[darknet], defaults=FORK_DEFAULTS if fork else {}, fork=fork)
     layers: list[LayerSpec] = []
     freeze = None
     for s in sections[1:]:

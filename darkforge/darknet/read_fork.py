@@ -132,6 +132,8 @@ def shortcut(s: Section, graph: Graph) -> LayerSpec:
         fields: dict[str, Any] = {"from_": refs[0], "activation": core}
         if add == prev and alpha == beta == 1:
             return make(s, Shortcut, fields)
+        if graph.fork and add[1:] != prev[1:]:  # other sizes: the fork adds the buffers flat
+            return make(s, dn.DarknetShortcut, {**fields, "rule": "alexeyab", "alpha": alpha, "beta": beta})
         return make(s, dn.DarknetShortcut, {**fields, "alpha": alpha, "beta": beta})
     if alpha != 1 or beta != 1:
         raise s.error("alpha/beta with several `from` layers or weights", "the fork has no such shortcut")

@@ -22,6 +22,7 @@ class Graph:
     convs: dict[int, tuple[int, ...]] = field(default_factory=dict)  # conv index -> its weight layout
     bn: dict[str, Any] = field(default_factory=dict)  # batch norm as the Darknet of the file computes it
     defaults: dict[tuple[str, str], Any] = field(default_factory=dict)  # (section, key): that Darknet's
+    fork: bool = True  # the AlexeyAB fork's semantics where the two Darknets differ
 
     def shape(self, s: Section, ref: int, key: str) -> Shape:
         target = s.index + ref if ref < 0 else ref

@@ -328,16 +328,21 @@ def test_resnet_shortcut_between_different_shapes_follows_darknet(write):
         activation=leaky
         """
     )
-    spec = load_cfg(write("r.cfg", text))
-    assert spec.layers[4].type == "DarknetShortcut"
-    assert plan(spec.resolved()).layers[4].output == (128, 4, 4)
-    model = darkforge.build(spec).eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        add = model.layers["0"](x)
-        prev = model.layers["3"](model.layers["2"](model.layers["1"](add)))
-        got = model.layers["4"](prev, add)
-    torch.testing.assert_close(got, reference_shortcut(add, prev, nn.LeakyReLU(0.1)))
+    for darknet in ("pjreddie", "alexeyab"):
+        spec = convert_cfg(write("r.cfg", text), darknet=darknet).spec
+        assert spec.layers[4].type == "DarknetShortcut"
+        assert plan(spec.resolved()).layers[4].output == (128, 4, 4)
+        model = darkforge.build(spec).eval()
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            add = model.layers["0"](x)
+            prev = model.layers["3"](model.layers["2"](model.layers["1"](add)))
+            got = model.layers["4"](prev, add)
+        if darknet == "pjreddie":
+            torch.testing.assert_close(got, reference_shortcut(add, prev, nn.LeakyReLU(0.1)))
+        else:  # the fork's shortcut_multilayer_cpu: flat buffers, over the shorter one
+            flat = prev.flatten(1) + add.flatten(1)[:, : prev[0].numel()]
+            torch.testing.assert_close(got, nn.functional.leaky_relu(flat, 0.1).view_as(prev))
 
 
 def reference_shortcut(add, prev, act, alpha=1.0, beta=1.0):

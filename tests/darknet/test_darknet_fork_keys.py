@@ -163,7 +163,7 @@ def test_xnor_builds_as_darknet_computes_it_or_is_refused(write, extra):
 def test_training_defaults_follow_the_darknet_of_the_file(write):
     text = NET + "[dropout]\n\n[convolutional]\nfilters=7\nsize=1\nactivation=linear\n\n"
     path = write("d.cfg", text + "[yolo]\nmask=0\nnum=1\nclasses=2\nrandom=1.2\n")
-    fork, original = convert_cfg(path).spec, convert_cfg(path, batchnorm="pjreddie").spec
+    fork, original = convert_cfg(path).spec, convert_cfg(path, darknet="pjreddie").spec
     assert (fork.layers[0].p, fork.layers[2].max_boxes) == (0.2, 200)  # the fork's parse_* defaults
     assert (original.layers[0].p, original.layers[2].max_boxes) == (0.5, 90)
     assert fork.layers[2].random == 1.2  # the fork reads `random` as a number

@@ -100,7 +100,7 @@ def test_batch_norm_as_each_darknet_computes_it(write):
     x = torch.randn(1, 2, 4, 4)
     outputs = {}
     for darknet in ("alexeyab", "pjreddie"):
-        net = build(convert_cfg(path, batchnorm=darknet).spec)
+        net = build(convert_cfg(path, darknet=darknet).spec)
         bn = net.layers["0"].bn
         assert bn.momentum == 0.01  # Darknet's rolling update, 0.99·old + 0.01·batch
         with torch.no_grad():
