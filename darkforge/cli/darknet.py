@@ -31,9 +31,9 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _cfg_to_yaml(
-    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool, darknet: str
 ) -> None:
-    converted = convert_cfg(source, lenient)
+    converted = convert_cfg(source, lenient, darknet)
     header = f"Converted from {Path(source).name} by `darkforge convert`: layers[i] is Darknet's layer i."
     _emit(dump_spec(converted.spec, header), output)
     for warning in converted.warnings:
@@ -41,7 +41,7 @@ def _cfg_to_yaml(
 
 
 def _yaml_to_cfg(
-    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool, darknet: str
 ) -> None:
     text, warnings = to_cfg(load_spec(source))
     _emit(text, output)
@@ -49,52 +49,66 @@ def _yaml_to_cfg(
         click.echo(f"warning: {warning}", err=True)
 
 
-def _network(arch: str | None, output: str | None, lenient: bool) -> object:
+def _network(arch: str | None, output: str | None, lenient: bool, darknet: str) -> object:
     if arch is None:
         raise UsageError("converting weights needs the network", "add --cfg FILE.cfg (or a .yaml)")
     if output is None:
         raise UsageError("weights are binary", "add -o FILE")
     from darkforge.nn.network import build  # torch: imported on use, so `convert` of text stays fast
 
-    if lenient and arch.endswith(".cfg"):
-        return build(convert_cfg(arch, lenient=True).spec)
+    if arch.endswith(".cfg") and (lenient or darknet != "alexeyab"):
+        return build(convert_cfg(arch, lenient, darknet).spec)
     return build(arch)
 
 
 def _weights_to_safetensors(
-    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool, darknet: str
 ) -> None:
     # torch and safetensors: imported on use, so `convert` of text files stays fast
     from safetensors.torch import save_file
 
     from darkforge.darknet.weights import load_darknet_weights
 
-    model = _network(arch, output, lenient)
+    model = _network(arch, output, lenient, darknet)
     report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
-    save_file(model.state_dict(), str(output))  # type: ignore[attr-defined]
+    # the .weights header rides along, so converting back writes Darknet's own header again
+    header = {"darknet_version": ".".join(map(str, report.version)), "darknet_seen": str(report.seen)}
+    save_file(model.state_dict(), str(output), metadata=header)  # type: ignore[attr-defined]
     click.echo(f"{report} (weights version {'.'.join(map(str, report.version))}) -> {output}")
 
 
 def _safetensors_to_weights(
-    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool, darknet: str
 ) -> None:
     # torch and safetensors: imported on use, so `convert` of text files stays fast
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from darkforge.darknet.weights import save_darknet_weights
+    from darkforge.darknet.weights import VERSION, save_darknet_weights
 
-    model = _network(arch, output, lenient)
+    model = _network(arch, output, lenient, darknet)
     try:
         state = load_file(source)
+        with safe_open(source, "pt") as handle:
+            header = handle.metadata() or {}
         model.load_state_dict(state)  # type: ignore[attr-defined]
     except FileNotFoundError:
         raise DataError("no such file", "check the path", source) from None
     except (RuntimeError, OSError) as e:  # safetensors' header errors, missing or misshapen tensors
         raise DataError(f"{source}: does not fit {arch}: {str(e).splitlines()[0]}") from None
-    click.echo(f"{save_darknet_weights(model, str(output), cutoff)} -> {output}")  # type: ignore[arg-type]
+    version, seen = VERSION, 0
+    if "darknet_version" in header:  # written by the conversion above: Darknet's header, kept whole
+        try:
+            major, minor, revision = (int(v) for v in header["darknet_version"].split("."))
+            version, seen = (major, minor, revision), int(header.get("darknet_seen", "0"))
+        except ValueError:
+            raise DataError(f"{source}: bad darknet_version {header['darknet_version']!r}") from None
+    report = save_darknet_weights(model, str(output), cutoff, seen, version)  # type: ignore[arg-type]
+    click.echo(f"{report} -> {output}")
 
 
-CONVERSIONS: dict[tuple[str, str], Callable[[str, str | None, str | None, int | None, bool], None]] = {
+Conversion = Callable[[str, str | None, str | None, int | None, bool, str], None]
+CONVERSIONS: dict[tuple[str, str], Conversion] = {
     ("cfg", "yaml"): _cfg_to_yaml,
     ("yaml", "cfg"): _yaml_to_cfg,
     ("weights", "safetensors"): _weights_to_safetensors,
@@ -118,9 +132,26 @@ CONVERSIONS: dict[tuple[str, str], Callable[[str, str | None, str | None, int | 
     "--cfg", "arch", type=click.Path(dir_okay=False), help="the network of a weights file (.cfg or .yaml)"
 )
 @click.option("--cutoff", type=click.IntRange(0), help="only Darknet layers before N (darknet53.conv.74: 74)")
-@click.option("--lenient", is_flag=True, help="warn about unknown .cfg keys instead of refusing the file")
+@click.option(
+    "--lenient",
+    is_flag=True,
+    help="drop .cfg keys darkforge has never seen (with a warning) instead of refusing",
+)
+@click.option(
+    "--darknet",
+    type=click.Choice(["alexeyab", "pjreddie"]),
+    default="alexeyab",
+    show_default=True,
+    help="the Darknet the .cfg is for: its batch-norm formula in eval (docs/darknet.md)",
+)
 def convert(
-    source: str, output: str | None, target: str | None, arch: str | None, cutoff: int | None, lenient: bool
+    source: str,
+    output: str | None,
+    target: str | None,
+    arch: str | None,
+    cutoff: int | None,
+    lenient: bool,
+    darknet: str,
 ) -> None:
     """Convert between Darknet and darkforge: a .cfg to YAML (and back with --to cfg), and
     .weights to safetensors (and back) for the network given by --cfg."""
@@ -129,4 +160,4 @@ def convert(
     if (kind, target) not in CONVERSIONS:
         known = ", ".join(f"{a} -> {b}" for a, b in CONVERSIONS)
         raise UsageError(f"cannot convert {kind} to {target}", f"conversions: {known}")
-    CONVERSIONS[kind, target](source, output, arch, cutoff, lenient)
+    CONVERSIONS[kind, target](source, output, arch, cutoff, lenient, darknet)

@@ -1,4 +1,5 @@
-"""Darknet support: .cfg syntax, cfg <-> spec, Darknet's own layer types and modules, .weights.
+"""Darknet support (pjreddie's original and the AlexeyAB fork): .cfg syntax, cfg <-> spec, Darknet's
+own layer types and modules (layers.py/modules.py; the fork's: fork.py/fork_modules.py), .weights.
 
 It plugs into darkforge the way a user's plugin does (an entry point of the `darkforge.layers`
 group, see pyproject.toml): importing this package registers Darknet's layer types and the
@@ -6,6 +7,7 @@ group, see pyproject.toml): importing this package registers Darknet's layer typ
 does not import torch (the modules and .weights code do, on use).
 """
 
+from darkforge.darknet.fork import FORK
 from darkforge.darknet.layers import DARKNET
 from darkforge.darknet.read import load_cfg
 from darkforge.spec import registry
@@ -13,6 +15,8 @@ from darkforge.spec.load import register_reader
 
 for _spec in DARKNET:
     registry.add(_spec, "darkforge.darknet.modules")
+for _fork in FORK:
+    registry.add(_fork, "darkforge.darknet.fork_modules")
 register_reader(".cfg", load_cfg)
 
-__all__ = ["DARKNET", "load_cfg"]
+__all__ = ["DARKNET", "FORK", "load_cfg"]

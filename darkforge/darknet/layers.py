@@ -58,7 +58,7 @@ class Connected(LayerSpec):
         return LayerCost((self.out,), features * self.out + extra, features * self.out)
 
 
-def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:
+def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:  # pjreddie's rule
     """Darknet's shortcut_cpu between maps of different sizes: `add` is read every `stride` pixels,
     `out` written every `sample` pixels, over the common channels and the smaller map's extent.
     Returns (stride, sample, channels, height, width); raises ValueError where Darknet asserts."""
@@ -71,8 +71,11 @@ def shortcut_geometry(add: Shape, out: Shape) -> tuple[int, int, int, int, int]:
 
 class DarknetShortcut(LayerSpec):
     """Darknet's [shortcut] between maps of different shapes (resnet*.cfg downsample blocks):
-    the output has the previous layer's shape; `from` is added where the maps overlap, subsampled
-    (or spread) to fit, over the channels both have; the other channels pass through unchanged."""
+    the output has the previous layer's shape. pjreddie's rule (shortcut_cpu): `from` is added
+    where the maps overlap, subsampled (or spread) to fit, over the channels both have; the other
+    channels pass through unchanged. The AlexeyAB fork's rule (shortcut_multilayer_cpu): the two
+    buffers are added element by element, flat, over the shorter one's length. They agree when
+    only the channel counts differ."""
 
     type: Literal["DarknetShortcut"] = "DarknetShortcut"
     from_: Ref = Field(alias="from", description="the layer added to the previous one")
@@ -80,6 +83,7 @@ class DarknetShortcut(LayerSpec):
     slope: float = Field(0.1, ge=0, lt=1, description="negative slope of `leaky`")
     alpha: float = Field(1.0, description="weight of the previous layer where the maps overlap")
     beta: float = Field(1.0, description="weight of `from`")
+    rule: Literal["pjreddie", "alexeyab"] = Field("pjreddie", description="which Darknet's shortcut")
     arity: ClassVar[tuple[int, int | None]] = (2, 2)
 
     def sources(self) -> list[Ref]:
@@ -87,6 +91,9 @@ class DarknetShortcut(LayerSpec):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         out, add = _map(inputs[0]), _map(inputs[1])
+        if self.rule == "alexeyab":
+            require(self.alpha == self.beta == 1, "the fork's [shortcut] has no alpha/beta")
+            return LayerCost(out)
         try:
             shortcut_geometry(add, out)
         except ValueError as e:
@@ -176,9 +183,13 @@ def _check_anchors(anchors: list[tuple[Number, Number]] | None, num: int) -> Non
         raise ValueError(f"{len(anchors)} anchor pairs for num={num}")
 
 
+Carried = dict[str, int | float | str]  # Darknet keys that change no output: kept for the round trip
+
+
 class Yolo(_Marker):
-    """Darknet [yolo] (YOLOv3): marks a detection output. Returns the raw conv output (Darknet's
-    forward applies the logistic to x, y, objectness and classes; a decoder or loss does that here)."""
+    """Darknet [yolo] (YOLOv3/v4/v7): marks a detection output. Returns the raw conv output unless
+    `decode` (then what Darknet's forward_yolo_layer outputs: the logistic on x, y, objectness and
+    classes unless new_coords; x, y ← x·scale_x_y − (scale_x_y − 1)/2)."""
 
     type: Literal["Yolo"] = "Yolo"
     classes: int = Field(20, ge=1, le=100_000)
@@ -188,8 +199,12 @@ class Yolo(_Marker):
     jitter: float = 0.2
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
-    random: bool = Field(False, description="multi-scale training")
+    random: bool | float = Field(False, description="multi-scale training (the fork: a scale range)")
     max_boxes: int = Field(90, ge=1, description="Darknet `max`: boxes per image")
+    new_coords: bool = Field(False, description="YOLOv4-csp/v7 box coding: no logistic in the layer")
+    scale_x_y: float = Field(1.0, gt=0, description="x, y ← x·s − (s − 1)/2 (grid sensitivity)")
+    decode: bool = Field(False, description="output Darknet's decoded values instead of the raw conv")
+    loss: Carried = Field(default_factory=dict, description="the fork's loss keys, kept for the cfg")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -203,6 +218,19 @@ class Yolo(_Marker):
 
     def _formula(self) -> str:
         return "anchors × (classes + 5)"
+
+
+class GaussianYolo(Yolo):
+    """[Gaussian_yolo]: a [yolo] whose boxes carry an uncertainty per coordinate (8 + 1 + classes
+    channels per anchor); marks the output, the raw conv output passes through."""
+
+    type: Literal["GaussianYolo"] = "GaussianYolo"  # type: ignore[assignment]
+
+    def channels(self) -> int:
+        return len(self.mask if self.mask is not None else range(self.num)) * (self.classes + 9)
+
+    def _formula(self) -> str:
+        return "anchors × (classes + 9)"
 
 
 class Region(_Marker):
@@ -219,7 +247,7 @@ class Region(_Marker):
     rescore: bool = False
     thresh: float = 0.5
     absolute: bool = False
-    random: bool = False
+    random: bool | float = False
     log: bool = False
     sqrt: bool = False
     background: bool = False
@@ -255,7 +283,7 @@ class Detection(_Marker):
     softmax: bool = False
     sqrt: bool = False
     forced: bool = False
-    random: bool = False
+    random: bool | float = False
     reorg: bool = False
     jitter: float = 0.2
     max_boxes: int = Field(90, ge=1, description="Darknet `max`")
@@ -282,7 +310,7 @@ class Cost(_Marker):
     thresh: float = 0.0
 
 
-DARKNET = (Connected, DarknetShortcut, Softmax, Crop, Reorg, Yolo, Region, Detection, Cost)
+DARKNET = (Connected, DarknetShortcut, Softmax, Crop, Reorg, Yolo, GaussianYolo, Region, Detection, Cost)
 
 __all__ = [
     "DARKNET",
@@ -291,6 +319,7 @@ __all__ = [
     "Crop",
     "DarknetShortcut",
     "Detection",
+    "GaussianYolo",
     "Region",
     "Reorg",
     "Softmax",

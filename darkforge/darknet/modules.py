@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from darkforge.darknet import layers as specs
 from darkforge.nn.activations import ACTIVATIONS
+from darkforge.nn.norm import batch_norm
 from darkforge.spec.base import LayerSpec, Shape, prod
 
 
@@ -23,7 +24,7 @@ class Connected(nn.Module):
         super().__init__()
         norm = spec.batch_norm
         self.linear = nn.Linear(prod(inputs[0]), spec.out, bias=norm is None)
-        self.bn = nn.BatchNorm1d(spec.out, eps=norm.eps, momentum=norm.momentum) if norm else nn.Identity()
+        self.bn = batch_norm(norm, spec.out, dims=1) if norm else nn.Identity()
         self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -36,11 +37,18 @@ class DarknetShortcut(nn.Module):
 
     def __init__(self, spec: specs.DarknetShortcut, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        self.stride, self.sample, self.c, self.h, self.w = specs.shortcut_geometry(inputs[1], inputs[0])
+        self.flat = spec.rule == "alexeyab"
+        if not self.flat:
+            self.stride, self.sample, self.c, self.h, self.w = specs.shortcut_geometry(inputs[1], inputs[0])
         self.alpha, self.beta = spec.alpha, spec.beta
         self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, prev: Tensor, add: Tensor) -> Tensor:
+        if self.flat:  # shortcut_multilayer_cpu: out[i] += add[i] for i below the shorter length
+            out, extra = prev.flatten(1), add.flatten(1)
+            n = min(out.shape[1], extra.shape[1])
+            out = torch.cat([out[:, :n] + extra[:, :n], out[:, n:]], 1)
+            return self.act(out.view_as(prev))
         k, n = self.stride, self.sample
         source = add[:, : self.c, ::k, ::k][:, :, : self.h, : self.w]
         out = prev.clone()
@@ -110,7 +118,52 @@ class _Marker(nn.Identity):
 
 
 class Yolo(_Marker):
-    pass
+    """With `decode`, forward_yolo_layer's output: per anchor (x, y, w, h, objectness, classes…),
+    the logistic on all but w, h (none with new_coords, whose conv is logistic already); then
+    x, y ← x·s − (s − 1)/2. Without it the raw conv output passes through (for a loss)."""
+
+    def __init__(self, spec: specs.Yolo, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec, inputs)
+        self.decode, self.new_coords, self.scale = spec.decode, spec.new_coords, spec.scale_x_y
+        self.attributes = spec.classes + 5
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.decode:
+            return x
+        b, c, h, w = x.shape
+        y = x.view(b, c // self.attributes, self.attributes, h, w)
+        if not self.new_coords:
+            y = torch.cat([y[:, :, :2].sigmoid(), y[:, :, 2:4], y[:, :, 4:].sigmoid()], 2)
+        s = self.scale
+        y = torch.cat([y[:, :, :2] * s - 0.5 * (s - 1), y[:, :, 2:]], 2)
+        return y.reshape(b, c, h, w)
+
+
+class GaussianYolo(Yolo):
+    """forward_gaussian_yolo_layer: per anchor (μx, σx, μy, σy, μw, σw, μh, σh, objectness,
+    classes…): the logistic on all but μw, μh; μx, μy ← μ·s − (s − 1)/2 (the fork's CPU code
+    ignores new_coords here)."""
+
+    def __init__(self, spec: specs.GaussianYolo, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec, inputs)
+        self.attributes = spec.classes + 9
+        keep = torch.zeros(self.attributes, dtype=torch.bool)
+        keep[[4, 6]] = True  # μw, μh stay raw
+        scaled = torch.zeros(self.attributes, dtype=torch.bool)
+        scaled[[0, 2]] = True
+        self.keep: Tensor
+        self.scaled: Tensor
+        self.register_buffer("keep", keep.view(1, 1, -1, 1, 1), persistent=False)
+        self.register_buffer("scaled", scaled.view(1, 1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.decode:
+            return x
+        b, c, h, w = x.shape
+        y = x.view(b, c // self.attributes, self.attributes, h, w)
+        y = torch.where(self.keep, y, y.sigmoid())
+        s = self.scale
+        return torch.where(self.scaled, y * s - 0.5 * (s - 1), y).reshape(b, c, h, w)
 
 
 class Region(_Marker):

@@ -1,11 +1,14 @@
-"""Darknet .cfg -> darkforge spec, with Darknet's semantics (pjreddie/darknet src/parser.c).
+"""Darknet .cfg -> darkforge spec, with Darknet's semantics (pjreddie/darknet and the AlexeyAB
+fork, src/parser.c).
 
 Each section after [net] is one layer, numbered from 0, and the spec keeps that numbering: layer i
 of the cfg is `layers[i]`, so `from=-3` and `layers=-1,61` mean what they meant. A table maps each
-section to its darkforge layer type; Darknet's defaults are applied here, so the YAML states what
-Darknet would have done. Unknown sections, keys and values are SpecErrors at the cfg's line
-(`lenient=True` turns unknown keys into warnings). The cfg syntax is darkforge/darknet/sections.py;
-the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
+section to its darkforge layer type (the fork's sections and keys: darkforge/darknet/read_fork.py;
+[net]: darkforge/darknet/net.py); Darknet's defaults are applied here, so the YAML states what
+Darknet would have done. Keys that change the computation are honoured exactly or refused;
+keys that change no output (training settings, loss settings) are carried for the round trip;
+`lenient=True` drops only keys the converter has never seen, with a warning. The cfg syntax is
+darkforge/darknet/sections.py; the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
 """
 
 from __future__ import annotations
@@ -16,34 +19,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from darkforge.darknet import layers as dn
-from darkforge.darknet.sections import Section, read_cfg
-from darkforge.errors import did_you_mean
-from darkforge.spec.base import LayerSpec, NetworkSpec, Operand, Shape, ShapeError
-from darkforge.spec.layers import (
-    Conv,
-    ConvBnLeaky,
-    Dropout,
-    GlobalAvgPool,
-    Linear,
-    MaxPool,
-    Route,
-    Shortcut,
-    Upsample,
-)
+from darkforge.darknet.net import NET_KEYS, read_net
+from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES, weight_layout
+from darkforge.darknet.rulekit import Graph, make
+from darkforge.darknet.sections import ACTIVATIONS, COMMON_KEYS, Section, read_cfg
+from darkforge.errors import UsageError, did_you_mean
+from darkforge.spec.base import LayerSpec, NetworkSpec, ShapeError
+from darkforge.spec.layers import Dropout, GlobalAvgPool, Linear
 from darkforge.spec.load import SourceMap
 from darkforge.spec.registry import network_model
 from darkforge.spec.shapes import plan
 
-# [net] (parse_net_options): the input size, and the training settings kept as `train: {darknet: ...}`.
-NET_KEYS = {key: "int" for key in ("batch", "subdivisions", "time_steps", "notruth", "random", "adam")}
-NET_KEYS |= {key: "int" for key in ("max_crop", "min_crop", "center", "burn_in", "step", "max_batches")}
-NET_KEYS |= {key: "float" for key in ("learning_rate", "momentum", "decay", "B1", "B2", "eps", "clip")}
-NET_KEYS |= {key: "float" for key in ("max_ratio", "min_ratio", "angle", "aspect", "saturation")}
-NET_KEYS |= {key: "float" for key in ("exposure", "hue", "power", "scale", "gamma")}
-NET_KEYS |= {"policy": "policy", "steps": "ints", "scales": "floats"}
+# [yolo]/[Gaussian_yolo] keys of the fork that shape the loss, NMS or tracking, never the outputs:
+# carried in the layer's `loss` (typed as written) for the round trip.
+LOSS_KEYS = [
+    "label_smooth_eps",
+    "objectness_smooth",
+    "iou_normalizer",
+    "obj_normalizer",
+    "cls_normalizer",
+    "delta_normalizer",
+    "uc_normalizer",
+    "iou_loss",
+    "iou_thresh_kind",
+    "beta_nms",
+    "nms_kind",
+    "resize",
+    "focal_loss",
+    "iou_thresh",
+    "max_delta",
+    "counters_per_class",
+    "show_details",
+    "track_history_size",
+    "sim_thresh",
+    "dets_for_track",
+    "dets_for_show",
+    "track_ciou_norm",
+    "embedding_layer",
+    "yolo_point",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class Keyed:
     spec: type[LayerSpec]
     keys: dict[str, tuple[str, str, Any]]  # cfg key -> (field, kind, Darknet's default)
     unsupported: dict[str, Any] = field(default_factory=dict)  # cfg key -> the one value honoured
+    carried: tuple[str, ...] = ()  # keys kept in the spec's `loss` (loss settings)
 
 
 def _detect(classes: int, num: int) -> dict[str, tuple[str, str, Any]]:
@@ -60,7 +76,7 @@ def _detect(classes: int, num: int) -> dict[str, tuple[str, str, Any]]:
         "classes": ("classes", "int", classes),
         "num": ("num", "int", num),
     }
-    keys |= {"jitter": ("jitter", "float", 0.2), "random": ("random", "flag", False)}
+    keys |= {"jitter": ("jitter", "float", 0.2), "random": ("random", "flagnum", False)}
     return keys | {
         k: (k, "float", 1.0) for k in ("coord_scale", "object_scale", "noobject_scale", "class_scale")
     }
@@ -73,8 +89,11 @@ def _flags(*names: str) -> dict[str, tuple[str, str, Any]]:
 # Sections read by the table (parser.c's defaults); the others have rules of their own below.
 KEYED: dict[str, Keyed] = {
     "avgpool": Keyed(GlobalAvgPool, {}),
-    "upsample": Keyed(Upsample, {"stride": ("stride", "int", 2)}, {"scale": 1}),
-    "dropout": Keyed(Dropout, {"probability": ("p", "float", 0.5)}),
+    "dropout": Keyed(
+        Dropout,
+        {"probability": ("p", "float", 0.5)},
+        {"dropblock": 0, "dropblock_size_rel": 0, "dropblock_size_abs": 0},
+    ),
     "softmax": Keyed(
         dn.Softmax,
         {"groups": ("groups", "int", 1), "temperature": ("temperature", "float", 1.0)},
@@ -93,8 +112,10 @@ KEYED: dict[str, Keyed] = {
         {k: v for k, v in _detect(20, 1).items() if not k.endswith("_scale")}
         | {"mask": ("mask", "ints", None), "anchors": ("anchors", "pairs", None)}
         | {"ignore_thresh": ("ignore_thresh", "float", 0.5), "truth_thresh": ("truth_thresh", "float", 1.0)}
-        | {"max": ("max_boxes", "int", 90)},
+        | {"max": ("max_boxes", "int", 90)}
+        | {"new_coords": ("new_coords", "flag", False), "scale_x_y": ("scale_x_y", "float", 1.0)},
         {"map": None},
+        tuple(LOSS_KEYS),
     ),
     "region": Keyed(
         dn.Region,
@@ -119,100 +140,48 @@ KEYED: dict[str, Keyed] = {
 }
 
 
-@dataclass
-class Graph:
-    """The layers converted so far, so a rule can see its inputs' shapes."""
-
-    input: Shape
-    shapes: list[Shape] = field(default_factory=list)
-
-    def shape(self, s: Section, ref: int, key: str) -> Shape:
-        target = s.index + ref if ref < 0 else ref
-        if not 0 <= target < s.index:
-            where = "before the first layer" if target < 0 else f"to layer {target}, not an earlier one"
-            raise s.error(f"{ref} points {where}", "a layer can only use earlier layers", key)
-        return self.shapes[target]
-
-    def tensor(self, target: int) -> Operand:
-        if target < 0:
-            return Operand(self.input, "the input")
-        return Operand(self.shapes[target], f"layer {target}")
-
-
-def _convolutional(s: Section, graph: Graph) -> LayerSpec:
-    size = s.get("size", "int", 1)
-    padding = s.get("padding", "int", 0)
-    if s.get("pad", "int", 0):  # Darknet: any `pad` means size // 2, whatever `padding` says
-        padding = size // 2
-    fields: dict[str, Any] = {
-        "filters": s.get("filters", "int", 1),
-        "size": size,
-        "stride": s.get("stride", "int", 1),
-        "groups": s.get("groups", "int", 1),
-        "activation": s.get("activation", "activation", "logistic"),
-    }
-    if padding != size // 2 or size % 2 == 0:  # an even kernel's pad is always written out
-        fields["pad"] = padding
-    bn = s.get("batch_normalize", "flag", False)
-    return _make(s, ConvBnLeaky if bn else Conv, fields)
-
-
 def _connected(s: Section, graph: Graph) -> LayerSpec:
     out = s.get("output", "int", 1)
-    activation = s.get("activation", "activation", "logistic")
+    darknet = s.get("activation", "activation", "logistic")
+    if darknet not in ACTIVATIONS or darknet in ("mish", "swish", "relu6"):
+        raise s.error(
+            f"{darknet!r} in [connected]: not supported (the fork's CPU forward has no case for the newer "
+            "activations outside [convolutional])",
+            "use [activation] or a 1×1 [convolutional]",
+            "activation",
+        )
+    activation = ACTIVATIONS[darknet]
     bn = s.get("batch_normalize", "flag", False)
     if activation == "linear" and not bn:
-        return _make(s, Linear, {"out": out}, {"output": ("out", "int", 1)})
-    return _make(
-        s, dn.Connected, {"out": out, "activation": activation, "bn": bn}, {"output": ("out", "int", 1)}
-    )
-
-
-def _shortcut(s: Section, graph: Graph) -> LayerSpec:
-    ref = s.get("from", "int")
-    fields = {"from_": ref, "activation": s.get("activation", "activation", "linear")}
-    alpha, beta = s.get("alpha", "float", 1.0), s.get("beta", "float", 1.0)
-    add = graph.shape(s, ref, "from")
-    if graph.tensor(s.index - 1).shape == add and alpha == beta == 1:
-        return _make(s, Shortcut, fields)
-    return _make(s, dn.DarknetShortcut, {**fields, "alpha": alpha, "beta": beta})
-
-
-def _route(s: Section, graph: Graph) -> LayerSpec:
-    refs = s.get("layers", "ints")
-    for ref in refs:
-        graph.shape(s, ref, "layers")
-    return _make(s, Route, {"from_": refs[0] if len(refs) == 1 else refs})
-
-
-def _maxpool(s: Section, graph: Graph) -> LayerSpec:
-    stride = s.get("stride", "int", 1)
-    size = s.get("size", "int", stride)
-    padding = s.get("padding", "int", size - 1)  # Darknet's default; output (w + padding - size)/stride + 1
-    # Darknet pads padding // 2 before and the rest after
-    pad = padding // 2 if padding % 2 == 0 else [padding // 2, padding - padding // 2]
-    return _make(s, MaxPool, {"size": size, "stride": None if stride == size else stride, "pad": pad})
+        return make(s, Linear, {"out": out}, {"output": ("out", "int", 1)})
+    fields = {"out": out, "activation": activation, "bn": graph.bn if bn else False}
+    return make(s, dn.Connected, fields, {"output": ("out", "int", 1)})
 
 
 def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:
-    return lambda s, graph: _make(s, table.spec, s.read(table.keys), table.keys)
+    def rule(s: Section, graph: Graph) -> LayerSpec:
+        keys = {k: (f, kind, graph.defaults.get((s.name, k), d)) for k, (f, kind, d) in table.keys.items()}
+        fields = s.read(keys)
+        if "anchors" in fields and fields["anchors"] and len(fields["anchors"]) > fields.get("num", 0):
+            # parse_yolo_layer reads the first 2·num numbers only
+            _, line = s.options["anchors"]
+            s.notes.append(
+                f"{s.file}:{line}: [{s.header}] (layer {s.index}): anchors: {len(fields['anchors'])} pairs "
+                f"for num={fields['num']}: Darknet uses the first {fields['num']}"
+            )
+            fields["anchors"] = fields["anchors"][: fields["num"]]
+        if table.carried:
+            fields["loss"] = {k: s.get(k, "carried") for k in table.carried if k in s.options}
+            for key in s.options:  # Darknet ignores keys it does not read: none can change an output
+                if key not in s.seen and key not in table.unsupported and key not in COMMON_KEYS:
+                    fields["loss"][key] = s.get(key, "carried")
+                    s.notes.append(
+                        f"{s.file}:{s.options[key][1]}: [{s.header}] (layer {s.index}): {key}: "
+                        "Darknet ignores it; kept as written"
+                    )
+        return make(s, table.spec, fields, keys)
 
-
-def _make(
-    s: Section,
-    cls: type[LayerSpec],
-    fields: dict[str, Any],
-    keys: dict[str, tuple[str, str, Any]] | None = None,
-) -> LayerSpec:
-    try:
-        return cls(**fields)
-    except ValidationError as e:
-        detail = e.errors(include_input=False, include_url=False)[0]
-        name = str(detail["loc"][0]) if detail["loc"] else ""
-        key = next((k for k, (f, _, _) in (keys or {}).items() if f == name), name.rstrip("_"))
-        if key in s.options:
-            raise s.error(detail["msg"], key=key) from None
-        raise s.error(f"{name}: {detail['msg']}" if name else detail["msg"]) from None
+    return rule
 
 
 @dataclass(frozen=True)
@@ -221,23 +190,22 @@ class Rule:
     unsupported: dict[str, Any] = field(default_factory=dict)
 
 
-RULES: dict[str, Rule] = {
-    "convolutional": Rule(_convolutional, {"binary": 0, "xnor": 0, "flipped": 0, "dot": 0}),
-    "connected": Rule(_connected),
-    "shortcut": Rule(_shortcut),
-    "route": Rule(_route),
-    "maxpool": Rule(_maxpool),
-} | {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
-# Darknet sections darkforge has no layer for (yet): refused with a clearer word than "unknown".
+KEYED["Gaussian_yolo"] = Keyed(dn.GaussianYolo, KEYED["yolo"].keys, {"map": None}, tuple(LOSS_KEYS))
+RULES: dict[str, Rule] = {name: Rule(rule) for name, rule in FORK_RULES.items()}
+RULES["convolutional"] = Rule(FORK_RULES["convolutional"], CONV_REFUSED)
+RULES["connected"] = Rule(_connected)
+RULES["maxpool"] = Rule(FORK_RULES["maxpool"], {"maxpool_zero_nonmax": 0})
+RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
+# Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
 UNSUPPORTED_SECTIONS = {"deconvolutional", "deconv", "local", "rnn", "gru", "lstm", "crnn", "lrn"}
-UNSUPPORTED_SECTIONS |= {"normalization", "batchnorm", "activation", "logistic", "l2norm", "iseg"}
-UNSUPPORTED_SECTIONS |= {"reorg3d", "scale_channels", "sam", "Gaussian_yolo", "conv_lstm", "local_avgpool"}
+UNSUPPORTED_SECTIONS |= {"normalization", "batchnorm", "logistic", "l2norm", "iseg", "conv_lstm"}
+UNSUPPORTED_SECTIONS |= {"history", "implicit_add", "implicit_mul"}
 
 
 @dataclass(frozen=True)
 class Converted:
     spec: NetworkSpec
-    warnings: list[str]  # keys ignored under `lenient`
+    warnings: list[str]  # keys dropped under `lenient`, keys Darknet ignores, repeated keys
 
 
 def load_cfg(path: str | os.PathLike[str]) -> NetworkSpec:
@@ -245,28 +213,53 @@ def load_cfg(path: str | os.PathLike[str]) -> NetworkSpec:
     return convert_cfg(path).spec
 
 
-def convert_cfg(path: str | os.PathLike[str], lenient: bool = False) -> Converted:
-    """Read a Darknet .cfg into a spec that builds the same network, layer for layer."""
+# Batch norm as each Darknet computes it: rolling statistics with momentum 0.01 (torch's terms)
+# in both; in eval, the fork divides by sqrt(var + 1e-5) (torch's formula), pjreddie's original by
+# sqrt(var) + 1e-6.
+# Training-only defaults where the fork's parser differs from pjreddie's (the tables hold pjreddie's).
+FORK_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("yolo", "max"): 200,
+    ("Gaussian_yolo", "max"): 200,
+    ("region", "max"): 200,
+}
+FORK_DEFAULTS |= {("detection", "max"): 200, ("dropout", "probability"): 0.2}
+BATCHNORM: dict[str, dict[str, Any]] = {
+    "alexeyab": {"momentum": 0.01},
+    "pjreddie": {"momentum": 0.01, "eps": 1e-6, "formula": "pjreddie"},
+}
+
+
+def convert_cfg(path: str | os.PathLike[str], lenient: bool = False, darknet: str = "alexeyab") -> Converted:
+    """Read a Darknet .cfg into a spec that builds the same network, layer for layer. `darknet`
+    names the Darknet the file is for ("alexeyab", the fork, or "pjreddie", the original): where
+    the two compute differently (batch norm in eval, [shortcut] between maps of other sizes,
+    training defaults), the network computes what that one does."""
     sections = read_cfg(path)
     warnings: list[str] = []
     net = sections[0]
-    shape = tuple(net.get(key, "int", 0) for key in ("channels", "height", "width"))
-    if not all(d > 0 for d in shape):
-        raise net.error("needs channels, height and width", "darkforge builds image networks")
-    net.seen.update(NET_KEYS)
-    settings = {key: net.get(key, kind) for key, kind in NET_KEYS.items() if key in net.options}
-    net.finish({"inputs": None}, lenient, warnings)
-    graph = Graph(shape)
+    shape, settings = read_net(net, net.notes)
+    net.finish({}, lenient, warnings)
+    if darknet not in BATCHNORM:
+        raise UsageError(f"unknown Darknet {darknet!r}", "alexeyab or pjreddie")
+    fork = darknet == "alexeyab"
+    graph = Graph(shape, bn=BATCHNORM[darknet], defaults=FORK_DEFAULTS if fork else {}, fork=fork)
     layers: list[LayerSpec] = []
+    freeze = None
     for s in sections[1:]:
         if s.name not in RULES:
             known = s.name in UNSUPPORTED_SECTIONS
             raise s.error(
-                "Darknet's section has no darkforge layer yet" if known else "unknown section",
+                "Darknet's section has no darkforge layer (see docs/darknet.md)"
+                if known
+                else "unknown section",
                 "" if known else did_you_mean(s.name, [*RULES, "net"]),
             )
         rule = RULES[s.name]
         layer = rule.build(s, graph)
+        stop = s.get("stopbackward", "int", 0)
+        if stop:  # Darknet freezes every layer up to this one (for `stop` iterations when > 1)
+            freeze = s.index + 1
+            settings["stopbackward"] = [s.index, stop]
         s.finish(rule.unsupported, lenient, warnings)
         sources = [s.index + r if r < 0 else r for r in layer.sources() if isinstance(r, int)]
         try:
@@ -274,17 +267,36 @@ def convert_cfg(path: str | os.PathLike[str], lenient: bool = False) -> Converte
         except ShapeError as e:
             raise s.error(str(e)) from None
         graph.shapes.append(cost.output)
+        graph.kinds.append(layer.type)
+        if s.name == "convolutional":
+            conv: Any = layer
+            channels = graph.tensor(sources[0]).shape[0]
+            graph.convs[s.index] = weight_layout(
+                conv.filters, channels, conv.groups, conv.size, conv.batch_norm is not None
+            )
         layers.append(layer)
+    for s in sections:
+        warnings += s.notes
+        warnings += [
+            f"{s.file}:{line}: [{s.header}]: {key}: repeated; Darknet uses the first ({s.options[key][0]})"
+            for key, _, line in s.repeated
+        ]
     heads = [i for i, layer in enumerate(layers) if isinstance(layer, dn.Yolo | dn.Region | dn.Detection)]
     channels, height, width = shape
     size = {"size": height} if height == width else {"height": height, "width": width}
+    train: dict[str, Any] = {"darknet": settings} if settings else {}
+    if freeze is not None:
+        train["freeze"] = freeze
     spec = network_model()(
         name=Path(path).stem,
         input={"channels": channels, **size},
         layers=layers,
         outputs=None if heads in ([], [len(layers) - 1]) else heads,
-        train={"darknet": settings} if settings else None,
+        train=train or None,
     )
     spec._source = SourceMap(str(path), {("layers", s.index): (s.line, 1) for s in sections[1:]})
     plan(spec)  # the whole graph once more, as `validate` sees it
     return Converted(spec, warnings)
+
+
+__all__ = ["KEYED", "NET_KEYS", "Converted", "Keyed", "convert_cfg", "load_cfg"]

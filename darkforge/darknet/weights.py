@@ -7,6 +7,7 @@ then float32 arrays for each layer that has weights, in layer order:
     [convolutional]  biases (batch norm's shift when batch_normalize), then if batch_normalize:
                      scales, rolling mean, rolling variance; then weights (out, in/groups, kh, kw)
     [connected]      biases, weights (out, in), then if batch_normalize: scales, mean, variance
+    [shortcut]       (the fork's weights_type) weights (inputs, 1 or C); [implicit] filters × atoms
 
 The file names no layers and no shapes, so the network decides how to cut it, and its size is
 checked against the network before anything is read. Modules are registered in forward order
@@ -43,7 +44,7 @@ class WeightedLayer:
 
     layer: int  # Darknet's layer index
     name: str  # module path, e.g. "layers.c3.blocks.7.conv2"
-    module: nn.Conv2d | nn.Linear
+    module: nn.Module  # a Conv2d or Linear, or a module holding `darknet_weights`
     bn: _BatchNorm | None
 
     def __str__(self) -> str:
@@ -51,14 +52,18 @@ class WeightedLayer:
 
     def tensors(self) -> list[Tensor]:
         """The tensors in file order (batch norm's shift stands in for the bias)."""
-        shift = self.bn.bias if self.bn is not None else self.module.bias
+        own = _own(self.module)
+        if own is not None:
+            return [own]
+        shift = self.bn.bias if self.bn is not None else _tensor(self.module, "bias")
         if shift is None:
             raise DataError(f"{self}: has neither a bias nor batch norm", "Darknet stores one of them")
         stats: list[Tensor] = []
         if self.bn is not None:
             assert self.bn.running_mean is not None and self.bn.running_var is not None  # track_running_stats
             stats = [self.bn.weight, self.bn.running_mean, self.bn.running_var]
-        weight = self.module.weight
+        weight = _tensor(self.module, "weight")
+        assert weight is not None
         return [shift, *stats, weight] if isinstance(self.module, nn.Conv2d) else [shift, weight, *stats]
 
     @property
@@ -87,12 +92,13 @@ class WeightsReport:
 
 def weighted_layers(model: nn.Module) -> list[WeightedLayer]:
     """The network's Darknet layers with weights, in file order."""
-    found: list[tuple[str, nn.Conv2d | nn.Linear, _BatchNorm | None]] = []
+    found: list[tuple[str, nn.Module, _BatchNorm | None]] = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d | nn.Linear):
+        if isinstance(module, nn.Conv2d | nn.Linear) or _own(module) is not None:
             found.append((name, module, None))
         elif isinstance(module, _BatchNorm):
-            if not found or found[-1][2] is not None or found[-1][1].weight.shape[0] != module.num_features:
+            weight = _tensor(found[-1][1], "weight") if found else None
+            if weight is None or found[-1][2] is not None or weight.shape[0] != module.num_features:
                 raise DataError(
                     f"{name}: a batch norm that follows no conv or linear layer", "Darknet has none"
                 )
@@ -133,46 +139,85 @@ def load_darknet_weights(
             data = np.fromfile(handle, dtype="<f4", count=sum(u.floats for u in chosen))
     except FileNotFoundError:
         raise DataError("no such file", "check the path", str(path)) from None
-    transpose = major > 1000 or minor > 1000  # Darknet's flag for [connected] weights stored (in, out)
+    transpose = _transposed(major, minor)  # Darknet's flag for [connected] weights stored (in, out)
     offset = 0
     with torch.no_grad():
         for unit in chosen:
             for tensor in unit.tensors():
                 chunk = torch.from_numpy(data[offset : offset + tensor.numel()])
-                if transpose and tensor is unit.module.weight and isinstance(unit.module, nn.Linear):
+                if transpose and isinstance(unit.module, nn.Linear) and tensor is unit.module.weight:
                     chunk = chunk.view(unit.module.in_features, -1).t()
                 tensor.copy_(chunk.reshape(tensor.shape))
                 offset += tensor.numel()
-            if unit.bn is not None and unit.module.bias is not None:
-                unit.module.bias.zero_()  # the file's shift is batch norm's; see save_darknet_weights
+            bias = _tensor(unit.module, "bias")
+            if unit.bn is not None and bias is not None:
+                bias.zero_()  # the file's shift is batch norm's; see save_darknet_weights
     params = sum(u.params for u in chosen)
     return WeightsReport("loaded", str(path), len(chosen), len(every), params, (major, minor, revision), seen)
 
 
 def save_darknet_weights(
-    model: nn.Module, path: str | os.PathLike[str], cutoff: int | None = None, seen: int = 0
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    cutoff: int | None = None,
+    seen: int = 0,
+    version: tuple[int, int, int] = VERSION,
 ) -> WeightsReport:
-    """Write `model` as a Darknet .weights file (version 0.2: 64-bit `seen`), atomically."""
+    """Write `model` as a Darknet .weights file, atomically. The header is `version` (major, minor,
+    revision; default 0.2.0) and `seen` at Darknet's width for that version, so a file read with
+    load_darknet_weights and written back with its report's version and seen is the same bytes."""
     every = weighted_layers(model)
     chosen = [u for u in every if cutoff is None or u.layer < cutoff]
+    major, minor, _ = version
+    wide = _wide(major, minor)
+    if not 0 <= seen < (1 << 64 if wide else 1 << 31):
+        raise DataError(
+            f"seen={seen} does not fit the {'64' if wide else '32'}-bit field of version {version}"
+        )
     with replacing(path) as temp, temp.open("wb") as handle:
-        handle.write(struct.pack("<3iq", *VERSION, seen))
+        handle.write(struct.pack("<3i" + ("Q" if wide else "i"), *version, seen))
         for unit in chosen:
             for tensor in _saved(unit):
+                if (
+                    _transposed(major, minor)
+                    and isinstance(unit.module, nn.Linear)
+                    and tensor is unit.module.weight
+                ):
+                    tensor = tensor.t()  # Darknet's flag: [connected] weights stored (in, out)
                 handle.write(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return WeightsReport(
-        "saved", str(path), len(chosen), len(every), sum(u.params for u in chosen), VERSION, seen
+        "saved", str(path), len(chosen), len(every), sum(u.params for u in chosen), version, seen
     )
+
+
+def _wide(major: int, minor: int) -> bool:
+    """Darknet stores `seen` as 64 bits from version 0.2 on (both numbers below 1000)."""
+    return major * 10 + minor >= 2 and major < 1000 and minor < 1000
+
+
+def _transposed(major: int, minor: int) -> bool:
+    return major > 1000 or minor > 1000
 
 
 def _saved(unit: WeightedLayer) -> list[Tensor]:
     tensors = unit.tensors()
-    if unit.bn is not None and unit.module.bias is not None:
+    bias = _tensor(unit.module, "bias")
+    if unit.bn is not None and bias is not None:
         # Darknet has no conv bias under batch norm; fold it in exactly: bn(x + b) with mean m
         # equals bn(x) with mean m - b.
         index = 2 if isinstance(unit.module, nn.Conv2d) else 3
-        tensors[index] = tensors[index] - unit.module.bias
+        tensors[index] = tensors[index] - bias
     return tensors
+
+
+def _tensor(module: nn.Module, name: str) -> Tensor | None:
+    value = getattr(module, name, None)
+    return value if isinstance(value, Tensor) else None
+
+
+def _own(module: nn.Module) -> Tensor | None:
+    """The weights of a layer that is neither conv nor linear ([shortcut] weights, [implicit])."""
+    return _tensor(module, "darknet_weights")
 
 
 def _header(handle: BinaryIO, file: Path, size: int) -> tuple[int, int, int, int, int]:
@@ -180,11 +225,11 @@ def _header(handle: BinaryIO, file: Path, size: int) -> tuple[int, int, int, int
     if len(head) < 12:
         raise DataError(f"{file}: {size} bytes is too short for a Darknet weights header (at least 16)")
     major, minor, revision = struct.unpack("<3i", head)
-    wide = major * 10 + minor >= 2 and major < 1000 and minor < 1000
+    wide = _wide(major, minor)
     raw = handle.read(8 if wide else 4)
     if len(raw) < (8 if wide else 4):
         raise DataError(f"{file}: {size} bytes is too short for a version {major}.{minor} header")
-    (seen,) = struct.unpack("<q" if wide else "<i", raw)
+    (seen,) = struct.unpack("<Q" if wide else "<i", raw)
     return major, minor, revision, seen, 12 + len(raw)
 
 

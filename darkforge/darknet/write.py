@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from darkforge.darknet.read import KEYED, NET_KEYS, Keyed
+from darkforge.darknet.read import KEYED, Keyed
 from darkforge.darknet.sections import ACTIVATIONS
+from darkforge.darknet.write_fork import FORK_MULTI_INPUT, FORK_WRITERS, fmt
 from darkforge.errors import SpecError
 from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Ref
 from darkforge.spec.shapes import flatten, plan
@@ -23,17 +24,6 @@ from darkforge.spec.shapes import flatten, plan
 Options = list[tuple[str, str]]
 DARKNET_NAMES = {ours: theirs for theirs, ours in ACTIVATIONS.items()}
 HEADS = ("Yolo", "Region", "Detection")
-
-
-def fmt(value: Any) -> str:
-    """A value as Darknet's atoi/atof read it: 1/0 for flags, comma lists, 10 rather than 10.0."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list | tuple):
-        return ",".join(fmt(v) for v in value)
-    return str(value)
 
 
 @dataclass
@@ -128,10 +118,12 @@ def _maxpool(layer: Any, place: Place, sources: list[int]) -> tuple[str, Options
 def _keyed(section: str, table: Keyed) -> Callable[[Any, Place, list[int]], tuple[str, Options]]:
     def write(layer: Any, place: Place, sources: list[int]) -> tuple[str, Options]:
         options = []
-        for key, (name, kind, default) in table.keys.items():
+        for key, (name, kind, _) in table.keys.items():
             value = getattr(layer, name)
-            if value != default:
+            if value is not None:  # every key, defaults too: a cfg read and written keeps its keys
                 options.append((key, fmt(not value if kind == "noflag" else value)))
+        if table.carried:
+            options += [(key, fmt(value)) for key, value in layer.loss.items()]
         return section, options
 
     return write
@@ -151,7 +143,8 @@ WRITERS: dict[str, Callable[[Any, Place, list[int]], tuple[str, Options]]] = {
     "Route": _route,
     "MaxPool": _maxpool,
 } | {_tag(table.spec): _keyed(name, table) for name, table in KEYED.items()}
-MULTI_INPUT = {"Route", "Shortcut", "DarknetShortcut"}
+WRITERS |= FORK_WRITERS
+MULTI_INPUT = {"Route", "Shortcut", "DarknetShortcut"} | FORK_MULTI_INPUT
 
 
 def to_cfg(spec: NetworkSpec) -> tuple[str, list[str]]:
@@ -174,6 +167,7 @@ def to_cfg(spec: NetworkSpec) -> tuple[str, list[str]]:
             raise place.error("reads the network input", "Darknet layers after the first cannot")
         sections.append(WRITERS[layer.type](layer, place, sources))
         where.append(place.index)
+    _stopbackward(flat, sections, where)
     lines = [f"# {spec.name}: written by darkforge; each section after [net] is one layer, from 0", ""]
     for name, options in [("net", _net(flat)), *sections]:
         lines += [f"[{name}]", *(f"{key}={value}" for key, value in options), ""]
@@ -184,10 +178,22 @@ def _net(spec: NetworkSpec) -> Options:
     channels, height, width = spec.input.shape
     options = [("height", fmt(height)), ("width", fmt(width)), ("channels", fmt(channels))]
     settings = (spec.train or {}).get("darknet") or {}
-    unknown = [key for key in settings if key not in NET_KEYS]
-    if unknown:
-        raise SpecError(f"train.darknet: unknown [net] key {unknown[0]!r}", "keys: " + ", ".join(NET_KEYS))
-    return options + [(key, fmt(value)) for key, value in settings.items()]
+    # [net] carries every training setting as written (Darknet ignores keys it does not know)
+    return options + [(key, fmt(value)) for key, value in settings.items() if key != "stopbackward"]
+
+
+def _stopbackward(spec: NetworkSpec, sections: list[tuple[str, Options]], where: list[int]) -> None:
+    """`train.freeze: N` (N leading layers) as Darknet's stopbackward on layer N − 1."""
+    train = spec.train or {}
+    layer, value = ((train.get("darknet") or {}).get("stopbackward") or [None, 1])[:2]
+    freeze = train.get("freeze")
+    if layer is None and freeze is None:
+        return
+    if layer is None:
+        if not isinstance(freeze, int) or not 0 < freeze <= len(where):
+            raise SpecError(f"train.freeze: {freeze!r}", "Darknet's stopbackward needs a count of layers")
+        layer = freeze - 1
+    sections[where[layer]][1].append(("stopbackward", fmt(value)))
 
 
 def _warnings(outputs: tuple[int, ...], layers: tuple[Any, ...], where: list[int]) -> list[str]:

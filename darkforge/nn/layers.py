@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from darkforge.nn.activations import ACTIVATIONS
+from darkforge.nn.norm import batch_norm
 from darkforge.spec import layers as specs
 from darkforge.spec.base import Operand, Shape
 
@@ -34,9 +35,7 @@ class ConvLayer(nn.Module):
             groups=spec.groups,
             bias=spec.has_bias,
         )
-        self.bn = (
-            nn.BatchNorm2d(spec.filters, eps=norm.eps, momentum=norm.momentum) if norm else nn.Identity()
-        )
+        self.bn = batch_norm(norm, spec.filters) if norm else nn.Identity()
         self.act = ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,11 +6,11 @@ would need both (and a model built at full size); tests compare these numbers wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from darkforge.spec.base import INPUT, Shape, fmt_shape
-from darkforge.spec.shapes import LayerInfo, Plan, flatten, plan
+from darkforge.spec.shapes import LayerInfo, Plan
+from darkforge.views.darknet_table import darknet_table, fork_total
 
 
 def dead_weight_warnings(p: Plan) -> list[str]:
@@ -99,65 +99,13 @@ def _totals(p: Plan) -> list[str]:
     lines = [
         f"params   {p.params:,}",
         f"MACs     {p.macs:,} ({p.macs / 1e9:.3f} G)",
-        f"BFLOPs   {p.bflops:.3f} (Darknet's count: 2 × conv/connected MACs)",
+        f"BFLOPs   {p.bflops:.3f} (pjreddie Darknet's count: 2 × conv/connected MACs)",
+        f"BFLOPs   {fork_total(p):.3f} (AlexeyAB Darknet's total: convs, maxpools, shortcuts)",
         f"outputs  {outputs}",
     ]
     return lines + [f"warning: {w}" for w in dead_weight_warnings(p)]
 
 
-# Darknet's start-up rows, e.g.
-# "    1 conv     64  3 x 3 / 2   256 x 256 x  32   ->   128 x 128 x  64  0.604 BFLOPs"
-def _dims(shape: Shape) -> str:
-    if len(shape) == 3:
-        c, h, w = shape
-        return f"{w:4d} x{h:4d} x{c:4d}"
-    return f"{shape[0]:16d}"
-
-
-def _io(p: Plan, info: LayerInfo) -> str:
-    text = f"{_dims(_inputs(p, info)[0])}   -> {_dims(info.output)}"
-    return text + (f"  {2 * info.cost.macs / 1e9:.3f} BFLOPs" if info.cost.macs else "")
-
-
-def _conv_row(p: Plan, info: LayerInfo) -> str:
-    spec: Any = info.spec
-    kind = "conv" if spec.groups == 1 else f"conv{spec.groups}g"
-    return f"{kind:<7}{spec.filters:5d} {spec.size:2d} x{spec.size:2d} /{spec.stride:2d}  {_io(p, info)}"
-
-
-def _pool_row(name: str) -> Callable[[Plan, LayerInfo], str]:
-    def row(p: Plan, info: LayerInfo) -> str:
-        spec: Any = info.spec
-        return f"{name:<12} {spec.size:2d} x{spec.size:2d} /{spec.stride or spec.size:2d}  {_io(p, info)}"
-
-    return row
-
-
-def _plain_row(name: str) -> Callable[[Plan, LayerInfo], str]:
-    return lambda p, info: f"{name:<25}{_io(p, info)}"
-
-
-DARKNET_ROWS: dict[str, Callable[[Plan, LayerInfo], str]] = {
-    "ConvBnLeaky": _conv_row,
-    "Conv": _conv_row,
-    "Shortcut": lambda p, info: f"{'res':<7}{info.sources[-1]:5d}{'':13}{_io(p, info)}",
-    "Route": lambda p, info: "route  " + " ".join(str(s) for s in info.sources),
-    "MaxPool": _pool_row("max"),
-    "AvgPool": _pool_row("avg"),
-    "GlobalAvgPool": _plain_row("avg"),
-    "Upsample": lambda p, info: f"{'upsample':<20}{info.spec.stride:2d}x  {_io(p, info)}",  # type: ignore[attr-defined]
-    "Linear": _plain_row("connected"),
-    "Connected": _plain_row("connected"),
-    "DarknetShortcut": lambda p, info: f"{'res':<7}{info.sources[-1]:5d}{'':13}{_io(p, info)}",
-    "Dropout": lambda p, info: f"{'dropout':<12}p = {info.spec.p:.2f}{'':5}{_io(p, info)}",  # type: ignore[attr-defined]
-}
-
-
 def darknet_rows(spec_plan: Plan) -> str:
-    """The network as Darknet prints it at start-up: flat layers, Darknet's numbering."""
-    p = plan(flatten(spec_plan.spec))
-    lines = ["layer     filters    size              input                output"]
-    for info in p.layers:
-        row = DARKNET_ROWS.get(info.spec.type, _plain_row(info.spec.type.lower()))
-        lines.append(f"{info.index:5d} {row(p, info)}")
-    return "\n".join([*lines, "", *_totals(spec_plan)])
+    """The network as the AlexeyAB Darknet prints it at start-up (views/darknet_table.py)."""
+    return "\n".join([darknet_table(spec_plan), "", *_totals(spec_plan)])

@@ -29,6 +29,11 @@ class BatchNorm(Strict):
         0.1, gt=0, le=1, description="torch's convention: weight of each new batch (Darknet: 0.01)"
     )
     eps: float = Field(1e-5, gt=0, lt=1)
+    formula: Literal["torch", "pjreddie"] = Field(
+        "torch",
+        description="eval: (x−mean)/sqrt(var+eps) (torch, AlexeyAB Darknet) or /(sqrt(var)+eps) "
+        "(pjreddie's original Darknet, eps 1e-6)",
+    )
 
 
 class ConvNumerics(Strict):

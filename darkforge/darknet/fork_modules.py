@@ -1,0 +1,263 @@
+"""nn.Modules of the AlexeyAB fork's layer types (specs in darkforge/darknet/fork.py), each
+following the fork's CPU forward pass (src/*_layer.c, blas.c). Same constructor contract as
+darkforge/nn/layers.py: (spec, static input shapes). Layers with weights of their own outside a
+conv or linear ([shortcut] weights_type, [implicit]) hold them as `darknet_weights`, which
+darkforge/darknet/weights.py reads and writes in Darknet's order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from darkforge.darknet import fork
+from darkforge.darknet.activations import activation
+from darkforge.errors import SpecError
+from darkforge.nn.norm import batch_norm
+from darkforge.spec.base import Shape
+
+
+class Blur(nn.Module):
+    """The fixed depthwise blur of `antialiasing` (not in the .weights): 1 → [1 2 1]ᵀ[1 2 1]/16
+    with padding 1, 2 → a 2×2 box/4 without padding; at the layer's strides."""
+
+    def __init__(self, channels: int, kind: int, strides: tuple[int, int]) -> None:
+        super().__init__()
+        if kind == 1:
+            row = torch.tensor([1.0, 2.0, 1.0])
+            kernel = torch.outer(row, row) / 16
+        else:
+            kernel = torch.full((2, 2), 0.25)
+        self.kernel: Tensor
+        self.register_buffer("kernel", kernel.expand(channels, 1, *kernel.shape).clone(), persistent=False)
+        self.padding, self.strides, self.channels = fork.BLUR[kind][1], strides, channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.kernel, stride=self.strides, padding=self.padding, groups=self.channels)
+
+
+def _check_xnor(spec: fork.DarknetConv) -> None:
+    """An xnor conv builds only where darkforge computes what the fork's binary path computes."""
+    if not spec.xnor:
+        return
+    sy, sx = spec.strides
+    why = {
+        "batch_normalize=1": spec.batch_norm is not None,
+        "bin_output=1": spec.bin_output,
+        "stride_x != stride_y": sx != sy,
+        "dilation": spec.dilation > 1,
+        "antialiasing": bool(spec.antialiasing),
+    }
+    found = [what for what, present in why.items() if present]
+    if found:
+        raise SpecError(
+            f"DarknetConv: xnor=1 with {found[0]}: the fork's binary inference path for it is not "
+            "reproduced exactly, and darkforge does not build an xnor conv as a float one",
+            "remove xnor (a float network) or that key",
+        )
+
+
+class DarknetConv(nn.Module):
+    """conv -> batch norm (or bias) -> activation -> blur; `xnor`: sign(x) ⊛ sign(W)·mean|W| + bias,
+    the padding counting as −1 (Darknet's binarised zeros)."""
+
+    def __init__(self, spec: fork.DarknetConv, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        norm = spec.batch_norm
+        _check_xnor(spec)
+        if spec.share is not None:
+            raise SpecError(
+                f"DarknetConv: share_index={spec.share}: weights shared between layers are not built "
+                "by darkforge (the network validates, with Darknet's shapes and counts)",
+                "give the layer weights of its own (drop share_index)",
+            )
+        c = inputs[0][0]
+        strides = (1, 1) if spec.antialiasing else spec.strides
+        self.xnor, self.padding = spec.xnor, spec.padding
+        pad = 0 if spec.xnor else spec.padding * spec.dilation
+        self.conv = nn.Conv2d(
+            c, spec.filters, spec.size, strides, pad, spec.dilation, spec.groups, bias=norm is None
+        )
+        self.bn = batch_norm(norm, spec.filters) if norm else nn.Identity()
+        self.act = activation(spec.activation)
+        self.blur = (
+            Blur(spec.filters, spec.antialiasing, spec.strides) if spec.antialiasing else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.xnor:
+            x = F.pad(torch.where(x > 0, 1.0, -1.0), (self.padding,) * 4, value=-1.0)
+            w = self.conv.weight
+            scale = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+            y = F.conv2d(x, torch.where(w > 0, 1.0, -1.0) * scale, self.conv.bias, self.conv.stride)
+        else:
+            y = self.bn(self.conv(x))
+        return self.blur(self.act(y))
+
+
+class DarknetPool(nn.Module):
+    """maxpool_layer.c: windows from −(padding // 2); max (outside pixels never win) or the mean of
+    the pixels inside the image; over channels g, g + K, … with maxpool_depth."""
+
+    def __init__(self, spec: fork.DarknetPool, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        before = spec.padding // 2
+        self.pad = (before, spec.padding - before) * 2
+        self.size, self.average, self.depth, self.k = spec.size, spec.average, spec.depth, spec.out_channels
+        self.strides = (1, 1) if spec.antialiasing else spec.strides
+        channels = inputs[0][0]
+        self.blur = Blur(channels, spec.antialiasing, spec.strides) if spec.antialiasing else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.depth:
+            b, c, h, w = x.shape
+            rows = -(-c // self.k)
+            x = F.pad(x, (0, 0, 0, 0, 0, rows * self.k - c), value=float("-inf"))
+            return x.view(b, rows, self.k, h, w).amax(1)
+        if self.average:
+            total = F.avg_pool2d(F.pad(x, self.pad), self.size, self.strides, divisor_override=1)
+            ones = F.pad(torch.ones_like(x[:1, :1]), self.pad)
+            return total / F.avg_pool2d(ones, self.size, self.strides, divisor_override=1)
+        y = F.max_pool2d(F.pad(x, self.pad, value=float("-inf")), self.size, self.strides)
+        return self.blur(y)
+
+
+class GroupRoute(nn.Module):
+    def __init__(self, spec: fork.GroupRoute, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.groups, self.group = spec.groups, spec.group
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        return torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
+
+
+def _added(out: Tensor, x: Tensor, weight: Tensor | float) -> Tensor:
+    """out + weight·x over the channels both have (Darknet's shortcut_multilayer_cpu)."""
+    c = min(out.shape[1], x.shape[1])
+    if isinstance(weight, Tensor) and weight.numel() > 1:
+        weight = weight[:c].view(1, c, 1, 1)
+    head = out[:, :c] + weight * x[:, :c]
+    return head if c == out.shape[1] else torch.cat([head, out[:, c:]], 1)
+
+
+class WeightedShortcut(nn.Module):
+    def __init__(self, spec: fork.WeightedShortcut, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        k = {"none": 0, "per_feature": 1, "per_channel": inputs[0][0]}[spec.weights]
+        self.normalization = spec.normalization
+        self.darknet_weights = nn.Parameter(torch.ones(len(inputs), k)) if k else None
+        self.act = activation(spec.activation)
+
+    def forward(self, prev: Tensor, *adds: Tensor) -> Tensor:
+        w: Tensor | None = self.darknet_weights
+        if w is None:
+            out = prev
+            for x in adds:
+                out = _added(out, x, 1.0)
+            return self.act(out)
+        if self.normalization == "relu":
+            w = F.relu(w) / (1e-4 + F.relu(w).sum(0, keepdim=True))
+        else:
+            e = torch.exp(w - w.amax(0, keepdim=True))
+            w = e / (1e-4 + e.sum(0, keepdim=True))
+        out = prev * (w[0].view(1, -1, 1, 1) if w.shape[1] > 1 else w[0])
+        for i, x in enumerate(adds, 1):
+            out = _added(out, x, w[i] if w.shape[1] > 1 else w[i, 0])
+        return self.act(out)
+
+
+class ScaleChannels(nn.Module):
+    def __init__(self, spec: fork.ScaleChannels, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = activation(spec.activation)
+
+    def forward(self, scale: Tensor, x: Tensor) -> Tensor:
+        if scale.dim() == 2:
+            scale = scale[:, :, None, None]
+        return self.act(x * scale)
+
+
+class Sam(nn.Module):
+    def __init__(self, spec: fork.Sam, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = activation(spec.activation)
+
+    def forward(self, scale: Tensor, x: Tensor) -> Tensor:
+        return self.act(x * scale)
+
+
+def reorg_index(w: int, h: int, c: int, stride: int) -> Tensor:
+    """reorg_cpu's out_index for every in_index (one image), as a flat index tensor."""
+    out_c = c // (stride * stride)
+    k = torch.arange(c).view(c, 1, 1)
+    j = torch.arange(h).view(1, h, 1)
+    i = torch.arange(w).view(1, 1, w)
+    c2, offset = k % out_c, k // out_c
+    w2, h2 = i * stride + offset % stride, j * stride + offset // stride
+    return (w2 + w * stride * (h2 + h * stride * c2)).flatten()
+
+
+class Reorg3d(nn.Module):
+    """reorg_cpu with the output's w, h, c: forward=0 gathers, reverse (forward=1) scatters."""
+
+    def __init__(self, spec: fork.Reorg3d, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        out = spec.infer([fork.Operand(tuple(inputs[0]), "input")]).output
+        self.out, self.reverse = out, spec.reverse
+        c, h, w = out
+        self.index: Tensor
+        self.register_buffer("index", reorg_index(w, h, c, spec.stride), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.flatten(1)
+        if self.reverse:
+            y = torch.empty_like(flat)
+            y[:, self.index] = flat
+        else:
+            y = flat[:, self.index]
+        return y.view(x.shape[0], *self.out)
+
+
+class Implicit(nn.Module):
+    def __init__(self, spec: fork.Implicit, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.darknet_weights = nn.Parameter(
+            torch.empty(spec.filters, spec.atoms).normal_(spec.mean, spec.std)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.darknet_weights
+        return w.view(1, *w.shape, 1).expand(x.shape[0], -1, -1, -1)
+
+
+class DarknetUpsample(nn.Module):
+    def __init__(self, spec: fork.DarknetUpsample, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.stride, self.scale = spec.stride, spec.scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.stride
+        if s < 0:
+            return F.avg_pool2d(x, -s, divisor_override=1) * self.scale
+        return x.repeat_interleave(s, 2).repeat_interleave(s, 3) * self.scale
+
+
+class DarknetActivationLayer(nn.Module):
+    def __init__(self, spec: fork.DarknetActivationLayer, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = activation(spec.activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x)
+
+
+class Empty(nn.Identity):
+    def __init__(self, spec: fork.Empty, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+
+
+class Contrastive(nn.Identity):
+    def __init__(self, spec: fork.Contrastive, inputs: Sequence[Shape]) -> None:
+        super().__init__()
