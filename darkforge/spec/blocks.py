@@ -136,14 +136,19 @@ class BlockUse(LayerSpec):
     library: ClassVar[Library]
     module: ClassVar[str | None] = "darkforge.nn.block:Block"
     _scale: Scale | None = PrivateAttr(None)
-    _cache: dict[tuple[Shape, ...], Instance] = PrivateAttr(default_factory=dict)
+    _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
     def arguments(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.block.definition.params}
 
+    def arguments_key(self) -> tuple[Any, ...]:
+        """What an instance depends on besides the input shapes."""
+        return (tuple(self.arguments().items()), self._scale)
+
     def scaled(self, scale: Scale) -> Self:
         copy = self.model_copy()
         copy._scale = scale
+        copy._cache = {}  # model_copy shares the private dict's values: never the unscaled instances
         return copy
 
     def input_names(self, count: int) -> list[str]:
@@ -172,7 +177,7 @@ class BlockUse(LayerSpec):
         return inst.layers, inst.output
 
     def instance(self, inputs: Sequence[Shape]) -> Instance:
-        key = tuple(inputs)
+        key = (*inputs, self.arguments_key())
         if key not in self._cache:
             self._cache[key] = self._instantiate(inputs)
         return self._cache[key]

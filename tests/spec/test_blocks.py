@@ -239,3 +239,14 @@ def test_summary_shows_a_row_per_use_and_expands(run_cli):
     assert "layer3  Stage" in short and "25,557,032" in short
     expanded = run_cli("summary", ARCHS / "resnet50.yaml", "--expand").stdout
     assert expanded.count("Shortcut") == 16 and "25,557,032" in expanded
+
+
+def test_width_scales_reach_inside_blocks_even_when_the_input_shape_is_the_same(write):
+    text = (
+        HEAD
+        + "blocks:\n  B:\n    params: {f: int}\n    layers:\n      - {type: Conv, filters: $f, size: 1}\n"
+    )
+    text += "layers:\n  - {type: Conv, filters: 8, size: 1, fixed_width: true}\n  - {type: B, f: 32}\nscales: {half: {width: 0.5}}\n"
+    spec = load(write, text)
+    assert darkforge.plan(spec.resolved()).output_shapes == [(32, 16, 16)]
+    assert darkforge.plan(spec.resolved("half")).output_shapes == [(16, 16, 16)]
