@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from darkforge.files import TEMP_MARK, replacing
-from darkforge.training.images import decode_file
+from darkforge.training.images import OnDemand, decode_file
 
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
 VERSION = 1
@@ -162,11 +162,10 @@ def build(path: Path, head: dict[str, Any], items: Items) -> None:
             f.write(np.array([label for _, label in files], dtype="<i8").tobytes())
 
 
-class Mapped:
-    """A split's images memory-mapped from the cache (`disk`), read on demand. Quacks like the
-    (N, C, H, W) uint8 tensor it stands for. Pages read for a batch are dropped from this process
-    after the copy (madvise), so the resident set stays near one batch however large the file; the
-    kernel's page cache still keeps hot pages for the next epoch."""
+class Mapped(OnDemand):
+    """A split's images memory-mapped from the cache (`disk`), read on demand. Pages read for a
+    batch are dropped from this process after the copy (madvise), so the resident set stays near
+    one batch however large the file; the kernel's page cache keeps hot pages for the next epoch."""
 
     def __init__(self, path: Path, head: dict[str, Any], split: str, rows: Tensor | None = None) -> None:
         self.path, self.head, self.split, self.rows = path, head, split, rows
@@ -176,17 +175,6 @@ class Mapped:
         self.offset = head["start"] + head["splits"][split]["images"]
         self._map: mmap.mmap | None = None
         self._tensor: Tensor | None = None
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cpu")
-
-    @property
-    def nbytes(self) -> int:
-        return self.shape.numel()
-
-    def __len__(self) -> int:
-        return self.shape[0]
 
     def _open(self) -> Tensor:
         if self._tensor is None:

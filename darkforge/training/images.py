@@ -68,16 +68,12 @@ def decode_file(path: str | os.PathLike[str], size: tuple[int, int], channels: i
     return resize(read_image(path, channels)[None], size)[0]
 
 
-class Files:
-    """Images left on disk as files (`--cache none`): indexing decodes them, in the calling
-    process or in a DataLoader worker. Quacks like the (N, C, H, W) uint8 tensor it stands for."""
+class OnDemand:
+    """Pixels read on demand, on the host, that quack like the (N, C, H, W) uint8 tensor they
+    stand for: `shape`, `len`, `device`, `nbytes`, and indexing by a tensor of rows."""
 
-    def __init__(self, paths: list[Path], size: tuple[int, int], channels: int = 3, workers: int = 0) -> None:
-        self.paths, self.size, self.channels, self.workers = paths, size, channels, workers
-
-    @property
-    def shape(self) -> torch.Size:
-        return torch.Size((len(self.paths), self.channels, *self.size))
+    shape: torch.Size
+    workers = 0  # DataLoader workers that fetch batches (0: fetched in the calling process)
 
     @property
     def device(self) -> torch.device:
@@ -88,7 +84,16 @@ class Files:
         return self.shape.numel()
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return self.shape[0]
+
+
+class Files(OnDemand):
+    """Images left on disk as files (`--cache none`): indexing decodes them, in the calling
+    process or in a DataLoader worker."""
+
+    def __init__(self, paths: list[Path], size: tuple[int, int], channels: int = 3, workers: int = 0) -> None:
+        self.paths, self.size, self.channels, self.workers = paths, size, channels, workers
+        self.shape = torch.Size((len(paths), channels, *size))
 
     def __getitem__(self, index: Tensor | slice) -> Tensor:
         rows = _rows(index, len(self))
