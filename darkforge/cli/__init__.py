@@ -1,10 +1,10 @@
 """The `darkforge` command: a click group (cli/app.py) whose subcommands live in one module each."""
 
-from darkforge.cli import darknet, draw, export, inspect, train
+from darkforge.cli import benchmark, darknet, draw, export, inspect, train
 from darkforge.cli.app import cli
 
 # the modules above register their subcommands on `cli` when imported
-COMMANDS = (darknet, draw, export, inspect, train)
+COMMANDS = (benchmark, darknet, draw, export, inspect, train)
 
 
 def main() -> None:
