@@ -181,3 +181,32 @@ def test_a_killed_build_leaves_no_cache_and_its_temp_is_removed(tmp_path):
     data = load_dataset(f"imagefolder:{root}", None, (8, 8), "disk")
     assert len(data.train) == 80 and not list(folder.glob(".*.tmp*"))
     assert cache.valid(cache_file(root), data.train.images.head)
+
+
+TINY_NET = """
+name: tiny
+input: {channels: 3, size: 8}
+layers:
+  - {type: ConvBnLeaky, filters: 4, size: 3}
+  - {type: GlobalAvgPool}
+  - {type: Linear, out: 2}
+"""
+
+
+@pytest.mark.parametrize("mode", ["disk", "none"])
+def test_train_runs_from_disk_and_from_files(run_cli, write, tmp_path, mode):
+    root = make_folder(tmp_path / "data", splits=("train", "val", "test"), per_class=4)
+    arch = write("tiny.yaml", TINY_NET)
+    project = tmp_path / "runs"
+    result = run_cli(
+        "train", arch, "--data", f"imagefolder:{root}", "--cache", mode, "--epochs", "1",
+        "--batch-size", "4", "--device", "cpu", "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "done: final epoch 1" in result.output
+    args = (project / "train" / "args.yaml").read_text()
+    assert f"cache: {mode}" in args
+    bad = run_cli(
+        "train", arch, "--data", f"imagefolder:{root}", "--cache-budget", "lots", "--project", project
+    )
+    assert bad.exit_code == 2 and "--cache-budget 'lots' is not a size" in bad.output
