@@ -35,7 +35,7 @@ from darkforge.training.images import OnDemand, decode_file
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
 VERSION = 1
 PAGE = mmap.PAGESIZE
-RELEASE_BYTES = 32 * 2**20  # `disk`: resident pages of the mapping are dropped past this much
+RELEASE_BYTES = 16 * 2**20  # `disk`: resident pages of the mapping are dropped past this much
 Items = dict[str, list[tuple[Path, int]]]  # split -> (file, label) in order
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 STATS_IMAGES = 50_000  # mean/std from at most this many images, evenly spread over the split
-STATS_CHUNK_BYTES = 16 * 2**20  # uint8 bytes per chunk: memory for statistics stays bounded
+STATS_CHUNK_BYTES = 2 * 2**20  # uint8 bytes per chunk: its float64 copy (16 MiB) bounds the memory
 
 
 class Lazy(Protocol):
@@ -86,18 +86,19 @@ class Dataset:
 
 
 def channel_stats(split: Split, limit: int = STATS_IMAGES) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (unbiased) std in [0, 1] units, in chunks of bounded size: exact integer
-    sums of the uint8 pixels and their squares, never a float copy of the split."""
+    """Per-channel mean and (unbiased) std in [0, 1] units, in chunks of bounded size: exact sums
+    of the uint8 pixels and their squares (float64 holds a chunk's sums exactly: at most
+    2 MiB × 255² < 2**53), accumulated as Python integers; never a float copy of the split."""
     n = len(split)
     rows = torch.linspace(0, n - 1, limit).round().long().unique() if n > limit else torch.arange(n)
     _, c, h, w = split.images.shape
     per_chunk = max(1, STATS_CHUNK_BYTES // (c * h * w))
     sums, squares = [0] * c, [0] * c
     for start in range(0, len(rows), per_chunk):
-        x = split.gather(rows[start : start + per_chunk]).to(torch.int32)  # (B, C, H, W) bounded
-        sums = [a + b for a, b in zip(sums, x.sum((0, 2, 3), dtype=torch.int64).tolist(), strict=True)]
-        sq = x.square_().sum((0, 2, 3), dtype=torch.int64).tolist()
-        squares = [a + b for a, b in zip(squares, sq, strict=True)]
+        x = split.gather(rows[start : start + per_chunk]).cpu().double()  # (B, C, H, W), bounded
+        sums = [a + round(b) for a, b in zip(sums, x.sum((0, 2, 3)).tolist(), strict=True)]
+        sq = x.square_().sum((0, 2, 3)).tolist()
+        squares = [a + round(b) for a, b in zip(squares, sq, strict=True)]
     count = len(rows) * h * w
     mean = [s / count / 255 for s in sums]
     var = [(q * count - s * s) / (count * max(count - 1, 1)) for s, q in zip(sums, squares, strict=True)]
