@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "darkforge"
-PARTS = ("spec", "nn", "views", "darknet", "training", "export", "cli")
+PARTS = ("spec", "nn", "views", "darknet", "training", "export", "benchmark", "cli")
 HEAVY = (
     "torch",
     "torchvision",

@@ -62,6 +62,11 @@ def _check(spec: NetworkSpec, scale: str | None) -> Plan:
     help="darknet: flat rows as Darknet prints them",
 )
 @click.option("--expand", is_flag=True, help="a row per layer inside blocks and stages (the flat spelling)")
+@click.option(
+    "--runtime",
+    is_flag=True,
+    help="build the module and show torchinfo's view of one forward pass, checked against the plan",
+)
 def summary(
     arch: str | None,
     scale: str | None,
@@ -70,16 +75,30 @@ def summary(
     as_json: bool,
     style: str,
     expand: bool,
+    runtime: bool,
 ) -> None:
-    """Print every layer's output shape, parameters and MACs, and the totals."""
+    """Print every layer's output shape, parameters, MACs and activation size, and the totals."""
     spec = load_spec(arch_or_default(arch)).resolved(scale, input_size, classes)
     p = plan(flatten(spec) if expand else spec)
-    if as_json:
+    if runtime:
+        _runtime(p, as_json)
+    elif as_json:
         click.echo(json.dumps(as_dict(p), indent=2))
     elif style == "darknet":
         click.echo(darknet_rows(p))
     else:
         click.echo(table(p))
+
+
+def _runtime(p: Plan, as_json: bool) -> None:
+    # torch: imported on use, so `validate` and `--help` stay fast
+    from darkforge.views import runtime
+
+    r = runtime.runtime(p)
+    if as_json:
+        click.echo(json.dumps(as_dict(p) | {"runtime": runtime.as_dict(r)}, indent=2))
+    else:
+        click.echo(runtime.report(p, r))
 
 
 @cli.command()

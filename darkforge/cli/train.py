@@ -22,7 +22,8 @@ DEVICE = click.option("--device", default="auto", show_default=True, help="auto,
 DATA = click.option(
     "--data",
     default=None,
-    help="cifar10 (default), imagefolder:DIR (DIR/train/<class>/, DIR/test/<class>/) or fake",
+    help="cifar10 (default), cifar100, imagefolder:DIR (DIR/train/<class>/, DIR/test/<class>/, "
+    "optional DIR/val/<class>/) or fake",
 )
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False), help="where cifar10 is downloaded/cached"
@@ -59,6 +60,18 @@ DATA_DIR = click.option(
     "--workers",
     type=click.IntRange(0),
     help="accepted for familiarity: batches are built on the device, no workers",
+)
+@click.option(
+    "--cache",
+    type=click.Choice(["auto", "ram", "disk", "none"]),
+    default="auto",
+    show_default=True,
+    help="where decoded images live: ram, disk (memory-mapped), none (decode per batch); auto by size",
+)
+@click.option(
+    "--cache-budget",
+    metavar="SIZE",
+    help="memory decoded images may take before auto leaves ram, e.g. 4G [default: half of RAM]",
 )
 @click.option("--project", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--name", default="train", show_default=True, help="run name; auto-incremented if taken")
@@ -116,6 +129,7 @@ def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: A
 def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
     """Validate everything before a run directory is created (nothing is created for bad input)."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training.data import parse_size
     from darkforge.training.loop import Job
 
     path = arch_path(arch)
@@ -127,6 +141,7 @@ def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
     overrides = {names.get(k, k): flags[k] for k in keys}
     rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
     data = flags["data"] or "cifar10"
+    budget = parse_size(flags["cache_budget"]) if flags["cache_budget"] else None
     return Job(
         _arch_yaml(path, spec),
         str(path),
@@ -136,6 +151,8 @@ def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
         flags["data_dir"],
         flags["device"],
         sync_bn,
+        flags["cache"],
+        budget,
     )
 
 
@@ -158,6 +175,7 @@ def _create(job: Any, project: str, name: str) -> Any:
         run.write_text("arch.yaml", job.arch_yaml)
         args = {"arch": job.arch_name, "scale": job.scale, "data": job.data, "data_dir": job.data_dir}
         args |= {"device": job.device, "sync_bn": job.sync_bn, "recipe": job.recipe.model_dump(mode="json")}
+        args |= {"cache": job.cache, "cache_budget": job.cache_budget}
         run.write_yaml("args.yaml", args)
         click.echo(f"run directory: {run.path}")
         path = str(run.path)
@@ -184,6 +202,8 @@ def _resume(path: str, device: str, sync_bn: bool | None) -> tuple[Any, Any, Any
         args.get("data_dir"),
         device,
         args.get("sync_bn", False) if sync_bn is None else sync_bn,
+        args.get("cache", "auto"),
+        args.get("cache_budget"),
     )
     payload = checkpoint.load(run.last) if run.last.exists() else None
     done = len(payload["state"]["history"]) if payload else 0

@@ -142,10 +142,13 @@ class Linear(nn.Linear):
         for d in inputs[0]:
             features *= d
         super().__init__(features, spec.out, bias=spec.bias)
-        self.act = ACTIVATIONS[spec.activation](spec.slope)
+        # only a real activation becomes a child: a Linear with none stays a leaf module (torchinfo
+        # counts the multiply-adds of leaves only)
+        self.act = None if spec.activation == "linear" else ACTIVATIONS[spec.activation](spec.slope)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(super().forward(x.flatten(1)))
+        y = super().forward(x.flatten(1))
+        return y if self.act is None else self.act(y)
 
 
 class Dropout(nn.Dropout):

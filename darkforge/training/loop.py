@@ -57,6 +57,8 @@ class Job:
     data_dir: str | None = None
     device: str = "auto"
     sync_bn: bool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
+    cache: str = "auto"  # where an image folder's decoded pixels live: auto, ram, disk, none
+    cache_budget: int | None = None  # bytes `auto` lets decoded images take in memory (None: half of RAM)
 
 
 EventKind = Literal["start", "step", "epoch"]
@@ -142,7 +144,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     spec = spec_from_text(job.arch_yaml, job.arch_name).resolved(job.scale)
     c, h, w = spec.input.shape
     with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
-        data = load_dataset(job.data, job.data_dir, (h, w))
+        data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
     if data.train.images.shape[1] != c:
         raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
     mean, std = data.mean_std if recipe.normalize else ([0.0] * c, [1.0] * c)

@@ -10,7 +10,10 @@ from typing import Any
 
 from darkforge.spec.base import INPUT, Shape, fmt_shape
 from darkforge.spec.shapes import LayerInfo, Plan
+from darkforge.views import memory
 from darkforge.views.darknet_table import darknet_table, fork_total
+
+TRAIN_BATCH = 256  # the default recipe's batch: the batch of the training-memory estimate
 
 
 def dead_weight_warnings(p: Plan) -> list[str]:
@@ -36,6 +39,7 @@ def _source_name(p: Plan, index: int) -> str:
 
 
 def as_dict(p: Plan) -> dict[str, Any]:
+    acts = memory.layer_activations(p)
     return {
         "name": p.spec.name,
         "input": list(p.input),
@@ -54,17 +58,20 @@ def as_dict(p: Plan) -> dict[str, Any]:
                 "params": info.cost.params,
                 "macs": info.cost.macs,
                 "dead_params": info.cost.dead_params,
+                "activation_bytes": act,
             }
-            for info in p.layers
+            for info, act in zip(p.layers, acts, strict=True)
         ],
+        "memory": memory.totals(p, TRAIN_BATCH, acts),
         "dead_params": p.dead_params,
         "warnings": dead_weight_warnings(p),
     }
 
 
 def table(p: Plan) -> str:
-    rows = [("#", "id", "type", "from", "output", "params", "MACs")]
-    for info in p.layers:
+    acts = memory.layer_activations(p)
+    rows = [("#", "id", "type", "from", "output", "params", "MACs", "activations")]
+    for info, act in zip(p.layers, acts, strict=True):
         rows.append(
             (
                 str(info.index),
@@ -74,10 +81,11 @@ def table(p: Plan) -> str:
                 fmt_shape(info.output),
                 f"{info.cost.params:,}",
                 f"{info.cost.macs:,}",
+                memory.fmt_bytes(act),
             )
         )
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-    right = {0, 5, 6}
+    right = {0, 5, 6, 7}
     lines = [
         "  ".join(
             cell.rjust(w) if k in right else cell.ljust(w)
@@ -86,7 +94,7 @@ def table(p: Plan) -> str:
         for row in rows
     ]
     lines.insert(1, "-" * len(lines[0]))
-    return "\n".join([_title(p), "", *lines, "", *_totals(p)])
+    return "\n".join([_title(p), "", *lines, "", *_totals(p), *memory.totals_lines(p, TRAIN_BATCH, acts)])
 
 
 def _title(p: Plan) -> str:

@@ -27,7 +27,7 @@ def test_imagefolder_decodes_once_then_reads_the_cache(tmp_path):
     assert first.train.images.shape == (6, 3, 8, 8) and first.train.images.dtype == torch.uint8
     assert first.train.labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert int(first.train.images[3, 0, 0, 0]) == 40
-    assert list((root / ".darkforge-cache").glob("*.pt"))
+    assert list((root / ".darkforge-cache").glob("darkforge-*.u8"))
     second = load_dataset(f"imagefolder:{root}", None, (8, 8))
     assert torch.equal(first.test.images, second.test.images)
     resized = load_dataset(f"imagefolder:{root}", None, (4, 4))  # another size: another cache entry

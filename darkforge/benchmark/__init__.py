@@ -1,0 +1,1 @@
+"""Speed of built networks: `darkforge benchmark` and the repository's benchmarks/ scripts."""

@@ -1,0 +1,215 @@
+"""The decoded-image cache: one uint8 file per image folder and input size, read whole (`ram`) or
+memory-mapped (`disk`).
+
+Layout: MAGIC, an 8-byte little-endian header length, a JSON header, zero padding to a page, then
+per split its images (N, C, H, W) uint8 and its labels (N,) int64 at the offsets the header names.
+The header carries the format version, the source fingerprint (file list, sizes, mtimes, input
+size), the class list, the shape and count of every split and the total length; a file whose header
+disagrees with what the caller expects, or whose length is wrong, is rebuilt, never trusted.
+
+Building streams image by image into a temp file beside the target (darkforge.files.replacing:
+fsync, rename), so memory stays bounded and a killed build leaves no cache, only a temp that the
+next builder removes. One builder at a time: an OS lock (flock, released by the kernel on a kill)
+beside the cache; the others wait for it, then read what it wrote. DDP ranks share one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from darkforge.files import TEMP_MARK, replacing
+from darkforge.training.images import OnDemand, decode_file
+
+MAGIC = b"DARKFORGE-DATA-CACHE\n"
+VERSION = 1
+PAGE = mmap.PAGESIZE
+RELEASE_BYTES = 16 * 2**20  # `disk`: resident pages of the mapping are dropped past this much
+Items = dict[str, list[tuple[Path, int]]]  # split -> (file, label) in order
+
+
+def header_for(
+    fingerprint: str, size: tuple[int, int], channels: int, classes: list[str], items: Items
+) -> dict[str, Any]:
+    """The header a cache of `items` must carry, with every section's offset."""
+    row = channels * size[0] * size[1]
+    splits, offset = {}, 0
+    for name, files in items.items():
+        n = len(files)
+        splits[name] = {"count": n, "images": offset, "labels": offset + n * row}
+        offset += n * (row + 8)
+    head = {"version": VERSION, "fingerprint": fingerprint, "size": list(size), "channels": channels}
+    head |= {"classes": classes, "splits": splits}
+    start = _data_start(head)
+    head["start"], head["bytes"] = start, start + offset
+    return head
+
+
+def _data_start(head: dict[str, Any]) -> int:
+    # the header's own length depends on "start" and "bytes": leave room for 20 digits each
+    text = json.dumps(head | {"start": 10**20, "bytes": 10**20}).encode()
+    return -(-(len(MAGIC) + 8 + len(text)) // PAGE) * PAGE
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The header of a cache file, or None when it is missing, foreign or torn."""
+    try:
+        with path.open("rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > 64 * 2**20:
+                return None
+            head = json.loads(f.read(length))
+            head["_length"] = os.fstat(f.fileno()).st_size
+            return head if isinstance(head, dict) else None
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def valid(path: Path, expected: dict[str, Any]) -> bool:
+    """Whether `path` is a complete cache with exactly the `expected` header."""
+    head = read_header(path)
+    if head is None or head.pop("_length") != expected["bytes"]:
+        return False
+    if head != expected:
+        return False
+    # labels are cheap to check and a flipped byte there would train silently on wrong classes
+    return all(
+        bool(((labels >= 0) & (labels < len(expected["classes"]))).all())
+        for labels in (read_labels(path, expected, s) for s in expected["splits"])
+    )
+
+
+def read_labels(path: Path, head: dict[str, Any], split: str) -> Tensor:
+    info = head["splits"][split]
+    data = np.fromfile(path, dtype="<i8", count=info["count"], offset=head["start"] + info["labels"])
+    return torch.from_numpy(data.astype(np.int64))
+
+
+def read_images(path: Path, head: dict[str, Any], split: str) -> Tensor:
+    """A split's images read whole into memory (`ram`): (N, C, H, W) uint8."""
+    shape = _shape(head, split)
+    images = torch.empty(shape, dtype=torch.uint8)
+    with path.open("rb") as f:
+        f.seek(head["start"] + head["splits"][split]["images"])
+        f.readinto(images.numpy().data.cast("B"))
+    return images
+
+
+def _shape(head: dict[str, Any], split: str) -> tuple[int, int, int, int]:
+    return (head["splits"][split]["count"], head["channels"], *head["size"])
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the build lock of the cache `path` (waits for another builder to finish)."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def ensure(places: list[Path], head: dict[str, Any], items: Items) -> Path:
+    """A valid cache file for `head`: found in one of `places` (beside the data first), else built
+    in the first writable one. Raises OSError when none is writable."""
+    for path in places:
+        if valid(path, head):
+            return path
+    error: OSError | None = None
+    for path in places:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with locked(path):
+                if not valid(path, head):  # another process may have built it while we waited
+                    _remove_stale_temps(path)
+                    build(path, head, items)
+            return path
+        except OSError as e:
+            error = e
+    assert error is not None
+    raise error
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temps of a killed build: we hold the lock, so no live builder owns one."""
+    for temp in path.parent.glob(f".{path.name}.*{TEMP_MARK}*"):
+        temp.unlink(missing_ok=True)
+
+
+def build(path: Path, head: dict[str, Any], items: Items) -> None:
+    """Decode `items` image by image into `path` (atomically; memory: one image at a time)."""
+    size, channels = tuple(head["size"]), head["channels"]
+    text = json.dumps(head).encode()
+    with replacing(path) as temp, temp.open("wb") as f:
+        f.write(MAGIC + struct.pack("<Q", len(text)) + text)
+        f.write(b"\0" * (head["start"] - f.tell()))
+        for files in items.values():
+            for file, _ in files:
+                f.write(decode_file(file, size, channels).numpy().tobytes())  # type: ignore[arg-type]
+            f.write(np.array([label for _, label in files], dtype="<i8").tobytes())
+
+
+class Mapped(OnDemand):
+    """A split's images memory-mapped from the cache (`disk`), read on demand. Pages read are
+    dropped from this process (madvise) every RELEASE_BYTES, so its resident set stays bounded
+    however large the file; the kernel's page cache keeps hot pages for the next epoch."""
+
+    def __init__(self, path: Path, head: dict[str, Any], split: str, rows: Tensor | None = None) -> None:
+        self.path, self.head, self.split, self.rows = path, head, split, rows
+        full = _shape(head, split)
+        self.shape = torch.Size((len(rows) if rows is not None else full[0], *full[1:]))
+        self.row_bytes = full[1] * full[2] * full[3]
+        self.offset = head["start"] + head["splits"][split]["images"]
+        self._map: mmap.mmap | None = None
+        self._tensor: Tensor | None = None
+        self._touched = 0  # bytes of pages possibly resident since the last release
+
+    def _open(self) -> Tensor:
+        if self._tensor is None:
+            with self.path.open("rb") as f:  # ACCESS_COPY: a writable view (torch wants one), never written
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            full = _shape(self.head, self.split)
+            count = full[0] * self.row_bytes
+            self._tensor = torch.frombuffer(self._map, dtype=torch.uint8, count=count, offset=self.offset)
+            self._tensor = self._tensor.view(full)
+        return self._tensor
+
+    def __getitem__(self, index: Tensor | slice) -> Tensor:
+        images = self._open()
+        rows = torch.arange(len(self))[index] if isinstance(index, slice) else index.cpu()
+        if self.rows is not None:
+            rows = self.rows[rows]
+        out = images[rows]  # a copy: the gather leaves the mapping
+        self._release(rows)
+        return out
+
+    def _release(self, rows: Tensor) -> None:
+        # one madvise over the whole mapping once RELEASE_BYTES of pages may have been touched:
+        # a call per row costs more than the gather itself (measured: 10 µs each)
+        if self._map is None or not hasattr(self._map, "madvise"):
+            return
+        self._touched += len(rows) * (self.row_bytes + 2 * PAGE)  # a row spans at most 2 extra pages
+        if self._touched >= RELEASE_BYTES:
+            self._map.madvise(mmap.MADV_DONTNEED)
+            self._touched = 0
+
+    def subset(self, index: Tensor | slice) -> Mapped:
+        rows = torch.arange(len(self))[index] if isinstance(index, slice) else index.cpu()
+        return Mapped(self.path, self.head, self.split, self.rows[rows] if self.rows is not None else rows)
+
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers and DDP reopen the file
+        return self.__dict__ | {"_map": None, "_tensor": None}
