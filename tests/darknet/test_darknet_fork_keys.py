@@ -5,6 +5,7 @@ keys that change no output carried through a round trip; stopbackward as a freez
 from __future__ import annotations
 
 import pytest
+import torch
 
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.write import to_cfg
@@ -185,3 +186,22 @@ def test_shared_weights_validate_but_do_not_build(write):
     assert spec.layers[1].share == 0 and "share_index=0" in to_cfg(spec)[0]
     with pytest.raises(SpecError, match="share_index=0: weights shared between layers are not built"):
         build(spec)
+
+
+def test_weighted_shortcut_adds_flat_buffers_as_the_fork_does(write):
+    text = NET + "[convolutional]\nfilters=8\nsize=1\nactivation=linear\n\n"
+    text += "[convolutional]\nfilters=4\nsize=1\nstride=2\nactivation=linear\n\n"
+    text += "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n\n"
+    text += "[shortcut]\nfrom=-2,-3\nweights_type=per_channel\nweights_normalization=relu\n"
+    spec = convert_cfg(write("w.cfg", text)).spec
+    layer = build(spec).eval().layers["3"]
+    with torch.no_grad():
+        layer.darknet_weights.copy_(torch.rand(3, 6) - 0.3)
+    prev, small, big = torch.randn(1, 6, 16, 16), torch.randn(1, 4, 16, 16), torch.randn(1, 8, 32, 32)
+    w = torch.relu(layer.darknet_weights.detach())
+    w = w / (1e-4 + w.sum(0))
+    want = (prev * w[0].view(1, 6, 1, 1)).flatten()
+    per = [wi.repeat_interleave(256) for wi in w]
+    want[:1024] += per[1][:1024] * small.flatten()  # fewer channels: the first ones
+    want += per[2] * big.flatten()[:1536]  # a larger map: its first 6·16·16 floats
+    torch.testing.assert_close(layer(prev, small, big), want.view(1, 6, 16, 16))
