@@ -299,6 +299,17 @@ class Empty(LayerSpec):
         return LayerCost(inputs[0].shape)
 
 
+class DarknetBatchNorm(LayerSpec):
+    """[batchnorm]: batch norm on its own (Darknet stores shift, scale, rolling mean, variance)."""
+
+    type: Literal["DarknetBatchNorm"] = "DarknetBatchNorm"
+    norm: BatchNorm = Field(default_factory=lambda: BatchNorm(momentum=0.01), description="its numerics")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        c, _, _ = _map(inputs[0])
+        return LayerCost(inputs[0].shape, 2 * c)
+
+
 class Contrastive(LayerSpec):
     """[contrastive]: the fork's contrastive loss over a [yolo] layer's embeddings (training only:
     its forward returns at once in inference). Kept as a marker; the input passes through."""
@@ -317,5 +328,5 @@ class Contrastive(LayerSpec):
 
 FORK = (
     DarknetConv, DarknetPool, GroupRoute, WeightedShortcut, ScaleChannels, Sam, Reorg3d, Implicit,
-    DarknetUpsample, DarknetActivationLayer, Empty, Contrastive,
+    DarknetUpsample, DarknetActivationLayer, Empty, Contrastive, DarknetBatchNorm,
 )  # fmt: skip

@@ -7,6 +7,7 @@ darkforge/darknet/weights.py reads and writes in Darknet's order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -260,3 +261,18 @@ class Empty(nn.Identity):
 class Contrastive(nn.Identity):
     def __init__(self, spec: fork.Contrastive, inputs: Sequence[Shape]) -> None:
         super().__init__()
+
+
+class DarknetBatchNorm(nn.Module):
+    """forward_batchnorm_layer; its .weights hold shift, scale, rolling mean, rolling variance."""
+
+    def __init__(self, spec: fork.DarknetBatchNorm, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.bn = batch_norm(spec.norm, inputs[0][0])
+
+    def darknet_tensors(self) -> list[Tensor]:
+        bn: Any = self.bn
+        return [bn.bias, bn.weight, bn.running_mean, bn.running_var]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(x)  # type: ignore[no-any-return]

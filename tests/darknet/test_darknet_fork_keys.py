@@ -4,10 +4,14 @@ keys that change no output carried through a round trip; stopbackward as a freez
 
 from __future__ import annotations
 
+import struct
+
+import numpy as np
 import pytest
 import torch
 
 from darkforge.darknet.read import convert_cfg
+from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import SpecError
 from darkforge.nn.network import build
@@ -205,3 +209,25 @@ def test_weighted_shortcut_adds_flat_buffers_as_the_fork_does(write):
     want[:1024] += per[1][:1024] * small.flatten()  # fewer channels: the first ones
     want += per[2] * big.flatten()[:1536]  # a larger map: its first 6·16·16 floats
     torch.testing.assert_close(layer(prev, small, big), want.view(1, 6, 16, 16))
+
+
+def test_batchnorm_section_computes_and_stores_as_darknet(write, tmp_path):
+    text = NET + "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n\n[batchnorm]\n"
+    spec = convert_cfg(write("b.cfg", text)).spec
+    assert spec.layers[1].type == "DarknetBatchNorm" and plan(spec).layers[1].cost.params == 6
+    assert "[batchnorm]" in to_cfg(spec)[0]
+    floats = np.arange(3 + 3 * 8 + 4 * 3, dtype="<f4") / 10 + 0.05  # conv bias, weights; bn ×4
+    path = tmp_path / "b.weights"
+    path.write_bytes(struct.pack("<3iQ", 0, 2, 5, 7) + floats.tobytes())
+    net = build(spec).eval()
+    load_darknet_weights(net, path)
+    bn = net.layers["1"].bn
+    shift, scale, mean, var = (torch.from_numpy(floats[27 + 3 * k : 30 + 3 * k]) for k in range(4))
+    assert torch.equal(bn.bias.detach(), shift) and torch.equal(bn.running_var, var)
+    x = torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        conv = net.layers["0"](x)
+        want = (conv - mean.view(1, 3, 1, 1)) / torch.sqrt(var.view(1, 3, 1, 1) + 1e-5)
+        torch.testing.assert_close(net(x), want * scale.view(1, 3, 1, 1) + shift.view(1, 3, 1, 1))
+    save_darknet_weights(net, tmp_path / "c.weights", seen=7, version=(0, 2, 5))
+    assert (tmp_path / "c.weights").read_bytes() == path.read_bytes()
