@@ -162,8 +162,9 @@ class GroupRoute(LayerSpec):
 
 class WeightedShortcut(LayerSpec):
     """The fork's [shortcut] of several layers, with learned weights (weights_type) and their
-    normalisation: out = w₀·prev + Σ wᵢ·fromᵢ, then the activation. A `from` with fewer channels
-    is added to the first ones; with more, only its first C channels are used."""
+    normalisation: out = w₀·prev + Σ wᵢ·fromᵢ, then the activation. The buffers are added flat
+    over the shorter length: a `from` with fewer channels meets the first ones, with more only its
+    first C channels count; maps of other spatial sizes are added flat too (as the fork does)."""
 
     type: Literal["WeightedShortcut"] = "WeightedShortcut"
     from_: list[Ref] = Field(alias="from", description="the layers added to the previous one")
@@ -184,9 +185,7 @@ class WeightedShortcut(LayerSpec):
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         out = _map(inputs[0])
         for x in inputs[1:]:
-            require(
-                _map(x)[1:] == out[1:], f"cannot add {x.name} ({fmt_shape(x.shape)}): another spatial size"
-            )
+            _map(x)  # any C×H×W map: the fork adds the buffers flat
         k = {"none": 0, "per_feature": 1, "per_channel": out[0]}[self.weights]
         return LayerCost(out, k * len(inputs))
 
@@ -300,6 +299,17 @@ class Empty(LayerSpec):
         return LayerCost(inputs[0].shape)
 
 
+class DarknetBatchNorm(LayerSpec):
+    """[batchnorm]: batch norm on its own (Darknet stores shift, scale, rolling mean, variance)."""
+
+    type: Literal["DarknetBatchNorm"] = "DarknetBatchNorm"
+    norm: BatchNorm = Field(default_factory=lambda: BatchNorm(momentum=0.01), description="its numerics")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        c, _, _ = _map(inputs[0])
+        return LayerCost(inputs[0].shape, 2 * c)
+
+
 class Contrastive(LayerSpec):
     """[contrastive]: the fork's contrastive loss over a [yolo] layer's embeddings (training only:
     its forward returns at once in inference). Kept as a marker; the input passes through."""
@@ -318,5 +328,5 @@ class Contrastive(LayerSpec):
 
 FORK = (
     DarknetConv, DarknetPool, GroupRoute, WeightedShortcut, ScaleChannels, Sam, Reorg3d, Implicit,
-    DarknetUpsample, DarknetActivationLayer, Empty, Contrastive,
+    DarknetUpsample, DarknetActivationLayer, Empty, Contrastive, DarknetBatchNorm,
 )  # fmt: skip

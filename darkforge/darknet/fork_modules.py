@@ -7,6 +7,7 @@ darkforge/darknet/weights.py reads and writes in Darknet's order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -133,13 +134,15 @@ class GroupRoute(nn.Module):
         return torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
 
 
-def _added(out: Tensor, x: Tensor, weight: Tensor | float) -> Tensor:
-    """out + weight·x over the channels both have (Darknet's shortcut_multilayer_cpu)."""
-    c = min(out.shape[1], x.shape[1])
-    if isinstance(weight, Tensor) and weight.numel() > 1:
-        weight = weight[:c].view(1, c, 1, 1)
-    head = out[:, :c] + weight * x[:, :c]
-    return head if c == out.shape[1] else torch.cat([head, out[:, c:]], 1)
+def _added(out: Tensor, x: Tensor, weight: Tensor) -> Tensor:
+    """shortcut_multilayer_cpu: out[i] += w[channel of i]·x[i] over the first min(len) elements of
+    the flat buffers (so a `from` with fewer channels meets the first channels, one with more gives
+    its first C; maps of other spatial sizes are added flat, as the fork does)."""
+    flat, extra = out.flatten(1), x.flatten(1)
+    n = min(flat.shape[1], extra.shape[1])
+    per_element = weight.view(-1, 1).expand(-1, flat.shape[1] // weight.numel()).reshape(1, -1)
+    head = flat[:, :n] + per_element[:, :n] * extra[:, :n]
+    return torch.cat([head, flat[:, n:]], 1).view_as(out)
 
 
 class WeightedShortcut(nn.Module):
@@ -153,18 +156,15 @@ class WeightedShortcut(nn.Module):
     def forward(self, prev: Tensor, *adds: Tensor) -> Tensor:
         w: Tensor | None = self.darknet_weights
         if w is None:
-            out = prev
-            for x in adds:
-                out = _added(out, x, 1.0)
-            return self.act(out)
-        if self.normalization == "relu":
+            w = prev.new_ones(len(adds) + 1, 1)
+        elif self.normalization == "relu":
             w = F.relu(w) / (1e-4 + F.relu(w).sum(0, keepdim=True))
         else:
             e = torch.exp(w - w.amax(0, keepdim=True))
             w = e / (1e-4 + e.sum(0, keepdim=True))
-        out = prev * (w[0].view(1, -1, 1, 1) if w.shape[1] > 1 else w[0])
+        out = prev * w[0].view(1, -1, 1, 1)
         for i, x in enumerate(adds, 1):
-            out = _added(out, x, w[i] if w.shape[1] > 1 else w[i, 0])
+            out = _added(out, x, w[i])
         return self.act(out)
 
 
@@ -261,3 +261,18 @@ class Empty(nn.Identity):
 class Contrastive(nn.Identity):
     def __init__(self, spec: fork.Contrastive, inputs: Sequence[Shape]) -> None:
         super().__init__()
+
+
+class DarknetBatchNorm(nn.Module):
+    """forward_batchnorm_layer; its .weights hold shift, scale, rolling mean, rolling variance."""
+
+    def __init__(self, spec: fork.DarknetBatchNorm, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.bn = batch_norm(spec.norm, inputs[0][0])
+
+    def darknet_tensors(self) -> list[Tensor]:
+        bn: Any = self.bn
+        return [bn.bias, bn.weight, bn.running_mean, bn.running_var]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(x)  # type: ignore[no-any-return]

@@ -198,7 +198,7 @@ RULES["maxpool"] = Rule(FORK_RULES["maxpool"], {"maxpool_zero_nonmax": 0})
 RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
 # Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
 UNSUPPORTED_SECTIONS = {"deconvolutional", "deconv", "local", "rnn", "gru", "lstm", "crnn", "lrn"}
-UNSUPPORTED_SECTIONS |= {"normalization", "batchnorm", "logistic", "l2norm", "iseg", "conv_lstm"}
+UNSUPPORTED_SECTIONS |= {"normalization", "logistic", "l2norm", "iseg", "conv_lstm"}
 UNSUPPORTED_SECTIONS |= {"history", "implicit_add", "implicit_mul"}
 
 

@@ -206,6 +206,10 @@ def contrastive(s: Section, graph: Graph) -> LayerSpec:
     return make(s, fork.Contrastive, fields)
 
 
+def batchnorm(s: Section, graph: Graph) -> LayerSpec:
+    return make(s, fork.DarknetBatchNorm, {"norm": graph.bn})
+
+
 def empty(s: Section, graph: Graph) -> LayerSpec:
     return make(s, fork.Empty, {"silence": s.header == "silence"})
 
@@ -213,4 +217,4 @@ def empty(s: Section, graph: Graph) -> LayerSpec:
 FORK_RULES = {"convolutional": convolutional, "maxpool": maxpool, "local_avgpool": local_avgpool}
 FORK_RULES |= {"route": route, "shortcut": shortcut, "scale_channels": scale_channels, "sam": sam}
 FORK_RULES |= {"activation": activation, "reorg3d": reorg3d, "implicit": implicit}
-FORK_RULES |= {"upsample": upsample, "empty": empty, "contrastive": contrastive}
+FORK_RULES |= {"upsample": upsample, "empty": empty, "contrastive": contrastive, "batchnorm": batchnorm}

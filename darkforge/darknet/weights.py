@@ -55,6 +55,9 @@ class WeightedLayer:
         own = _own(self.module)
         if own is not None:
             return [own]
+        listed = getattr(self.module, "darknet_tensors", None)
+        if callable(listed):  # a layer that names its own tensors in file order ([batchnorm])
+            return list(listed())
         shift = self.bn.bias if self.bn is not None else _tensor(self.module, "bias")
         if shift is None:
             raise DataError(f"{self}: has neither a bias nor batch norm", "Darknet stores one of them")
@@ -94,9 +97,11 @@ def weighted_layers(model: nn.Module) -> list[WeightedLayer]:
     """The network's Darknet layers with weights, in file order."""
     found: list[tuple[str, nn.Module, _BatchNorm | None]] = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d | nn.Linear) or _own(module) is not None:
+        if isinstance(module, nn.Conv2d | nn.Linear) or _own(module) is not None or _lists(module):
             found.append((name, module, None))
         elif isinstance(module, _BatchNorm):
+            if found and _lists(found[-1][1]) and name.startswith(found[-1][0] + "."):
+                continue  # inside a layer that lists its own tensors
             weight = _tensor(found[-1][1], "weight") if found else None
             if weight is None or found[-1][2] is not None or weight.shape[0] != module.num_features:
                 raise DataError(
@@ -213,6 +218,10 @@ def _saved(unit: WeightedLayer) -> list[Tensor]:
 def _tensor(module: nn.Module, name: str) -> Tensor | None:
     value = getattr(module, name, None)
     return value if isinstance(value, Tensor) else None
+
+
+def _lists(module: nn.Module) -> bool:
+    return callable(getattr(module, "darknet_tensors", None))
 
 
 def _own(module: nn.Module) -> Tensor | None:

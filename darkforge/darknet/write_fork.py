@@ -122,6 +122,7 @@ FORK_WRITERS: dict[str, Callable[[Any, Any, list[int]], tuple[str, Options]]] = 
     "DarknetUpsample": _upsample,
     "DarknetActivationLayer": lambda layer, _, sources: ("activation", [("activation", layer.activation)]),
     "Contrastive": _contrastive,
+    "DarknetBatchNorm": lambda layer, _, sources: ("batchnorm", []),
     "Empty": lambda layer, place, sources: ("silence" if layer.silence else "empty", []),
 }
 FORK_MULTI_INPUT = {"GroupRoute", "WeightedShortcut", "ScaleChannels", "Sam", "Implicit"}

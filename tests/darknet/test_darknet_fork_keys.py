@@ -4,9 +4,14 @@ keys that change no output carried through a round trip; stopbackward as a freez
 
 from __future__ import annotations
 
+import struct
+
+import numpy as np
 import pytest
+import torch
 
 from darkforge.darknet.read import convert_cfg
+from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import SpecError
 from darkforge.nn.network import build
@@ -185,3 +190,44 @@ def test_shared_weights_validate_but_do_not_build(write):
     assert spec.layers[1].share == 0 and "share_index=0" in to_cfg(spec)[0]
     with pytest.raises(SpecError, match="share_index=0: weights shared between layers are not built"):
         build(spec)
+
+
+def test_weighted_shortcut_adds_flat_buffers_as_the_fork_does(write):
+    text = NET + "[convolutional]\nfilters=8\nsize=1\nactivation=linear\n\n"
+    text += "[convolutional]\nfilters=4\nsize=1\nstride=2\nactivation=linear\n\n"
+    text += "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n\n"
+    text += "[shortcut]\nfrom=-2,-3\nweights_type=per_channel\nweights_normalization=relu\n"
+    spec = convert_cfg(write("w.cfg", text)).spec
+    layer = build(spec).eval().layers["3"]
+    with torch.no_grad():
+        layer.darknet_weights.copy_(torch.rand(3, 6) - 0.3)
+    prev, small, big = torch.randn(1, 6, 16, 16), torch.randn(1, 4, 16, 16), torch.randn(1, 8, 32, 32)
+    w = torch.relu(layer.darknet_weights.detach())
+    w = w / (1e-4 + w.sum(0))
+    want = (prev * w[0].view(1, 6, 1, 1)).flatten()
+    per = [wi.repeat_interleave(256) for wi in w]
+    want[:1024] += per[1][:1024] * small.flatten()  # fewer channels: the first ones
+    want += per[2] * big.flatten()[:1536]  # a larger map: its first 6·16·16 floats
+    torch.testing.assert_close(layer(prev, small, big), want.view(1, 6, 16, 16))
+
+
+def test_batchnorm_section_computes_and_stores_as_darknet(write, tmp_path):
+    text = NET + "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n\n[batchnorm]\n"
+    spec = convert_cfg(write("b.cfg", text)).spec
+    assert spec.layers[1].type == "DarknetBatchNorm" and plan(spec).layers[1].cost.params == 6
+    assert "[batchnorm]" in to_cfg(spec)[0]
+    floats = np.arange(3 + 3 * 8 + 4 * 3, dtype="<f4") / 10 + 0.05  # conv bias, weights; bn ×4
+    path = tmp_path / "b.weights"
+    path.write_bytes(struct.pack("<3iQ", 0, 2, 5, 7) + floats.tobytes())
+    net = build(spec).eval()
+    load_darknet_weights(net, path)
+    bn = net.layers["1"].bn
+    shift, scale, mean, var = (torch.from_numpy(floats[27 + 3 * k : 30 + 3 * k]) for k in range(4))
+    assert torch.equal(bn.bias.detach(), shift) and torch.equal(bn.running_var, var)
+    x = torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        conv = net.layers["0"](x)
+        want = (conv - mean.view(1, 3, 1, 1)) / torch.sqrt(var.view(1, 3, 1, 1) + 1e-5)
+        torch.testing.assert_close(net(x), want * scale.view(1, 3, 1, 1) + shift.view(1, 3, 1, 1))
+    save_darknet_weights(net, tmp_path / "c.weights", seen=7, version=(0, 2, 5))
+    assert (tmp_path / "c.weights").read_bytes() == path.read_bytes()
