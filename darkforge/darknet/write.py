@@ -16,9 +16,10 @@ from typing import Any
 
 from darkforge.darknet.read import KEYED, Keyed
 from darkforge.darknet.sections import ACTIVATIONS
+from darkforge.darknet.write_core import CORE_MULTI_INPUT, CORE_WRITERS
 from darkforge.darknet.write_fork import FORK_MULTI_INPUT, FORK_WRITERS, fmt
 from darkforge.errors import SpecError
-from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Ref
+from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Ref, Shape
 from darkforge.spec.shapes import flatten, plan
 
 Options = list[tuple[str, str]]
@@ -33,6 +34,7 @@ class Place:
     index: int
     where: list[int]
     name: str  # how errors name the layer
+    shapes: tuple[Shape, ...] = ()  # the layer's input shapes
 
     def ref(self, written: Ref, target: int) -> str:
         if target == INPUT:
@@ -143,8 +145,8 @@ WRITERS: dict[str, Callable[[Any, Place, list[int]], tuple[str, Options]]] = {
     "Route": _route,
     "MaxPool": _maxpool,
 } | {_tag(table.spec): _keyed(name, table) for name, table in KEYED.items()}
-WRITERS |= FORK_WRITERS
-MULTI_INPUT = {"Route", "Shortcut", "DarknetShortcut"} | FORK_MULTI_INPUT
+WRITERS |= FORK_WRITERS | CORE_WRITERS
+MULTI_INPUT = {"Route", "Shortcut", "DarknetShortcut"} | FORK_MULTI_INPUT | CORE_MULTI_INPUT
 
 
 def to_cfg(spec: NetworkSpec) -> tuple[str, list[str]]:
@@ -155,7 +157,8 @@ def to_cfg(spec: NetworkSpec) -> tuple[str, list[str]]:
     where: list[int] = []
     for info in p.layers:
         layer = info.spec
-        place = Place(len(sections), where, f"layer {len(sections)} ({layer.type})")
+        shapes = tuple(p.shape_of(s) for s in info.sources)
+        place = Place(len(sections), where, f"layer {len(sections)} ({layer.type})", shapes)
         if layer.type not in WRITERS:
             raise place.error("Darknet has no such layer", "types it has: " + ", ".join(sorted(WRITERS)))
         sources = list(info.sources)
