@@ -63,6 +63,10 @@ class DataError(DarkforgeError):
     """A dataset, checkpoint or weights file cannot be used."""
 
 
+class DiskFullError(DarkforgeError):
+    """A write ran out of space; the file it replaces is intact."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A hint for a misspelt name: the closest choice, else the list of valid ones."""
     choices = list(choices)

@@ -11,7 +11,7 @@ from darkforge.cli.app import cli
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import DataError, UsageError
-from darkforge.files import write_text
+from darkforge.files import replacing, write_text
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
 
@@ -71,7 +71,8 @@ def _weights_to_safetensors(
 
     model = _network(arch, output, lenient)
     report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
-    save_file(model.state_dict(), str(output))  # type: ignore[attr-defined]
+    with replacing(str(output), UsageError, "choose another -o") as temp:  # never a torn file
+        save_file(model.state_dict(), str(temp))  # type: ignore[attr-defined]
     click.echo(f"{report} (weights version {'.'.join(map(str, report.version))}) -> {output}")
 
 
