@@ -76,4 +76,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         close = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1)]
     if close:
         return f"did you mean {close[0]!r}?"
-    return "valid: " + ", ".join(sorted(choices))
+    shown = sorted(choices)
+    more = f", … ({len(shown) - 8} more)" if len(shown) > 8 else ""
+    return "valid: " + ", ".join(shown[:8]) + more

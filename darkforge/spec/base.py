@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from darkforge.errors import SpecError, UsageError
+from darkforge.spec.reserved import reserved
 
 Shape = tuple[int, ...]  # a tensor's shape without the batch: (C, H, W) for maps, (N,) for vectors
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -90,6 +91,7 @@ class LayerSpec(Strict):
     id: str | None = Field(
         None, pattern=ID_PATTERN, description="a name for references, outputs and the module"
     )
+    _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
 
@@ -109,6 +111,10 @@ class LayerSpec(Strict):
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         """The same layer in Darknet's flat spelling (composite layers override this)."""
         return [self]
+
+    def flat_size(self) -> int:
+        """len(self.expand(...)), without building the parts (darkforge.spec.budget counts it)."""
+        return 1
 
 
 class InputSpec(Strict):
@@ -172,6 +178,12 @@ class NetworkSpec(Strict):
         copy = self.model_copy(update={"layers": layers, "input": inputs, "classes": count})
         copy._source = self._source
         return copy
+
+
+def _not_reserved(value: str | None) -> str | None:
+    if value is not None and reserved(value):
+        raise ValueError(f"id {value!r} is reserved (a name torch's modules use); choose another")
+    return value
 
 
 def prod(shape: Sequence[int]) -> int:

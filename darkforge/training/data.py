@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor
 
 from darkforge.errors import DataError, UsageError
-from darkforge.files import write_with
+from darkforge.files import check_regular, write_with
 from darkforge.training.distributed import shard
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -146,10 +147,16 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> Tensor:
     import numpy as np
     from PIL import Image
 
+    check_regular(path, "give a JPEG or PNG file")  # a FIFO would block Image.open
     try:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"))
-    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:  # UnidentifiedImageError: OSError
         raise DataError(f"{path}: cannot decode image ({_reason(e)})", "remove or replace it") from None
     tensor = torch.from_numpy(pixels.copy())
     return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
@@ -202,6 +209,10 @@ def _write_cache(root: Path, key: str, splits: dict[str, Split]) -> None:
 
 def _fake(arg: str, data_dir: str | None, size: tuple[int, int]) -> Dataset:
     """Learnable synthetic data: each class is a colour and stripe pattern plus noise."""
+    if arg and not re.fullmatch(r"[1-9]\d{0,6},[1-9]\d{0,6}", arg):
+        raise UsageError(
+            f"--data fake:{arg[:40]}: give two counts", "e.g. fake:1000,200 (train, test images)"
+        )
     counts = [int(n) for n in arg.split(",")] if arg else [1000, 200]
     g = torch.Generator().manual_seed(1234)
     classes = [f"class{i}" for i in range(10)]

@@ -116,6 +116,9 @@ class ResidualBlock(LayerSpec, ConvNumerics):
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         return [*self.convs(inputs[0][0]), Shortcut(from_=-3)]
 
+    def flat_size(self) -> int:
+        return 3
+
 
 class ResidualStage(LayerSpec, ConvNumerics):
     """A stride-2 ConvBnLeaky to `filters` channels, then `blocks` residual blocks (Darknet-53)."""
@@ -139,9 +142,18 @@ class ResidualStage(LayerSpec, ConvNumerics):
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         down, block = self.parts()
         cost = down.infer(inputs)
-        for _ in range(self.blocks):
-            cost = cost + block.infer([Operand(cost.output, inputs[0].name)])
-        return cost
+        if self.blocks == 0:
+            return cost
+        # Every block maps C×H×W to itself, so one costs what the next does: infer it once
+        # (inferring each made `validate` quadratic in layers × blocks).
+        one = block.infer([Operand(cost.output, inputs[0].name)])
+        n = self.blocks
+        return LayerCost(
+            one.output,
+            cost.params + n * one.params,
+            cost.macs + n * one.macs,
+            cost.dead_params + n * one.dead_params,
+        )
 
     def scaled(self, scale: Scale) -> Self:
         update: dict[str, object] = {
@@ -156,6 +168,9 @@ class ResidualStage(LayerSpec, ConvNumerics):
         down, block = self.parts()
         first, second = block.convs(self.filters)
         return [down, *[c for _ in range(self.blocks) for c in (first, second, Shortcut(from_=-3))]]
+
+    def flat_size(self) -> int:
+        return 1 + 3 * self.blocks
 
 
 def _map(x: Operand) -> Shape:
