@@ -158,9 +158,14 @@ def _full(target: Path, temp: Path, needed: int | None) -> DiskFullError:
         free = shutil.disk_usage(target.parent).free + written  # the temp is removed next
     except OSError:
         written, free = 0, 0
-    need = f"{_size(needed)}" if needed is not None and needed > written else f"more than {_size(written)}"
+    if needed is not None and needed > written:
+        space = f"it needs {_size(needed)}, {_size(free)} free"
+    elif written:
+        space = f"it needs more than {_size(written)}, {_size(free)} free"
+    else:
+        space = f"{_size(free)} free"
     return DiskFullError(
-        f"cannot write {target}: the disk is full (it needs {need}, {_size(free)} free)",
+        f"cannot write {target}: the disk is full ({space})",
         "free some space or write elsewhere; the previous file is intact",
     )
 
