@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ARCHS
-from hostile_cases import TINY
+from hostile_cases import TINY, checkpoint
 
 
 @pytest.fixture
@@ -69,3 +69,12 @@ def test_train_on_a_full_disk_is_one_line(run_cli, small_disk: Path, tmp_path: P
     assert "the disk is full" in line and str(project / "train") in line
     assert not [p for p in project.rglob("*") if ".tmp" in p.name]
     assert (project / "train" / "weights" / "last.pt").is_file()  # what was written stays whole
+
+
+def test_a_pt2_export_on_a_full_disk_exits_cleanly(run_cli, small_disk: Path, tmp_path: Path) -> None:
+    """torch's zip writer used to throw from its C++ destructor here, aborting the process."""
+    target = small_disk / "tiny.pt2"
+    result = run_cli("export", checkpoint(tmp_path), "--format", "pt2", "--batch", "4096", "-o", target)
+    assert result.exit_code == 1, result.output
+    assert f"cannot write {target}: the disk is full" in _one_error_line(result.stderr)
+    assert list(small_disk.iterdir()) == []
