@@ -2,8 +2,8 @@
 input size, and layers after expansion (Darknet's flat spelling). Read from the Plan, so it costs
 one pass over the layers, torch-free, and `validate` answers it as fast as it answers shapes.
 
-The limits are generous for the networks darkforge is for (YOLOv4 at 608×608: 64 M parameters,
-~1.6 GB of activations per image) and stop what cannot be built: a 2 KB file that asks for 1e19
+The limits are generous for the networks darkforge is for (Darknet's yolov3.cfg at 608×608:
+62 M parameters, 0.49 GB of activations per image; vgg-16.cfg: 138 M parameters) and stop what cannot be built: a 2 KB file that asks for 1e19
 parameters would otherwise reach `torch.empty` and take the machine down with it.
 """
 
