@@ -38,6 +38,13 @@ def _show_warning(
     click.echo(f"warning: {one_line(str(message), 300)}", err=True)
 
 
+def _out_of_memory(e: Exception) -> bool:
+    text = str(e)
+    return (
+        type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text
+    )
+
+
 class DarkforgeGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
@@ -65,12 +72,7 @@ class DarkforgeGroup(click.Group):
             click.echo(f"error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except MemoryError:  # past the size limits (darkforge.spec.budget), or a small machine
-            click.echo(
-                "error: out of memory; the network or its input is too large for this machine "
-                "(`darkforge validate` shows its size)",
-                err=True,
-            )
-            sys.exit(1)
+            self._no_memory()
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)
@@ -83,7 +85,18 @@ class DarkforgeGroup(click.Group):
             click.echo("error: a path or argument holds a NUL byte; remove it", err=True)
             sys.exit(2)
         except Exception as e:
+            if _out_of_memory(e):  # torch's allocator says so in a RuntimeError
+                self._no_memory()
             self._internal(e)
+
+    @staticmethod
+    def _no_memory() -> NoReturn:
+        click.echo(
+            "error: out of memory; the network or its input is too large for this machine "
+            "(`darkforge validate` shows its size)",
+            err=True,
+        )
+        sys.exit(1)
 
     @staticmethod
     def _internal(e: Exception) -> NoReturn:

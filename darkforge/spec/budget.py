@@ -3,8 +3,9 @@ input size, and layers after expansion (Darknet's flat spelling). Read from the 
 one pass over the layers, torch-free, and `validate` answers it as fast as it answers shapes.
 
 The limits are generous for the networks darkforge is for (Darknet's yolov3.cfg at 608×608:
-62 M parameters, 0.49 GB of activations per image; vgg-16.cfg: 138 M parameters) and stop what cannot be built: a 2 KB file that asks for 1e19
-parameters would otherwise reach `torch.empty` and take the machine down with it.
+62 M parameters, 0.49 GB of activations per image; vgg-16.cfg: 138 M parameters) and stop what
+cannot be built: a 2 KB file that asks for 1e19 parameters would otherwise reach `torch.empty`
+and take the machine down with it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Budget:
     """Upper limits; None means no limit on that count."""
 
     params: int | None = 1_000_000_000  # 4 GB of float32 weights, 16 GB with SGD's and Adam's state
-    activation_bytes: int | None = 8 * 10**9  # one image's layer outputs, float32
+    activation_bytes: int | None = 4 * 10**9  # one image's layer outputs, float32
     layers: int | None = 100_000  # after expansion: every conv, shortcut and block part
 
 

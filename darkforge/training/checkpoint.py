@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +29,7 @@ from darkforge.spec.load import spec_from_text
 from darkforge.spec.shapes import plan
 
 FORMAT = "darkforge-checkpoint-1"
+SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std")  # Inference's saved fields
 
 
 @dataclass
@@ -42,15 +43,17 @@ class Inference:
     input: list[int]  # [C, H, W]
     mean: list[float]
     std: list[float]
+    # Where the YAML was read from, for errors (a checkpoint, not the file it was trained from).
+    origin: str = field(default="", compare=False, repr=False)
 
     def spec(self) -> NetworkSpec:
-        return spec_from_text(self.arch_yaml, self.arch_name)
+        return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
         return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: getattr(self, k) for k in SAVED}
 
 
 def save(path: Path, model: nn.Module, info: Inference, state: dict[str, Any] | None = None) -> None:
@@ -184,9 +187,8 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
         raise DataError(f"{p}: not a readable safetensors file ({type(e).__name__})") from None
     if metadata.get("format") != FORMAT:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
-    fields = Inference.__dataclass_fields__
     try:
-        info = {k: json.loads(metadata[k]) for k in fields}
+        info = {k: json.loads(metadata[k]) for k in SAVED}
     except (KeyError, ValueError):
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
@@ -198,8 +200,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[s
     limits before anything is allocated."""
     p = resolve_path(path)
     payload = load(p)
-    info = Inference(**payload["inference"])
-    spec = spec_from_text(info.arch_yaml, f"{p} (its arch_yaml)")
+    info = Inference(**payload["inference"], origin=f"{p} (its arch_yaml)")
+    spec = info.spec()
     shapes = plan(spec.resolved(info.scale, None, len(info.classes)))
     budget.check(shapes)
     if list(shapes.input) != info.input:

@@ -132,6 +132,22 @@ for _name in ("alias-bomb-as-layer", "upsample-bomb", "huge-int", "reserved-id-k
     yaml_case(_name, HOSTILE_YAML[_name], "summary")
 
 
+CASES["summary-input-size-bomb"] = lambda root: ["summary", "darknet53", "--input-size", "16384"]
+CASES["draw-expand-bomb"] = lambda root: [
+    "draw", str(text("s.yaml", layers(*["{type: ResidualStage, filters: 8, blocks: 1000, stride: 1}"] * 10))(root)),
+    "--expand", "-o", str(root / "s.dot"),
+]  # fmt: skip
+CASES["eval-data-fake-abc"] = lambda root: ["eval", str(checkpoint(root)), "--data", "fake:abc"]
+CASES["export-input-size-bomb"] = lambda root: [
+    "export",
+    str(checkpoint(root)),
+    "--format",
+    "pt2",
+    "--input-size",
+    "16384",
+]
+
+
 @case("validate-fifo")
 def _fifo(root: Path) -> list[str]:
     os.mkfifo(root / "arch.yaml")
