@@ -22,7 +22,7 @@ Shape = tuple[int, ...]  # a tensor's shape without the batch: (C, H, W) for map
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A reference to an earlier layer: negative = relative (-1 is the previous layer), non-negative =
 # absolute index into `layers`, a string = a layer's `id` ("input" is the network input).
-Ref = int | Annotated[str, Field(pattern=ID_PATTERN)]
+Ref = int | Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
 INPUT = -1  # resolved index of the network input
 
 
@@ -89,7 +89,7 @@ class LayerSpec(Strict):
         description="input layer(s): -1 the previous layer, a non-negative index, an id, or a list",
     )
     id: str | None = Field(
-        None, pattern=ID_PATTERN, description="a name for references, outputs and the module"
+        None, pattern=ID_PATTERN, max_length=200, description="a name for references, outputs and the module"
     )
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).

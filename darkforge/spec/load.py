@@ -243,7 +243,7 @@ def located_error(
     kind = detail["type"]
     if kind == "union_tag_invalid":
         tag = _lookup(data, (*loc, "type"))
-        message = f"unknown layer type {tag!r}"
+        message = f"unknown layer type {_short(tag)}"
         hint = did_you_mean(str(tag), registry.names())
         loc = (*loc, "type")
     elif kind == "union_tag_not_found":

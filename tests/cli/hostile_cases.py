@@ -123,6 +123,11 @@ HOSTILE_YAML: dict[str, str | bytes] = {
     "bad-recipe": HEAD + "  - {type: Linear}\ntrain: {epochs: -1}\n",
     "recipe-huge-int": HEAD + "  - {type: Linear}\ntrain: {epochs: " + "9" * 5000 + "}\n",
     "tabs": "name:\th\n\tinput: 3\n",
+    "unknown-type-huge": layers("{type: " + "C" * 100_000 + "}"),
+    "unknown-key-huge": layers("{type: Conv, filters: 4, " + "k" * 100_000 + ": 1}"),
+    "id-huge": layers("{type: Conv, filters: 4, id: " + "i" * 100_000 + "}"),
+    "from-unknown-id-huge": layers("{type: Conv, filters: 4, from: " + "f" * 100_000 + "}"),
+    "scale-name-huge": HEAD + "  - {type: Linear}\nscales: {" + "s" * 100_000 + ": {width: 0.5}}\n",
     "layers-not-list": HEAD + "  type: Conv\n",
     "version-2": "version: 2\n" + layers("{type: Linear}"),
 }
