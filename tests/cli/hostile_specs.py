@@ -86,6 +86,9 @@ CASES["draw-expand-bomb"] = lambda root: [
 ]  # fmt: skip
 
 
+CASES["summary-classes-bomb"] = lambda root: ["summary", "darknet53", "--classes", "999999999999"]
+
+
 @case("validate-fifo")
 def _fifo(root: Path) -> list[str]:
     os.mkfifo(root / "arch.yaml")
