@@ -65,6 +65,9 @@ HOSTILE_YAML: dict[str, str | bytes] = {
     "bad-recipe": HEAD + "  - {type: Linear}\ntrain: {epochs: -1}\n",
     "recipe-huge-int": HEAD + "  - {type: Linear}\ntrain: {epochs: " + "9" * 5000 + "}\n",
     "tabs": "name:\th\n\tinput: 3\n",
+    "residual-past-field-caps": layers(
+        "{type: Conv, filters: 40000, size: 1}", "{type: Route, from: [-1, -1]}", "{type: ResidualBlock}"
+    ),
     "unknown-type-huge": layers("{type: " + "C" * 100_000 + "}"),
     "unknown-key-huge": layers("{type: Conv, filters: 4, " + "k" * 100_000 + ": 1}"),
     "id-huge": layers("{type: Conv, filters: 4, id: " + "i" * 100_000 + "}"),

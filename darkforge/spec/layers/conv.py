@@ -96,9 +96,11 @@ class ResidualBlock(LayerSpec, ConvNumerics):
 
     def convs(self, channels: int) -> tuple[ConvBnLeaky, ConvBnLeaky]:
         hidden = self.hidden if self.hidden is not None else max(1, channels // 2)
+        # model_construct: the fields come from this validated layer and from the input's channels,
+        # which no field cap may refuse (a Route can concatenate past 65536; the budget decides).
         return (
-            ConvBnLeaky(filters=hidden, size=1, **self.numerics()),  # type: ignore[arg-type]
-            ConvBnLeaky(filters=channels, size=3, **self.numerics()),  # type: ignore[arg-type]
+            ConvBnLeaky.model_construct(filters=hidden, size=1, **self.numerics()),  # type: ignore[arg-type]
+            ConvBnLeaky.model_construct(filters=channels, size=3, **self.numerics()),  # type: ignore[arg-type]
         )
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -131,13 +133,15 @@ class ResidualStage(LayerSpec, ConvNumerics):
     hidden: int | None = Field(None, ge=1, le=65536, description="block width; default filters / 2")
 
     def parts(self) -> tuple[ConvBnLeaky, ResidualBlock]:
-        down = ConvBnLeaky(
+        # model_construct: every field comes from this validated layer (and is cheap: `validate`
+        # infers one stage per layer of the file)
+        down = ConvBnLeaky.model_construct(
             filters=self.filters,
             size=self.size,
             stride=self.stride,
             **self.numerics(),  # type: ignore[arg-type]
         )
-        return down, ResidualBlock(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
+        return down, ResidualBlock.model_construct(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         down, block = self.parts()
