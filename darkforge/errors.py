@@ -63,6 +63,10 @@ class DataError(DarkforgeError):
     """A dataset, checkpoint or weights file cannot be used."""
 
 
+class DiskFullError(DarkforgeError):
+    """A write ran out of space; the file it replaces is intact."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A hint for a misspelt name: the closest choice, else the list of valid ones."""
     choices = list(choices)
@@ -72,4 +76,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         close = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1)]
     if close:
         return f"did you mean {close[0]!r}?"
-    return "valid: " + ", ".join(sorted(choices))
+    shown = sorted(choices)
+    more = f", … ({len(shown) - 8} more)" if len(shown) > 8 else ""
+    return "valid: " + ", ".join(shown[:8]) + more

@@ -8,13 +8,17 @@ the new one, never half of one. Every file darkforge writes goes through `replac
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from darkforge.errors import DarkforgeError, DataError, SpecError
+from darkforge.errors import DarkforgeError, DataError, DiskFullError, SpecError
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024  # architecture files: Darknet-53 flat is 4 KB, yolov4.cfg 12 KB
 
@@ -82,27 +86,126 @@ def _size(limit: int) -> str:
 
 
 TEMP_MARK = ".tmp"  # temp names: .<target name>.<pid>-<n>.tmp<suffix>
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-\d+\.tmp(?P<suffix>.*)")
+STALE_AFTER_S = 24 * 3600  # a temp this old is stale even if its pid now belongs to another process
+DISK_NEARLY_FULL = 2**20  # bytes: below this, a writer's failure is taken for a full disk
 
 
 @contextmanager
 def replacing(
-    path: str | os.PathLike[str], error: type[DarkforgeError] = DataError, hint: str = ""
+    path: str | os.PathLike[str],
+    error: type[DarkforgeError] = DataError,
+    hint: str = "",
+    needed: int | None = None,
 ) -> Iterator[Path]:
     """Yield a fresh temp path beside `path` (same suffix: writers such as matplotlib and the
     ONNX exporter look at it); when the block succeeds it replaces `path`, else it is removed.
-    A folder that is missing or not writable, or a target that is a folder, raises `error`."""
+    A folder that is missing or not writable, or a target that is a folder, raises `error`; a
+    full disk raises DiskFullError naming the file and the space it needs (`needed` bytes, when
+    the caller knows, else more than what was written). Temps left by killed runs go first."""
     target = Path(path)
+    remove_stale_temps(target.parent)
     temp = _create_temp(target, error, hint)
     try:
-        yield temp
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
+        try:
+            yield temp
+            with temp.open("rb+") as handle:
+                os.fsync(handle.fileno())
+        except DarkforgeError:
+            raise
+        except Exception as e:  # torch and PIL report ENOSPC as RuntimeError or OSError
+            if _disk_full(e, target.parent):
+                raise _full(target, temp, needed) from None
+            raise
         try:
             os.replace(temp, target)
         except IsADirectoryError:
             raise error(f"cannot write {target}: it is a folder", hint) from None
+        _sync_folder(target.parent)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after it must not bring back the old file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _disk_full(e: BaseException, folder: Path) -> bool:
+    cause: BaseException | None = e
+    while cause is not None:  # the OSError may be wrapped by the library that wrote
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    try:
+        return shutil.disk_usage(folder).free < DISK_NEARLY_FULL
+    except OSError:
+        return False
+
+
+def _full(target: Path, temp: Path, needed: int | None) -> DiskFullError:
+    try:
+        written = temp.stat().st_size
+        free = shutil.disk_usage(target.parent).free + written  # the temp is removed next
+    except OSError:
+        written, free = 0, 0
+    if needed is not None and needed > written:
+        space = f"it needs {_size(needed)}, {_size(free)} free"
+    elif written:
+        space = f"it needs more than {_size(written)}, {_size(free)} free"
+    else:
+        space = f"{_size(free)} free"
+    return DiskFullError(
+        f"cannot write {target}: the disk is full ({space})",
+        "free some space or write elsewhere; the previous file is intact",
+    )
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temps darkforge's writers left in `folder` when killed (their process is gone, or
+    they are a day old); returns what was removed. Never touches any other file."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or Path(match["name"]).suffix != match["suffix"]:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if _alive(int(match["pid"])) and now - info.st_mtime < STALE_AFTER_S:
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            continue  # another process removed or renamed it first
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or a pid we cannot ask about): leave it
+    return True
 
 
 def _create_temp(target: Path, error: type[DarkforgeError], hint: str) -> Path:
@@ -115,20 +218,24 @@ def _create_temp(target: Path, error: type[DarkforgeError], hint: str) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _full(target, temp, None) from None
             missing = isinstance(e, FileNotFoundError)
             reason = f"directory {target.parent} does not exist" if missing else e.strerror or str(e)
             raise error(f"cannot write {target}: {reason}", hint) from None
     raise error(f"cannot write {target}: too many temporary files beside it", hint)
 
 
-def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> None:
+def write_with(
+    path: str | os.PathLike[str], writer: Callable[[Path], object], needed: int | None = None
+) -> None:
     """Atomically write `path` with `writer(temp_path)`, e.g. `lambda p: torch.save(obj, p)`."""
-    with replacing(path) as temp:
+    with replacing(path, needed=needed) as temp:
         writer(temp)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    with replacing(path) as temp:
+    with replacing(path, needed=len(data)) as temp:
         temp.write_bytes(data)
 
 

@@ -9,16 +9,53 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+import warnings
+from typing import Any, NoReturn
 
 import click
 
 from darkforge.errors import DarkforgeError
 
+MAX_LINE = 1000  # characters: a message never floods the terminal, whatever the input held
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """`text` on one line (newlines from libraries folded), at most `limit` characters."""
+    text = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Library warnings (PIL's decompression-bomb check, torch's UserWarnings) as one line each,
+    never the multi-line `file:line: Category: text` plus source that Python prints."""
+    click.echo(f"warning: {one_line(str(message), 300)}", err=True)
+
+
+def _out_of_memory(e: Exception) -> bool:
+    text = str(e)
+    return (
+        type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text
+    )
+
 
 class DarkforgeGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
+        shown = warnings.showwarning
+        warnings.showwarning = _show_warning
+        try:
+            return self._main(args, **extra)
+        finally:
+            warnings.showwarning = shown
+
+    def _main(self, args: Any, **extra: Any) -> Any:
         try:
             return super().main(args, "darkforge", standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
@@ -28,27 +65,50 @@ class DarkforgeGroup(click.Group):
             sys.exit(2)
         except click.ClickException as e:
             command = e.ctx.command_path if getattr(e, "ctx", None) else "darkforge"  # type: ignore[attr-defined]
-            message = e.format_message().rstrip(".")
+            message = one_line(e.format_message().rstrip("."), 300)
             click.echo(f"error: {message} (see '{command} --help')", err=True)
             sys.exit(e.exit_code)
         except DarkforgeError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
+        except MemoryError:  # past the size limits (darkforge.spec.budget), or a small machine
+            self._no_memory()
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except Exception as e:  # a bug of ours, not bad input: say so, in one line
-            if os.environ.get("DARKFORGE_DEBUG"):
-                traceback.print_exc()
-            click.echo(
-                f"internal error: {type(e).__name__}: {e} (set DARKFORGE_DEBUG=1 for the traceback "
-                "and please report it)",
-                err=True,
-            )
-            sys.exit(3)
+        except ValueError as e:
+            if "null byte" not in str(e):  # os.* refuses a NUL in a path wherever it is used
+                self._internal(e)
+            click.echo("error: a path or argument holds a NUL byte; remove it", err=True)
+            sys.exit(2)
+        except Exception as e:
+            if _out_of_memory(e):  # torch's allocator says so in a RuntimeError
+                self._no_memory()
+            self._internal(e)
+
+    @staticmethod
+    def _no_memory() -> NoReturn:
+        click.echo(
+            "error: out of memory; the network or its input is too large for this machine "
+            "(`darkforge validate` shows its size)",
+            err=True,
+        )
+        sys.exit(1)
+
+    @staticmethod
+    def _internal(e: Exception) -> NoReturn:
+        """A bug of ours, not bad input: say so, in one line."""
+        if os.environ.get("DARKFORGE_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"internal error: {type(e).__name__}: {one_line(str(e), 300)} "
+            "(set DARKFORGE_DEBUG=1 for the traceback and please report it)",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @click.group(cls=DarkforgeGroup, context_settings={"help_option_names": ["-h", "--help"]})

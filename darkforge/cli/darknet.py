@@ -11,7 +11,7 @@ from darkforge.cli.app import cli
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import DataError, UsageError
-from darkforge.files import write_text
+from darkforge.files import check_regular, replacing, write_text
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
 
@@ -68,12 +68,16 @@ def _weights_to_safetensors(
     from safetensors.torch import save_file
 
     from darkforge.darknet.weights import load_darknet_weights
+    from darkforge.training.checkpoint import check_tensors
 
+    check_regular(source, "give a Darknet .weights file")
     model = _network(arch, output, lenient, darknet)
     report = load_darknet_weights(model, source, cutoff)  # type: ignore[arg-type]
+    check_tensors(model.state_dict(), source)  # type: ignore[attr-defined]
     # the .weights header rides along, so converting back writes Darknet's own header again
     header = {"darknet_version": ".".join(map(str, report.version)), "darknet_seen": str(report.seen)}
-    save_file(model.state_dict(), str(output), metadata=header)  # type: ignore[attr-defined]
+    with replacing(str(output), UsageError, "choose another -o") as temp:  # never a torn file
+        save_file(model.state_dict(), str(temp), metadata=header)  # type: ignore[attr-defined]
     click.echo(f"{report} (weights version {'.'.join(map(str, report.version))}) -> {output}")
 
 
@@ -85,26 +89,38 @@ def _safetensors_to_weights(
     from safetensors.torch import load_file
 
     from darkforge.darknet.weights import VERSION, save_darknet_weights
+    from darkforge.training.checkpoint import check_tensors
 
+    check_regular(source, "give a .safetensors file")
     model = _network(arch, output, lenient, darknet)
     try:
         state = load_file(source)
         with safe_open(source, "pt") as handle:
             header = handle.metadata() or {}
+    except Exception as e:  # safetensors raises its own SafetensorError for a torn header
+        raise DataError(f"not a readable safetensors file ({_first_line(e)})", "", source) from None
+    check_tensors(state, source)
+    try:
         model.load_state_dict(state)  # type: ignore[attr-defined]
-    except FileNotFoundError:
-        raise DataError("no such file", "check the path", source) from None
-    except (RuntimeError, OSError) as e:  # safetensors' header errors, missing or misshapen tensors
-        raise DataError(f"{source}: does not fit {arch}: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:  # missing or misshapen tensors
+        raise DataError(f"{source}: does not fit {arch}: {_first_line(e)}") from None
     version, seen = VERSION, 0
     if "darknet_version" in header:  # written by the conversion above: Darknet's header, kept whole
         try:
             major, minor, revision = (int(v) for v in header["darknet_version"].split("."))
             version, seen = (major, minor, revision), int(header.get("darknet_seen", "0"))
         except ValueError:
-            raise DataError(f"{source}: bad darknet_version {header['darknet_version']!r}") from None
+            raise DataError(
+                f"{source}: bad darknet_version {_first_line(ValueError(header['darknet_version']))}"
+            ) from None
     report = save_darknet_weights(model, str(output), cutoff, seen, version)  # type: ignore[arg-type]
     click.echo(f"{report} -> {output}")
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    text = lines[0] if lines else type(e).__name__
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 Conversion = Callable[[str, str | None, str | None, int | None, bool, str], None]

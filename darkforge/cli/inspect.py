@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from darkforge.cli.app import cli
+from darkforge.cli.app import cli, one_line
 from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
 from darkforge.errors import DarkforgeError
+from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec, fmt_shape
 from darkforge.spec.library import network_model_for
 from darkforge.spec.load import load_spec
@@ -19,19 +21,45 @@ from darkforge.training.recipe import check_recipe
 from darkforge.views.reference import markdown as reference
 from darkforge.views.summary import as_dict, darknet_rows, table
 
+OVERRIDE = "raise {flag} (or pass --no-budget)"
+
+
+def _limit(flag: str, kind: click.ParamType, default: float | None, what: str) -> Any:
+    return click.option(
+        flag, type=kind, default=default, show_default=True, help=f"refuse networks with {what}"
+    )
+
 
 @cli.command()
 @click.argument("archs", nargs=-1, required=True, type=click.Path())
-def validate(archs: tuple[str, ...]) -> None:
-    """Check architecture files (and each of their scales); one line per file."""
+@_limit("--max-params", click.IntRange(1), budget.DEFAULT.params, "more parameters")
+@_limit(
+    "--max-activations",
+    click.FloatRange(0, min_open=True),
+    (budget.DEFAULT.activation_bytes or 0) / 1e9,
+    "layer outputs of more GB per image (float32)",
+)
+@_limit(
+    "--max-layers",
+    click.IntRange(1),
+    budget.DEFAULT.layers,
+    "more layers after expansion (Darknet's flat spelling)",
+)
+@click.option("--no-budget", is_flag=True, help="check shapes only, with no limit on size")
+def validate(
+    archs: tuple[str, ...], max_params: int, max_activations: float, max_layers: int, no_budget: bool
+) -> None:
+    """Check architecture files (and each of their scales); one line per file. Networks past the
+    size limits (docs/cli.md, "Safety and limits") are refused before anything is allocated."""
+    limits = budget.NONE if no_budget else budget.Budget(max_params, int(max_activations * 1e9), max_layers)
     failed = 0
     for path in archs:
         try:
             spec = load_spec(path)
             check_recipe(spec)
-            checked = [_check(spec, None), *(_check(spec, s) for s in spec.scales)]
+            checked = [_check(spec, None, limits), *(_check(spec, s, limits) for s in spec.scales)]
         except DarkforgeError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(str(e))}", err=True)
             failed += 1
             continue
         full = checked[0]
@@ -44,8 +72,10 @@ def validate(archs: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
-def _check(spec: NetworkSpec, scale: str | None) -> Plan:
-    return plan(spec.resolved(scale))
+def _check(spec: NetworkSpec, scale: str | None, limits: budget.Budget = budget.DEFAULT) -> Plan:
+    p = plan(spec.resolved(scale))
+    budget.check(p, limits, OVERRIDE)
+    return p
 
 
 @cli.command()
@@ -80,6 +110,7 @@ def summary(
     """Print every layer's output shape, parameters, MACs and activation size, and the totals."""
     spec = load_spec(arch_or_default(arch)).resolved(scale, input_size, classes)
     p = plan(flatten(spec) if expand else spec)
+    budget.check(p, override="see `darkforge validate {flag}`")
     if runtime:
         _runtime(p, as_json)
     elif as_json:

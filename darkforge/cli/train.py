@@ -13,9 +13,11 @@ from darkforge.cli.app import cli
 from darkforge.cli.options import arch_or_default
 from darkforge.cli.progress import Progress
 from darkforge.errors import DataError, UsageError
+from darkforge.spec import budget
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec
 from darkforge.training import recipe
+from darkforge.training.runargs import read_run_args
 from darkforge.training.rundir import RunDir
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
@@ -46,7 +48,7 @@ DATA_DIR = click.option(
     type=click.Choice(["auto", "32", "bf16", "16"]),
     help="autocast [recipe: auto = bf16 on CUDA]",
 )
-@click.option("--seed", type=click.IntRange(0), help="[recipe: 0]")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="[recipe: 0]")
 @click.option("--scale", help="a scale from the file's `scales:`, e.g. tiny")
 @click.option(
     "--val-split",
@@ -135,13 +137,13 @@ def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
     path = arch_path(arch)
     spec = load_spec(path)
     recipe.check_recipe(spec)
-    spec.resolved(flags["scale"])  # an unknown --scale fails here
+    budget.require_classifier(budget.check_before_build(spec, flags["scale"]), "train")
     names = {"batch_size": "batch"}
     keys = ("epochs", "batch_size", "lr", "precision", "seed", "val_split", "ema")
     overrides = {names.get(k, k): flags[k] for k in keys}
     rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
     data = flags["data"] or "cifar10"
-    budget = parse_size(flags["cache_budget"]) if flags["cache_budget"] else None
+    cache_budget = parse_size(flags["cache_budget"]) if flags["cache_budget"] else None
     return Job(
         _arch_yaml(path, spec),
         str(path),
@@ -152,7 +154,7 @@ def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
         flags["device"],
         sync_bn,
         flags["cache"],
-        budget,
+        cache_budget,
     )
 
 
@@ -190,22 +192,24 @@ def _resume(path: str, device: str, sync_bn: bool | None) -> tuple[Any, Any, Any
     from darkforge.training.loop import Job
 
     run = RunDir.existing(path)
-    args = run.read_yaml("args.yaml")
-    rec = recipe.Recipe.model_validate(args["recipe"])
-    device = device if device != "auto" else args.get("device", "auto")
+    args = read_run_args(run)  # damaged args.yaml or arch.yaml: one line naming the file
+    rec = args.recipe
+    device = device if device != "auto" else args.device
     job = Job(
-        run.file("arch.yaml").read_text(),
-        args["arch"],
-        args.get("scale"),
+        args.arch_yaml,
+        args.arch,
+        args.scale,
         rec,
-        args["data"],
-        args.get("data_dir"),
+        args.data,
+        args.data_dir,
         device,
-        args.get("sync_bn", False) if sync_bn is None else sync_bn,
-        args.get("cache", "auto"),
-        args.get("cache_budget"),
+        args.sync_bn if sync_bn is None else sync_bn,
+        args.cache,
+        args.cache_budget,
     )
     payload = checkpoint.load(run.last) if run.last.exists() else None
+    if payload is not None:
+        checkpoint.check_resumable(payload, run.last)
     done = len(payload["state"]["history"]) if payload else 0
     complete = done >= rec.epochs
     if distributed.is_main():

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from darkforge.errors import DataError
-from darkforge.files import replacing
+from darkforge.files import check_regular, replacing
 from darkforge.spec.shapes import flatten, plan
 
 VERSION = (0, 2, 0)  # what we write: 64-bit `seen`
@@ -131,7 +131,7 @@ def load_darknet_weights(
 ) -> WeightsReport:
     """Read a Darknet .weights file into `model`: all its layers, or those before `cutoff`
     (`*.conv.N` files, e.g. darknet53.conv.74, imply cutoff=N)."""
-    file = Path(path)
+    file = check_regular(path, "give a Darknet .weights file")  # a FIFO would block the read
     every = weighted_layers(model)
     if cutoff is None and (match := re.search(r"\.conv\.(\d+)$", file.name)):
         cutoff = int(match.group(1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -15,7 +16,11 @@ def write_pt2(job: ExportJob, path: Path) -> None:
     # The model is in eval mode, so batch norm is traced with its running statistics (a batch of
     # any size gives each sample the same output); a train-mode trace would bake in batch statistics.
     program = torch.export.export(job.model, (example(job),), dynamic_shapes=dynamic_shapes(job))
-    torch.export.save(program, path, extra_files={"darkforge.json": json.dumps(job.metadata())})
+    # Into memory first: on a full disk torch's zip writer throws from its C++ destructor, which
+    # aborts the process at exit; a Python write fails cleanly (darkforge.files.replacing).
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={"darkforge.json": json.dumps(job.metadata())})
+    path.write_bytes(buffer.getbuffer())
 
 
 def load_pt2(path: Path, job: ExportJob) -> tuple[Runner, str]:

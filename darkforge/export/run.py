@@ -17,7 +17,7 @@ from darkforge.export.common import DYNAMIC_BATCHES, Exported, ExportJob, Verifi
 from darkforge.export.formats import FORMATS
 from darkforge.files import replacing
 from darkforge.nn.network import Network
-from darkforge.spec.shapes import plan
+from darkforge.spec import budget
 from darkforge.training import checkpoint
 
 
@@ -29,7 +29,7 @@ def open_checkpoint(
     model, info, _ = checkpoint.load_model(ckpt)
     spec = info.spec().resolved(info.scale, input_size, len(info.classes))
     if spec.input.shape != model.plan.spec.input.shape:
-        resized = Network(plan(spec))
+        resized = Network(budget.check_before_build(spec))  # --input-size: the size limits again
         wanted = resized.state_dict()
         for name, value in model.state_dict().items():
             if wanted[name].shape != value.shape:

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from darkforge.errors import UsageError
+from darkforge.spec.reserved import reserved
 
 Shape = tuple[int, ...]  # a tensor's shape without the batch: (C, H, W) for maps, (N,) for vectors
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A reference to an earlier layer: negative = relative (-1 is the previous layer), non-negative =
 # absolute index into `layers`, a string = a layer's `id` ("input" is the network input).
-Ref = int | Annotated[str, Field(pattern=ID_PATTERN)]
+Ref = int | Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
 INPUT = -1  # resolved index of the network input
 
 
@@ -88,11 +89,12 @@ class LayerSpec(Strict):
         description="input layer(s): -1 the previous layer, a non-negative index, an id, or a list",
     )
     id: str | None = Field(
-        None, pattern=ID_PATTERN, description="a name for references, outputs and the module"
+        None, pattern=ID_PATTERN, max_length=200, description="a name for references, outputs and the module"
     )
     repeat: int = Field(
         1, ge=1, le=1000, description="the layer this many times in series (depth scales multiply it)"
     )
+    _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     # "package.module:Class" of the module, for types outside the registry (user blocks)
@@ -125,6 +127,10 @@ class LayerSpec(Strict):
     def input_names(self, count: int) -> list[str]:
         """How the parts of `expand` name this layer's inputs: `input`, then `input1`, `input2`…"""
         return ["input", *(f"input{k}" for k in range(1, count))]
+
+    def flat_size(self) -> int:
+        """len(self.expand(...)), without building the parts (darkforge.spec.budget counts it)."""
+        return self.repeat
 
 
 class InputSpec(Strict):
@@ -204,6 +210,12 @@ def scaled(layer: LayerSpec, scale: Scale) -> LayerSpec:
     if layer.repeat > 1:  # depth scales act on repeat counts, as on stages' block counts
         layer = layer.model_copy(update={"repeat": scale.blocks(layer.repeat)})
     return layer
+
+
+def _not_reserved(value: str | None) -> str | None:
+    if value is not None and reserved(value):
+        raise ValueError(f"id {value!r} is reserved (a name torch's modules use); choose another")
+    return value
 
 
 def prod(shape: Sequence[int]) -> int:

@@ -172,6 +172,12 @@ class BlockUse(LayerSpec):
             return [*inst.layers, _pass_through(inst.output)]
         return inst.layers
 
+    def flat_size(self) -> int:
+        """Layers after expansion, from the instance the plan made (1 per layer before it has)."""
+        inst = next(iter(self._cache.values()), None)
+        inner = sum(layer.flat_size() for layer in inst.layers) if inst else len(self.block.definition.layers)
+        return self.repeat * inner
+
     def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
         inst = self.instance(inputs)
         return inst.layers, inst.output

@@ -36,12 +36,12 @@ def located_error(
     kind = detail["type"]
     if kind == "union_tag_invalid":
         tag = _lookup(data, (*loc, "type"))
-        message = f"unknown layer type {tag!r}"
+        message = f"unknown layer type {_short(tag)}"
         hint = did_you_mean(str(tag), types)
         loc = (*loc, "type")
     elif kind == "union_tag_not_found":
         message = "layer has no `type`"
-        hint = "valid types: " + ", ".join(types)
+        hint = "add `type:` (`darkforge schema --markdown` lists the types)"
     elif kind == "extra_forbidden":
         allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
         message = f"unknown key {loc[-1]!r}"

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
-from darkforge.errors import DataError
-from darkforge.files import replacing, write_with
+from darkforge.errors import DataError, key_path
+from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
 from darkforge.nn.network import Network, build
+from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import spec_from_text
+from darkforge.spec.shapes import plan
 
 FORMAT = "darkforge-checkpoint-1"
+SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std")  # Inference's saved fields
 
 
 @dataclass
@@ -38,15 +43,17 @@ class Inference:
     input: list[int]  # [C, H, W]
     mean: list[float]
     std: list[float]
+    # Where the YAML was read from, for errors (a checkpoint, not the file it was trained from).
+    origin: str = field(default="", compare=False, repr=False)
 
     def spec(self) -> NetworkSpec:
-        return spec_from_text(self.arch_yaml, self.arch_name)
+        return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
         return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: getattr(self, k) for k in SAVED}
 
 
 def save(path: Path, model: nn.Module, info: Inference, state: dict[str, Any] | None = None) -> None:
@@ -74,28 +81,99 @@ def save_safetensors(path: Path, model: nn.Module, info: Inference) -> None:
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:
-    """A run directory means its weights/last.pt."""
+    """A run directory means its weights/last.pt; anything but a regular file is refused at once
+    (a FIFO would block torch.load forever)."""
     p = Path(path)
     if p.is_dir():
         p = p / "weights" / "last.pt"
     if not p.exists():
         raise DataError(f"{p}: no such checkpoint", "give a run directory or a .pt/.safetensors file")
+    check_regular(p, "give a run directory or a .pt/.safetensors file")
     return p
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint's payload, its inference fields and tensors checked (types, sizes, finite)."""
     p = resolve_path(path)
     if p.suffix == ".safetensors":
-        return _load_safetensors(p)
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a foreign or torn file
-        raise DataError(
-            f"{p}: not a readable checkpoint ({type(e).__name__})", "was it written by darkforge?"
-        ) from None
+        payload = _load_safetensors(p)
+    else:
+        try:
+            with warnings.catch_warnings():  # torch's notes on pickle protocols mean nothing to a user
+                warnings.simplefilter("ignore")
+                payload = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many kinds for a foreign or torn file
+            raise DataError(
+                f"{p}: not a readable checkpoint ({type(e).__name__})", "was it written by darkforge?"
+            ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"{p}: not a darkforge checkpoint", "train one with `darkforge train`")
+    payload["inference"] = _checked_inference(payload.get("inference"), p)
+    check_tensors(payload.get("model"), p)
     return payload
+
+
+class _Fields(BaseModel):
+    """The inference fields, as a file may hold them (anything else is refused, not guessed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    arch_yaml: str = Field(max_length=MAX_TEXT_BYTES)
+    arch_name: str = Field(max_length=4096)
+    scale: str | None = Field(max_length=200)
+    classes: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1_000_000)
+    input: list[Annotated[int, Field(ge=1, le=16384)]] = Field(min_length=3, max_length=3)
+    mean: list[float] = Field(min_length=1, max_length=4096)
+    std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=4096)
+
+
+def _checked_inference(fields: Any, p: Path) -> dict[str, Any]:
+    if not isinstance(fields, dict):
+        raise DataError(f"{p}: has no inference fields", "was it written by darkforge?")
+    try:
+        checked = _Fields.model_validate(fields).model_dump()
+    except ValidationError as e:
+        detail = e.errors(include_input=False, include_url=False)[0]
+        where = key_path(("inference", *detail["loc"]))
+        raise DataError(f"{p}: {where}: {detail['msg']}", "was it written by darkforge?") from None
+    channels = checked["input"][0]
+    if len(checked["mean"]) != channels or len(checked["std"]) != channels:
+        raise DataError(
+            f"{p}: inference.mean and .std need one value per input channel ({channels})",
+            "was it written by darkforge?",
+        )
+    return checked
+
+
+def check_tensors(state: Any, p: str | os.PathLike[str]) -> None:
+    """A state dict of finite tensors: NaN or infinite weights (a diverged run) are refused at load
+    rather than printed as `nan` predictions."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise DataError(
+            f"{p}: its `model` is not a mapping of tensor names to tensors", "was it written by darkforge?"
+        )
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise DataError(
+                f"{p}: tensor {_short(name)} holds NaN or infinite values",
+                "the run diverged; use an earlier checkpoint or train with a lower --lr",
+            )
+
+
+def check_resumable(payload: dict[str, Any], p: str | os.PathLike[str]) -> dict[str, Any]:
+    """The training state of a `last.pt` (a `best.pt` has none: it holds weights only)."""
+    state = payload.get("state")
+    needed = {"optimizer": dict, "schedule": dict, "scaler": dict, "history": list, "best": float | int}
+    if not isinstance(state, dict) or any(not isinstance(state.get(k), t) for k, t in needed.items()):
+        raise DataError(
+            f"{p}: holds no training state to resume from (a best.pt or a foreign file?)",
+            "resume from the run's weights/last.pt, or start a new run with --weights",
+        )
+    if not all(isinstance(row, dict) for row in state["history"]):
+        raise DataError(f"{p}: its training history is damaged", "start a new run")
+    return state
 
 
 def _load_safetensors(p: Path) -> dict[str, Any]:
@@ -109,24 +187,64 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
         raise DataError(f"{p}: not a readable safetensors file ({type(e).__name__})") from None
     if metadata.get("format") != FORMAT:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
-    fields = Inference.__dataclass_fields__
     try:
-        info = {k: json.loads(metadata[k]) for k in fields}
+        info = {k: json.loads(metadata[k]) for k in SAVED}
     except (KeyError, ValueError):
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[str, Any]]:
-    """Rebuild the network a checkpoint describes and load its weights (eval mode)."""
-    payload = load(path)
-    info = Inference(**payload["inference"])
-    model = info.build()
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise DataError(f"{path}: weights do not fit the architecture ({str(e).splitlines()[0]})") from None
+    """Rebuild the network a checkpoint describes and load its weights (eval mode). Its
+    architecture is checked like a file (errors name the checkpoint) and against the size
+    limits before anything is allocated."""
+    p = resolve_path(path)
+    payload = load(p)
+    info = Inference(**payload["inference"], origin=f"{p} (its arch_yaml)")
+    spec = info.spec()
+    shapes = plan(spec.resolved(info.scale, None, len(info.classes)))
+    budget.check(shapes)
+    if list(shapes.input) != info.input:
+        raise DataError(
+            f"{p}: inference.input {info.input} differs from its architecture's input {list(shapes.input)}",
+            "was it written by darkforge?",
+        )
+    model = Network(shapes)
+    _fit(model, payload["model"], p)
     return model.eval(), info, payload
 
 
-__all__ = ["Inference", "load", "load_model", "resolve_path", "save", "save_safetensors", "save_torch"]
+def _fit(model: nn.Module, state: dict[str, Any], p: Path) -> None:
+    """load_state_dict, with a message naming the first tensor that does not fit."""
+    wanted = model.state_dict()
+    problems = [f"{_short(k)} is missing" for k in wanted if k not in state]
+    problems += [f"{_short(k)} is not in the network" for k in state if k not in wanted]
+    problems += [
+        f"{_short(k)} is {_dims(v)}, the network's is {_dims(wanted[k])}"
+        for k, v in state.items()
+        if k in wanted and v.shape != wanted[k].shape
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(f"{p}: weights do not fit the architecture: {problems[0]}{more}")
+    model.load_state_dict(state)
+
+
+def _dims(tensor: torch.Tensor) -> str:
+    return "×".join(map(str, tensor.shape)) or "a scalar"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+__all__ = [
+    "Inference",
+    "check_tensors",
+    "load",
+    "load_model",
+    "resolve_path",
+    "save",
+    "save_safetensors",
+    "save_torch",
+]

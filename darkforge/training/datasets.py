@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -206,6 +207,10 @@ def _stat_key(items: cache.Items) -> Iterator[tuple[str, int, int]]:
 
 def _fake(arg: str, data_dir: str | None, size: tuple[int, int]) -> Dataset:
     """Learnable synthetic data: each class is a colour and stripe pattern plus noise."""
+    if arg and not re.fullmatch(r"[1-9]\d{0,6},[1-9]\d{0,6}", arg):
+        raise UsageError(
+            f"--data fake:{arg[:40]}: give two counts", "e.g. fake:1000,200 (train, test images)"
+        )
     counts = [int(n) for n in arg.split(",")] if arg else [1000, 200]
     g = torch.Generator().manual_seed(1234)
     classes = [f"class{i}" for i in range(10)]

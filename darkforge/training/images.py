@@ -7,6 +7,7 @@ pixels a batch holds do not depend on where they were kept.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -19,6 +20,8 @@ from darkforge.files import read_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MAX_IMAGE_BYTES = 256 * 2**20  # one encoded image; a 224-px JPEG is ~30 KB, a 4K PNG ~25 MB
+PNG = b"\x89PNG\r\n\x1a\n"
+MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb limit (a 4K image is 8.3 million)
 
 
 def reason(error: Exception) -> str:
@@ -30,6 +33,9 @@ def reason(error: Exception) -> str:
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> Tensor:
     """One image file as a (C, H, W) uint8 tensor (C = `channels`: 3 for RGB, 1 for gray)."""
     raw = read_bytes(path, "remove or replace it", MAX_IMAGE_BYTES)
+    _check_pixels(path, raw)
+    if raw.startswith(PNG):  # torchvision's libpng decoder crashes the process on truncated data
+        return _read_with_pil(path, channels)
     try:
         with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders (for torchcodec)
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -41,6 +47,24 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> Tensor:
         return _read_with_pil(path, channels)
 
 
+def _check_pixels(path: str | os.PathLike[str], raw: bytes) -> None:
+    """Refuse a decompression bomb before decoding it: PIL reads the size from the header alone."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: {reason(e)}", "use a smaller image") from None
+    except (OSError, ValueError, SyntaxError):
+        return  # not PIL's to judge: the decoders below say what is wrong
+    if width * height > MAX_PIXELS:
+        raise DataError(
+            f"{path}: {width}×{height} pixels is more than {MAX_PIXELS // 10**6} million",
+            "use a smaller image",
+        )
+
+
 def _read_with_pil(path: str | os.PathLike[str], channels: int) -> Tensor:
     import numpy as np
     from PIL import Image
@@ -48,7 +72,12 @@ def _read_with_pil(path: str | os.PathLike[str], channels: int) -> Tensor:
     try:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"))
-    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:  # UnidentifiedImageError: OSError
         raise DataError(f"{path}: cannot decode image ({reason(e)})", "remove or replace it") from None
     tensor = torch.from_numpy(pixels.copy())
     return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)

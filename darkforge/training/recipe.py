@@ -50,7 +50,7 @@ class Recipe(Strict):
     val_split: float = Field(
         0.0, ge=0, lt=1, description="fraction of train held out to pick `best` (0: pick on test)"
     )
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     freeze: int | str | list[int | str] | None = Field(
         None,
         description="weights that stay fixed: a count of leading layers, every layer up to and "

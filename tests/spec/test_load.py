@@ -27,7 +27,7 @@ BOMB = (
 # (case id, file content, words the one-line message must contain)
 BAD_FILES = [
     ("syntax", "name: t\ninput: {size: 8\nlayers: []\n", ["t.yaml:3:", "invalid YAML"]),
-    ("tab", "name: t\n\tinput: {size: 8}\n", ["t.yaml:2:", "\\t"]),
+    ("tab", "name: t\n\tinput: {size: 8}\n", ["t.yaml:2:", "tab"]),
     ("empty", "", ["t.yaml:1", "empty"]),
     ("comments only", "# nothing\n", ["empty"]),
     ("a list", "- 1\n- 2\n", ["expected a mapping"]),

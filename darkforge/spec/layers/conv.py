@@ -103,9 +103,11 @@ class ResidualBlock(LayerSpec, ConvNumerics):
 
     def convs(self, channels: int) -> tuple[ConvBnLeaky, ConvBnLeaky]:
         hidden = self.hidden if self.hidden is not None else max(1, channels // 2)
+        # model_construct: the fields come from this validated layer and from the input's channels,
+        # which no field cap may refuse (a Route can concatenate past 65536; the budget decides).
         return (
-            ConvBnLeaky(filters=hidden, size=1, **self.numerics()),  # type: ignore[arg-type]
-            ConvBnLeaky(filters=channels, size=3, **self.numerics()),  # type: ignore[arg-type]
+            ConvBnLeaky.model_construct(filters=hidden, size=1, **self.numerics()),  # type: ignore[arg-type]
+            ConvBnLeaky.model_construct(filters=channels, size=3, **self.numerics()),  # type: ignore[arg-type]
         )
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -126,6 +128,9 @@ class ResidualBlock(LayerSpec, ConvNumerics):
     def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
         return self.expand(inputs), 2
 
+    def flat_size(self) -> int:
+        return 3 * self.repeat
+
 
 class ResidualStage(LayerSpec, ConvNumerics):
     """A stride-2 ConvBnLeaky to `filters` channels, then `blocks` residual blocks (Darknet-53)."""
@@ -138,20 +143,31 @@ class ResidualStage(LayerSpec, ConvNumerics):
     hidden: int | None = Field(None, ge=1, le=65536, description="block width; default filters / 2")
 
     def parts(self) -> tuple[ConvBnLeaky, ResidualBlock]:
-        down = ConvBnLeaky(
+        # model_construct: every field comes from this validated layer (and is cheap: `validate`
+        # infers one stage per layer of the file)
+        down = ConvBnLeaky.model_construct(
             filters=self.filters,
             size=self.size,
             stride=self.stride,
             **self.numerics(),  # type: ignore[arg-type]
         )
-        return down, ResidualBlock(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
+        return down, ResidualBlock.model_construct(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         down, block = self.parts()
         cost = down.infer(inputs)
-        for _ in range(self.blocks):
-            cost = cost + block.infer([Operand(cost.output, inputs[0].name)])
-        return cost
+        if self.blocks == 0:
+            return cost
+        # Every block maps C×H×W to itself, so one costs what the next does: infer it once
+        # (inferring each made `validate` quadratic in layers × blocks).
+        one = block.infer([Operand(cost.output, inputs[0].name)])
+        n = self.blocks
+        return LayerCost(
+            one.output,
+            cost.params + n * one.params,
+            cost.macs + n * one.macs,
+            cost.dead_params + n * one.dead_params,
+        )
 
     def scaled(self, scale: Scale) -> Self:
         update: dict[str, object] = {
@@ -172,6 +188,9 @@ class ResidualStage(LayerSpec, ConvNumerics):
         down, block = self.parts()
         first, second = block.convs(self.filters)
         return [down, *[c for _ in range(self.blocks) for c in (first, second, Shortcut(from_=-3))]]
+
+    def flat_size(self) -> int:
+        return (1 + 3 * self.blocks) * self.repeat
 
 
 def _map(x: Operand) -> Shape:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field
 
@@ -16,7 +16,7 @@ class Linear(LayerSpec):
     `classes`, so another dataset or `build(..., classes=N)` resizes the head."""
 
     type: Literal["Linear"] = "Linear"
-    out: int | Literal["classes"] | None = Field(
+    out: Annotated[int, Field(ge=1, le=1_000_000)] | Literal["classes"] | None = Field(
         None, description="output features; default (or `classes`): the network's classes"
     )
     bias: bool = True
