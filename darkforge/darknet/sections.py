@@ -46,6 +46,7 @@ COMMON_KEYS.pop("stopbackward")  # read by convert_cfg: a freeze count
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _REQUIRED = object()
+_LONG_NUMBER = re.compile(r"(?<![.\d])\d{31,}")  # an integer part, not decimals
 
 
 @dataclass
@@ -250,6 +251,13 @@ def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
         if not eq or not key or not value:
             raise SpecError(
                 f"[{section.header}]: expected key=value, got {written.strip()!r}", "", name, number
+            )
+        if _LONG_NUMBER.search(value):  # Darknet's atoi would overflow; Python's int() refuses 4,300 digits
+            raise SpecError(
+                f"[{section.header}]: {key}: a number of more than 30 digits",
+                "no Darknet value needs one",
+                name,
+                number,
             )
         if key in section.options:  # option_find walks the list from the front: the first one counts
             section.repeated.append((key, value, number))

@@ -88,6 +88,9 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
             cost = repeated(layer, inputs)
         except ShapeError as e:
             raise scope.error(str(e), ("layers", index), "") from None
+        except ValueError as e:  # a plugin's rule (or pydantic inside one) refusing its inputs
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise scope.error(f"its shape rule refused its inputs: {first}", ("layers", index), "") from None
         infos.append(LayerInfo(index, layer, sources, cost))
         if layer.id:
             ids[layer.id] = index
