@@ -1,6 +1,6 @@
 """Peak resident memory of `darkforge train`, measured with /usr/bin/time -v (one JSON line).
 
-python benchmarks/peak_rss.py budget [--budget 24M] [--keep /tmp/big]
+python benchmarks/peak_rss.py budget [--budget 64M] [--keep /tmp/big]
     An image folder generated so that its decoded size (at the network's 32 px) is 3× the
     budget trains one epoch with `--cache-budget BUDGET` (auto: disk) and with `--cache none`;
     each peak must stay below BUDGET + the peak of the same training on a tiny folder (the
@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     b = sub.add_parser("budget")
-    b.add_argument("--budget", default="24M")
+    b.add_argument("--budget", default="64M")
     b.add_argument("--keep", help="generate the big folder here (kept for reruns)")
     b.add_argument("--with-ram", action="store_true", help="also train with --cache ram")
     c = sub.add_parser("cifar")

@@ -35,7 +35,6 @@ from darkforge.training.images import OnDemand, decode_file
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
 VERSION = 1
 PAGE = mmap.PAGESIZE
-RELEASE_BYTES = 16 * 2**20  # `disk`: resident pages of the mapping are dropped past this much
 Items = dict[str, list[tuple[Path, int]]]  # split -> (file, label) in order
 
 
@@ -164,9 +163,9 @@ def build(path: Path, head: dict[str, Any], items: Items) -> None:
 
 
 class Mapped(OnDemand):
-    """A split's images memory-mapped from the cache (`disk`), read on demand. Pages read are
-    dropped from this process (madvise) every RELEASE_BYTES, so its resident set stays bounded
-    however large the file; the kernel's page cache keeps hot pages for the next epoch."""
+    """A split's images memory-mapped from the cache (`disk`), read on demand. The pages a gather
+    maps are dropped from this process right after it (madvise), so its resident set stays near one
+    batch however large the file; the kernel's page cache keeps hot pages for the next epoch."""
 
     def __init__(self, path: Path, head: dict[str, Any], split: str, rows: Tensor | None = None) -> None:
         self.path, self.head, self.split, self.rows = path, head, split, rows
@@ -176,12 +175,13 @@ class Mapped(OnDemand):
         self.offset = head["start"] + head["splits"][split]["images"]
         self._map: mmap.mmap | None = None
         self._tensor: Tensor | None = None
-        self._touched = 0  # bytes of pages possibly resident since the last release
 
     def _open(self) -> Tensor:
         if self._tensor is None:
             with self.path.open("rb") as f:  # ACCESS_COPY: a writable view (torch wants one), never written
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            if hasattr(self._map, "madvise"):  # rows are read at random: no readahead
+                self._map.madvise(mmap.MADV_RANDOM)
             full = _shape(self.head, self.split)
             count = full[0] * self.row_bytes
             self._tensor = torch.frombuffer(self._map, dtype=torch.uint8, count=count, offset=self.offset)
@@ -198,14 +198,11 @@ class Mapped(OnDemand):
         return out
 
     def _release(self, rows: Tensor) -> None:
-        # one madvise over the whole mapping once RELEASE_BYTES of pages may have been touched:
-        # a call per row costs more than the gather itself (measured: 10 µs each)
-        if self._map is None or not hasattr(self._map, "madvise"):
-            return
-        self._touched += len(rows) * (self.row_bytes + 2 * PAGE)  # a row spans at most 2 extra pages
-        if self._touched >= RELEASE_BYTES:
+        # One madvise over the whole mapping after each gather. Per row would cost more than the
+        # gather (10 µs a call); less often lets pages pile up: each fault maps up to 64 KiB around
+        # the row (the kernel's fault-around, MADV_RANDOM or not), 16 MiB for a batch of 256.
+        if self._map is not None and hasattr(self._map, "madvise"):
             self._map.madvise(mmap.MADV_DONTNEED)
-            self._touched = 0
 
     def subset(self, index: Tensor | slice) -> Mapped:
         rows = torch.arange(len(self))[index] if isinstance(index, slice) else index.cpu()

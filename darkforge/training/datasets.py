@@ -227,6 +227,8 @@ def _fake(arg: str, data_dir: str | None, size: tuple[int, int]) -> Dataset:
     return Dataset("fake", split(counts[0]), split(counts[1]), classes)
 
 
+# `--data KIND[:ARG]` -> loader. load_dataset calls `imagefolder` itself, with the cache options;
+# its entry here serves callers of the plain (arg, data_dir, size) signature.
 SOURCES: dict[str, Callable[[str, str | None, tuple[int, int]], Dataset]] = {
     "cifar10": _cifar("cifar10"),
     "cifar100": _cifar("cifar100"),

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 STATS_IMAGES = 50_000  # mean/std from at most this many images, evenly spread over the split
-STATS_CHUNK_BYTES = 2 * 2**20  # uint8 bytes per chunk: its float64 copy (16 MiB) bounds the memory
+STATS_CHUNK_BYTES = 2**19  # uint8 bytes per chunk: its float64 copy (4 MiB) bounds the memory
 
 
 class Lazy(Protocol):
@@ -88,7 +88,7 @@ class Dataset:
 def channel_stats(split: Split, limit: int = STATS_IMAGES) -> tuple[list[float], list[float]]:
     """Per-channel mean and (unbiased) std in [0, 1] units, in chunks of bounded size: exact sums
     of the uint8 pixels and their squares (float64 holds a chunk's sums exactly: at most
-    2 MiB × 255² < 2**53), accumulated as Python integers; never a float copy of the split."""
+    2**19 × 255² < 2**53), accumulated as Python integers; never a float copy of the split."""
     n = len(split)
     rows = torch.linspace(0, n - 1, limit).round().long().unique() if n > limit else torch.arange(n)
     _, c, h, w = split.images.shape

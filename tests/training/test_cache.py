@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -210,3 +212,42 @@ def test_train_runs_from_disk_and_from_files(run_cli, write, tmp_path, mode):
         "train", arch, "--data", f"imagefolder:{root}", "--cache-budget", "lots", "--project", project
     )
     assert bad.exit_code == 2 and "--cache-budget 'lots' is not a size" in bad.output
+
+
+def mapped_rss_kib(path):
+    """Resident KiB of this process's mappings of `path` (Linux smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux smaps")
+def test_disk_mode_keeps_no_pages_of_the_file_resident(tmp_path):
+    import json
+    import struct
+
+    n, size = 4000, (32, 32)  # 12 MiB of pixels
+    items = {"train": [(tmp_path / f"{i}.png", i % 2) for i in range(n)]}
+    head = cache.header_for("f", size, 3, ["a", "b"], items)
+    path = tmp_path / "c.u8"
+    text = json.dumps(head).encode()
+    with path.open("wb") as f:  # a cache written by hand: random pixels, no decoding
+        f.write(cache.MAGIC + struct.pack("<Q", len(text)) + text)
+        f.write(b"\0" * (head["start"] - f.tell()))
+        f.write(torch.randint(0, 256, (n * 3 * 32 * 32,), dtype=torch.uint8).numpy().tobytes())
+        f.write(torch.tensor([i % 2 for i in range(n)], dtype=torch.int64).numpy().tobytes())
+    assert cache.valid(path, head)
+    mapped = cache.Mapped(path, head, "train")
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        rows = torch.randint(0, n, (256,), generator=g)
+        batch = mapped[rows]
+        assert mapped_rss_kib(path) == 0  # dropped right after the gather
+    everything = mapped[torch.arange(n)]
+    assert torch.equal(batch, everything[rows])
+    reference = torch.from_numpy(np.fromfile(path, dtype=np.uint8, count=n * 3072, offset=head["start"]))
+    assert torch.equal(everything.reshape(-1), reference)

@@ -69,7 +69,11 @@ def test_unknown_source_and_missing_folder(tmp_path):
         load_dataset(f"imagefolder:{tmp_path / 'nope'}", None, (8, 8))
 
 
-def test_offline_cifar10_says_what_to_do(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "source, archive, name",
+    [("cifar10", "cifar-10-python.tar.gz", "CIFAR-10"), ("cifar100", "cifar-100-python.tar.gz", "CIFAR-100")],
+)
+def test_offline_cifar_says_what_to_do(tmp_path, monkeypatch, source, archive, name):
     import urllib.error
 
     import torchvision.datasets.utils as utils
@@ -84,9 +88,10 @@ def test_offline_cifar10_says_what_to_do(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
     with pytest.raises(DataError) as info:
-        load_dataset("cifar10", str(tmp_path), (32, 32))
+        load_dataset(source, str(tmp_path), (32, 32))
     text = str(info.value)
-    assert "cifar-10-python.tar.gz" in text and str(tmp_path) in text and "imagefolder" in text
+    assert archive in text and str(tmp_path) in text and "imagefolder" in text
+    assert text.startswith(f"cannot get {name} into")
 
 
 def test_batches_are_seeded_and_augmented_per_image():
