@@ -9,6 +9,7 @@ the new one, never half of one. Every file darkforge writes goes through `replac
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -134,3 +135,37 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+" + re.escape(TEMP_MARK) + r"[^/]*$")
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files of writes that never finished (a killed or crashed process) from
+    `folder`, and return them. Only names this module makes are touched, and only those of a
+    process that is gone: a live writer's temp (another pid) is left alone."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or not entry.is_file() or entry.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _alive(pid):
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or a pid we cannot ask about): leave its file
+    return True

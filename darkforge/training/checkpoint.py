@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class Inference:
     input: list[int]  # [C, H, W]
     mean: list[float]
     std: list[float]
+    data: str | None = None  # the --data it was trained on, so `eval` needs no --data (None: older)
+    data_dir: str | None = None
 
     def spec(self) -> NetworkSpec:
         return spec_from_text(self.arch_yaml, self.arch_name)
@@ -111,7 +113,7 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
     fields = Inference.__dataclass_fields__
     try:
-        info = {k: json.loads(metadata[k]) for k in fields}
+        info = {k: json.loads(metadata[k]) for k in fields if k in metadata or fields[k].default is MISSING}
     except (KeyError, ValueError):
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
@@ -120,7 +122,7 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[str, Any]]:
     """Rebuild the network a checkpoint describes and load its weights (eval mode)."""
     payload = load(path)
-    info = Inference(**payload["inference"])
+    info = inference_of(payload, path)
     model = info.build()
     try:
         model.load_state_dict(payload["model"])
@@ -129,4 +131,24 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[s
     return model.eval(), info, payload
 
 
-__all__ = ["Inference", "load", "load_model", "resolve_path", "save", "save_safetensors", "save_torch"]
+def inference_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> Inference:
+    fields = Inference.__dataclass_fields__
+    known = {k: v for k, v in dict(payload.get("inference") or {}).items() if k in fields}
+    try:
+        return Inference(**known)
+    except TypeError:
+        raise DataError(
+            f"{path}: the checkpoint's inference metadata is incomplete", "was it written by darkforge?"
+        ) from None
+
+
+__all__ = [
+    "Inference",
+    "inference_of",
+    "load",
+    "load_model",
+    "resolve_path",
+    "save",
+    "save_safetensors",
+    "save_torch",
+]

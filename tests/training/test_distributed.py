@@ -17,7 +17,7 @@ import torch
 
 from darkforge.training import checkpoint, distributed
 from darkforge.training.data import Batches, Split, load_dataset
-from darkforge.training.loop import logits_of, score
+from darkforge.training.evaluate import logits_of, score
 
 # No batch norm: each rank would normalize over its own 16 images, one process over all 32
 # (by design, DESIGN.md §5), and the runs would differ for that reason alone.
