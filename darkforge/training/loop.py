@@ -165,6 +165,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     moved = None
     if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
         moved = transfer(model, job.weights)
+        if distributed.is_main():
+            run.write_text("transfer.txt", f"{moved}\n")
         on_event(Event("transfer", values={"report": moved}))
     frozen = freeze.frozen_layers(model.plan, recipe.freeze)
     freeze.freeze(model, frozen)
