@@ -176,7 +176,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     replica = distributed.wrap(model, device, job.sync_bn)
     if recipe.compile:  # pays off on GPUs; measured slower on CPUs (docs/performance.md)
         replica = torch.compile(replica)  # type: ignore[assignment]
-    train_split, val_split = data.train, None
+    # a val split of the data's own (an image folder's val/), else one held out of train
+    train_split, val_split = data.train, getattr(data, "val", None)
     if recipe.val_split:
         train_split, val_split = split_off(data.train, recipe.val_split, recipe.seed)
     train_split, data.test = train_split.to(device), data.test.to(device)

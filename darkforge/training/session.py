@@ -87,11 +87,10 @@ def train(
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
     with _processes(job):
         run = _create(job, project, name)
-        on_event(Event("run", values={"path": str(run.path)}))
         lock = run.lock() if distributed.is_main() else None
         try:
             try:
-                t = fit(job, run, on_event)
+                t = fit(job, run, _announcing(Event("run", values={"path": str(run.path)}), on_event))
             except BaseException:
                 if distributed.is_main() and not run.last.exists():
                     shutil.rmtree(run.path, ignore_errors=True)  # nothing trained: leave no empty run
@@ -100,6 +99,20 @@ def train(
         finally:
             if lock is not None:
                 unlock(lock)
+
+
+def _announcing(run: Event, on_event: Callback) -> Callback:
+    """`on_event` that first says which run directory is trained, once training starts: data
+    loaded, network built, nothing left to fail that would remove the directory unannounced."""
+    said = [False]
+
+    def relay(event: Event) -> None:
+        if event.kind == "start" and not said[0]:
+            said[0] = True
+            on_event(run)
+        on_event(event)
+
+    return relay
 
 
 @contextmanager
@@ -192,8 +205,8 @@ def _resume(run: RunDir, epochs: int | None, device: str, sync_bn: bool | None, 
             if len(history) >= job.recipe.epochs or stopped:
                 return _complete(job, run, payload, on_event)
             values = {"path": str(run.path), "resume": len(history), "epochs": job.recipe.epochs}
-            on_event(Event("run", values=values | {"extended_from": before}))
-            return _finished(fit(job, run, on_event, resume=payload), on_event)
+            announce = _announcing(Event("run", values=values | {"extended_from": before}), on_event)
+            return _finished(fit(job, run, announce, resume=payload), on_event)
     finally:
         if lock is not None:
             unlock(lock)
