@@ -155,3 +155,17 @@ def test_metrics_rows_match_history_after_a_run(tmp_path):
         table = list(csv.DictReader(handle))
     assert [float(r["lr"]) for r in table] == pytest.approx([h["lr"] for h in run.history], rel=1e-5)
     assert run.best == max(h["test_acc"] for h in run.history) and run.best_epoch == 1
+
+
+def test_mixup_and_cutmix_mix_whole_batches(tmp_path):
+    mix = augment.batch_mix(0.4, 1.0, 10)
+    assert mix is not None and augment.batch_mix(0.0, 0.0, 10) is None
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 16, 16), torch.arange(8)
+    mixed, target = mix(x, y)
+    assert mixed.shape == x.shape and target.shape == (8, 10)
+    assert torch.allclose(target.sum(1), torch.ones(8))  # class probabilities
+    assert (target > 0).sum(1).max() == 2  # each image is a blend of two
+    t = trainer(tmp_path, epochs=1, augment={"mixup": 0.2, "cutmix": 1.0})
+    row = loop.train_epoch(t, 1, lambda e: None)
+    assert math.isfinite(row["train_loss"]) and 0 <= row["train_acc"] <= 1
