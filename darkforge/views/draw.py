@@ -105,8 +105,9 @@ def look(info: LayerInfo) -> Look:
     return LOOKS.get(info.spec.type, Look())
 
 
-def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digraph:
-    """The network of `p` as a graph: stages clustered, residual runs collapsed unless `expand`."""
+def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB", taps: Sequence[str] = ()) -> graphviz.Digraph:
+    """The network of `p` as a graph: stages clustered, residual runs collapsed unless `expand`;
+    each of `taps` (layer ids, as `build(..., features=...)` takes) a dashed node off its layer."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
     flat = plan(flatten(p.spec))
@@ -115,7 +116,9 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digr
     graph = graphviz.Digraph(
         p.spec.name, graph_attr={**GRAPH, "rankdir": rankdir, "label": title}, node_attr=NODE, edge_attr=EDGE
     )
-    _Painter(graph, flat, expand, rankdir).paint(items)
+    painter = _Painter(graph, flat, expand, rankdir)
+    painter.paint(items)
+    painter.taps(taps)
     return graph
 
 
@@ -283,6 +286,15 @@ class _Painter:
         attrs = {"label": f" {fmt_shape(self.flat.shape_of(source))}"}
         attrs.update(SKIP if skip else {"weight": "10"})  # weight: keep the main line straight
         self.edges.append((self.node_of[source], head, attrs))
+
+    def taps(self, names: Sequence[str]) -> None:
+        index_of = {info.spec.id: info.index for info in self.flat.layers if info.spec.id}
+        for k, name in enumerate(names):
+            if name not in index_of:
+                raise ValueError(f"taps: no layer with id {name!r}")
+            shape = fmt_shape(self.flat.shape_of(index_of[name]))
+            self.graph.node(f"tap{k}", _label(f"tap {k}", shape, note=name), style="dashed")
+            self.graph.edge(self.node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
 
     def outputs(self) -> None:
         several = len(self.flat.outputs) > 1

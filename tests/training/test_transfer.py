@@ -13,6 +13,8 @@ from PIL import Image
 import darkforge
 from darkforge.darknet.weights import save_darknet_weights
 from darkforge.training import checkpoint
+from darkforge.views.draw import draw
+from darkforge.views.summary import table
 
 NANO = ["train", str(ARCHS / "darknet53.yaml"), "--scale", "nano"]
 
@@ -124,6 +126,12 @@ def test_feature_taps_match_summary():
     plan = darkforge.plan(darkforge.load_spec(ARCHS / "darknet53.yaml").resolved(None, 32))
     assert [plan.shape_of(i) for i in (3, 4, 5)] == net.feature_shapes
     assert "fc" not in net.layers and "pool" not in net.layers  # nothing after the last tap is built
+    # summary and draw mark the taps with the shapes the extractor returns
+    rows = {line.split()[1]: line for line in table(plan, ["c3", "c4", "c5"]).splitlines()[4:12]}
+    assert rows["c3"].endswith("256×4×4    2,923,008  46,661,632  <- 0") and rows["c5"].endswith("<- 2")
+    assert "<- " not in rows["stage2"]
+    source = draw(plan, taps=["c3", "c4", "c5"]).source
+    assert 'label=" 512×2×2" style=dashed' in source and "<B>tap 2</B><BR/>1024×1×1" in source
 
 
 def test_a_multi_output_network_needs_a_chosen_output(run_cli, tmp_path):
