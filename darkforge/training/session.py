@@ -228,12 +228,15 @@ def _resumed_job(
                 f"give --epochs {done} or more to extend it, or start a new run",
             )
         before, rec = rec.epochs, rec.model_copy(update={"epochs": epochs})
+        if payload is not None:
+            payload["state"]["stopped"] = None  # an early stop ended the old length, not the new
         if distributed.is_main():
             run.write_yaml("args.yaml", args | {"recipe": rec.model_dump(mode="json")})
     device = device if device != "auto" else args.get("device", "auto")
     job = Job(
         run.file("arch.yaml").read_text(), args["arch"], args.get("scale"), rec, args["data"],
         args.get("data_dir"), device, args.get("sync_bn", False) if sync_bn is None else sync_bn,
+        args.get("weights"),  # used again only when no epoch had completed
     )  # fmt: skip
     return job, payload, before
 

@@ -65,6 +65,9 @@ def test_patience_stops_early_and_says_why(tmp_path):
     kinds = [e.kind for e in seen]
     assert kinds[0] == "run" and "stop" in kinds and kinds[-1] == "finish"
     assert [e.values["epoch"] for e in seen if e.kind == "epoch"] == [1, 2]
+    assert darkforge.train(resume=run.path).history == run.history  # stopped is complete
+    longer = darkforge.train(resume=run.path, epochs=7)  # extending lifts the stop: one more try
+    assert len(longer.history) == 3 and longer.stopped and "stopped after 3" in longer.stopped
 
 
 def test_name_is_one_path_component(run_cli, tmp_path):
