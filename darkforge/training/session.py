@@ -79,9 +79,13 @@ def train(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
         given = {k: v for k, v in overrides.items() if v is not None and k != "epochs"}
-        given |= {k: v for k, v in {"data": data, "scale": scale}.items() if v is not None}
+        given |= {
+            k: v for k, v in {"data": data, "data_dir": data_dir, "scale": scale}.items() if v is not None
+        }
+        if preset != "default":
+            given["recipe"] = preset
         if given:
-            key = sorted(given)[0].replace("_", "-")
+            key = {"batch": "batch_size"}.get(min(given), min(given)).replace("_", "-")
             raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
