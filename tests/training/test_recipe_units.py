@@ -126,13 +126,24 @@ def test_the_logged_lr_is_the_epochs_and_the_train_loss_has_no_smoothing(tmp_pat
         used = [0.1 * lr_factor(t.recipe, s, 2 * steps) for s in range((epoch - 1) * steps, epoch * steps)]
         assert row["lr"] == pytest.approx(sum(used) / steps)
     assert rows[-1]["lr"] > 0  # the last one-cycle epoch trained at a rate above zero
-    # train loss as test loss is measured: plain cross-entropy of the predictions
-    t.model.eval()
-    x, y = next(iter(t.batches(t.train_split, False).epoch(0)))
-    logits = t.model(x)
-    plain = torch.nn.functional.cross_entropy(logits, y).item()
-    smoothed = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.3).item()
-    assert smoothed > plain  # what the old log mixed in
+
+
+def test_the_logged_train_loss_has_no_label_smoothing(tmp_path):
+    """With a learning rate of ~0 the weights stay put, so the logged train loss must equal the
+    plain cross-entropy of the same batches (label smoothing 0.3 would add ~0.5)."""
+    t = trainer(tmp_path, label_smoothing=0.3, lr=1e-12, augment={"crop": 0, "flip": False})
+    with torch.no_grad():
+        t.model.layers.fc.weight.mul_(300)  # confident logits: there smoothing weighs
+    row = loop.train_epoch(t, 1, lambda e: None)
+    total = smoothed = count = 0.0
+    with torch.no_grad():
+        for x, y in t.batches(t.train_split, True).epoch(t.recipe.seed * 1_000_003 + 1):
+            logits = t.model(x)  # train mode, as during the epoch
+            total += torch.nn.functional.cross_entropy(logits, y).item() * len(y)
+            smoothed += torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.3).item() * len(y)
+            count += len(y)
+    assert row["train_loss"] == pytest.approx(total / count, rel=1e-4)
+    assert abs(smoothed / count - total / count) > 0.1  # what the old log mixed in
 
 
 def test_stale_temps_of_dead_writers_are_removed(tmp_path):
