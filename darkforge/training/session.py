@@ -22,7 +22,7 @@ from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.spec.shapes import plan
 from darkforge.training import checkpoint, distributed, finish, freeze, outputs, recipe
 from darkforge.training.device import pick_device
-from darkforge.training.loop import Callback, Event, Job, Trainer, fit, setup
+from darkforge.training.loop import COLUMNS, Callback, Event, Job, Trainer, fit, setup
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.training.transfer import Transfer
 
@@ -205,6 +205,8 @@ def _resume(run: RunDir, epochs: int | None, device: str, sync_bn: bool | None, 
         job, payload, before = _resumed_job(run, epochs, device, sync_bn)
         history = payload["state"]["history"] if payload else []
         stopped = payload["state"].get("stopped") if payload else None
+        if payload and distributed.is_main():  # a kill between last.pt and the CSV: catch it up
+            run.write_metrics(COLUMNS, history)
         with _processes(job):
             if len(history) >= job.recipe.epochs or stopped:
                 return _complete(job, run, payload, on_event)
