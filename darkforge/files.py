@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -143,7 +144,8 @@ _TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+" + re.escape(TEMP_MARK) + r"[^/]*$")
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temp files of writes that never finished (a killed or crashed process) from
     `folder`, and return them. Only names this module makes are touched, and only those of a
-    process that is gone: a live writer's temp (another pid) is left alone."""
+    process that is gone: a live writer's temp (another pid) is left alone. A temp folder (a
+    run directory whose creation was killed) goes with its contents."""
     removed: list[Path] = []
     try:
         entries = list(Path(folder).iterdir())
@@ -151,12 +153,15 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match is None or not entry.is_file() or entry.is_symlink():
+        if match is None or entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
             continue
         pid = int(match.group(1))
         if pid != os.getpid() and _alive(pid):
             continue
-        entry.unlink(missing_ok=True)
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
 

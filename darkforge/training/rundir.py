@@ -8,9 +8,12 @@ a lock behind, and a second `train --resume` of a live run stops at once, naming
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 import yaml
 
 from darkforge.errors import DataError, UsageError
-from darkforge.files import remove_stale_temps, write_text
+from darkforge.files import TEMP_MARK, remove_stale_temps, write_text
 
 LOCK = ".lock"
 
@@ -29,25 +32,38 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, project: str | os.PathLike[str], name: str) -> RunDir:
-        """project/name, or project/name2, name3… if taken (ultralytics' convention)."""
+    def create(
+        cls, project: str | os.PathLike[str], name: str, files: dict[str, str] | None = None
+    ) -> RunDir:
+        """project/name, or project/name2, name3… if taken (ultralytics' convention), holding
+        `files` (name -> text) and weights/. Built under a temp name and renamed into place, so a
+        run directory never exists without its files, whenever the process is killed."""
         check_name(name)
         root = Path(project)
         try:
             root.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(root)  # folders a killed creation left
+            staging = root / f".{name}.{os.getpid()}-{time.monotonic_ns()}{TEMP_MARK}"
+            (staging / "weights").mkdir(parents=True)
+            for file, text in (files or {}).items():
+                write_text(staging / file, text)
             for n in range(1, 10_000):
                 path = root / (name if n == 1 else f"{name}{n}")
-                try:
-                    path.mkdir()
-                except FileExistsError:
+                if path.exists() or path.is_symlink():
                     continue
-                (path / "weights").mkdir()
+                try:
+                    os.rename(staging, path)  # refused when another process took the name first
+                except OSError as e:
+                    if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                        continue
+                    raise
                 return cls(path)
         except OSError as e:
             raise UsageError(
                 f"--project {root}: cannot create a run directory ({e.strerror})",
                 "choose a writable --project folder",
             ) from None
+        shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"--project {root}: too many runs named {name!r}", "pick another --name")
 
     @classmethod

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from darkforge.errors import UsageError
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
@@ -180,10 +182,8 @@ def _create(job: Job, project: str | os.PathLike[str], name: str) -> RunDir:
     """Rank 0 creates the run directory; under torchrun the others get its path."""
     path = ""
     if distributed.is_main():
-        run = RunDir.create(project, name)
-        run.write_text("arch.yaml", job.arch_yaml)
-        run.write_yaml("args.yaml", _args(job))
-        path = str(run.path)
+        files = {"arch.yaml": job.arch_yaml, "args.yaml": yaml.safe_dump(_args(job), sort_keys=False)}
+        path = str(RunDir.create(project, name, files).path)
     return RunDir(Path(distributed.broadcast(path)))
 
 

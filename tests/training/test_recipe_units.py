@@ -180,3 +180,15 @@ def test_mixup_and_cutmix_mix_whole_batches(tmp_path):
     t = trainer(tmp_path, epochs=1, augment={"mixup": 0.2, "cutmix": 1.0})
     row = loop.train_epoch(t, 1, lambda e: None)
     assert math.isfinite(row["train_loss"]) and 0 <= row["train_acc"] <= 1
+
+
+def test_a_run_directory_appears_whole(tmp_path):
+    """Built under a temp name and renamed: never a run folder without args.yaml. A creation
+    killed half-way leaves a temp folder, removed by the next creation in that project."""
+    killed = tmp_path / ".train.999999-5.tmp"
+    (killed / "weights").mkdir(parents=True)
+    (tmp_path / "train").mkdir()  # taken (say, by hand)
+    run = RunDir.create(tmp_path, "train", {"args.yaml": "a: 1\n", "arch.yaml": "x\n"})
+    assert run.path.name == "train2" and (run.path / "args.yaml").read_text() == "a: 1\n"
+    assert (run.path / "weights").is_dir() and not killed.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train", "train2"]
