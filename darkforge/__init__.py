@@ -19,16 +19,20 @@ from darkforge.spec.shapes import Plan, plan
 
 if TYPE_CHECKING:
     from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
-    from darkforge.nn.network import Network, build
+    from darkforge.nn.network import Network
+    from darkforge.training.session import Run, train
+    from darkforge.training.transfer import build
 
 __version__ = "0.2.0"
 
 # torch-backed names, imported on first use so `import darkforge` does not import torch
 _LAZY = {
-    "build": "darkforge.nn.network",
+    "build": "darkforge.training.transfer",  # build(..., weights=) needs training
     "Network": "darkforge.nn.network",
     "load_darknet_weights": "darkforge.darknet.weights",
     "save_darknet_weights": "darkforge.darknet.weights",
+    "train": "darkforge.training.session",
+    "Run": "darkforge.training.session",
 }
 
 
@@ -47,6 +51,7 @@ __all__ = [
     "NetworkSpec",
     "Operand",
     "Plan",
+    "Run",
     "Shape",
     "ShapeError",
     "SpecError",
@@ -58,4 +63,5 @@ __all__ = [
     "plan",
     "register",
     "save_darknet_weights",
+    "train",
 ]

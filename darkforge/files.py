@@ -172,7 +172,8 @@ def _full(target: Path, temp: Path, needed: int | None) -> DiskFullError:
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temps darkforge's writers left in `folder` when killed (their process is gone, or
-    they are a day old); returns what was removed. Never touches any other file."""
+    they are a day old), temp folders (a run directory whose creation was killed) with their
+    contents; returns what was removed. Never touches any other file."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -185,11 +186,14 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
             continue
         try:
             info = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(info.st_mode):
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
                 continue
             if _alive(int(match["pid"])) and now - info.st_mtime < STALE_AFTER_S:
                 continue
-            os.unlink(entry.path)
+            if stat.S_ISDIR(info.st_mode):  # a run directory whose creation was killed
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
             removed.append(Path(entry.path))
         except OSError:
             continue  # another process removed or renamed it first

@@ -25,6 +25,45 @@ class Progress:
         if not self.quiet:
             getattr(self, f"on_{event.kind}")(event)
 
+    def on_run(self, event: Any) -> None:
+        """The run directory exists (announced only then: a failing start leaves none to name)."""
+        v = event.values
+        if "resume" not in v:
+            click.echo(f"run directory: {v['path']}")
+        elif v.get("extended_from"):
+            extended = f"extended from {v['extended_from']} to {v['epochs']} epochs"
+            click.echo(f"resuming {v['path']} after epoch {v['resume']}, {extended}")
+        else:
+            click.echo(f"resuming {v['path']} after epoch {v['resume']}")
+
+    def on_transfer(self, event: Any) -> None:
+        report = event.values["report"]
+        for line in report.lines():
+            self.say(line)
+
+    def on_warning(self, event: Any) -> None:
+        self.say(f"warning: {event.values['message']}")
+
+    def on_stop(self, event: Any) -> None:
+        self.say(f"early stop: {event.values['reason']}")
+
+    def on_finish(self, event: Any) -> None:
+        v = event.values
+        if v.get("complete"):
+            click.echo(f"{v['path']}: already complete ({v['epochs']} epochs; every final file present)")
+            return
+        if v.get("wrote"):
+            click.echo(f"{v['path']}: complete; wrote the missing final files: {', '.join(v['wrote'])}")
+        if v.get("best_from"):
+            click.echo(f"best.pt/best.safetensors rewritten from {v['best_from']}")
+        summary = v["summary"]
+        click.echo(
+            f"done: final epoch {summary['final_epoch']} test acc {100 * summary['accuracy']:.2f}%; "
+            f"best {100 * v['best']:.2f}% (picked on the {summary['best_picked_on']}); results in {v['path']}"
+        )
+        with open(f"{v['path']}/report.txt", encoding="utf-8") as handle:
+            click.echo(handle.read().rstrip())
+
     def on_start(self, event: Any) -> None:
         v = self.info = event.values
         val = f", val {v['val']:,}" if v["val"] else ""
@@ -34,6 +73,8 @@ class Progress:
             f"train {v['train']:,}{val}, test {v['test']:,} images, {v['classes']} classes; "
             f"epochs {v['from_epoch']}-{v['epochs']}"
         )
+        if v.get("frozen"):
+            click.echo(f"frozen: {v['frozen']:,} of {v['params']:,} params")
 
     def on_step(self, event: Any) -> None:
         if self.tty:

@@ -3,7 +3,6 @@ creates the run directory and prints (docs/distributed.md)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,14 @@ import click
 from darkforge.cli.app import cli
 from darkforge.cli.options import arch_or_default
 from darkforge.cli.progress import Progress
-from darkforge.errors import DataError, UsageError
-from darkforge.spec import budget
-from darkforge.spec.dump import dump_spec
-from darkforge.spec.load import arch_path, load_spec
-from darkforge.training import recipe
-from darkforge.training.runargs import read_run_args
-from darkforge.training.rundir import RunDir
+from darkforge.errors import DataError
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 DATA = click.option(
     "--data",
     default=None,
-    help="cifar10 (default), cifar100, imagefolder:DIR (DIR/train/<class>/, DIR/test/<class>/, "
-    "optional DIR/val/<class>/) or fake",
+    help="cifar10 (default; eval: the checkpoint's), cifar100, imagefolder:DIR (DIR/train/<class>/, "
+    "DIR/test/<class>/, optional DIR/val/<class>/) or fake",
 )
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False), help="where cifar10 is downloaded/cached"
@@ -78,7 +71,24 @@ DATA_DIR = click.option(
 @click.option("--project", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--name", default="train", show_default=True, help="run name; auto-incremented if taken")
 @click.option(
-    "--resume", type=click.Path(), help="continue a run: runs/<name> or its weights/last.pt (needs no ARCH)"
+    "--resume",
+    type=click.Path(),
+    help="continue a run: runs/<name> or its weights/last.pt (needs no ARCH; --epochs N extends it)",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="start from a checkpoint, .safetensors or Darknet .weights/.conv.N (matched by name, then order)",
+)
+@click.option(
+    "--freeze",
+    "freeze_",
+    metavar="N|ID|ID,ID",
+    help="keep layers fixed: N leading layers, up to ID, or a list",
+)
+@click.option("--output", metavar="ID", help="the layer to train a classifier on (multi-output networks)")
+@click.option(
+    "--patience", type=click.IntRange(0), help="stop after N epochs without a better best [recipe: 0 = off]"
 )
 @click.option(
     "--sync-bn",
@@ -86,141 +96,27 @@ DATA_DIR = click.option(
     default=None,
     help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm)",
 )
-def train(arch: str | None, resume: str | None, sync_bn: bool | None, **flags: Any) -> None:
+def train(arch: str | None, resume: str | None, freeze_: str | None, **flags: Any) -> None:
     """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots.
     Under `torchrun --nproc_per_node=N -m darkforge train ...`, trains with DDP."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training import distributed
-    from darkforge.training import loop as trainer
+    from darkforge.training import distributed, freeze, session
 
-    if resume and arch:
-        raise UsageError("give either ARCH or --resume, not both", "--resume takes the arch from the run")
-    if resume:
-        started = _resume(resume, flags["device"], sync_bn)
-        if started is None:
-            return
-        job, run, payload = started
-    else:
-        job, run, payload = _job(arch_or_default(arch), flags, bool(sync_bn)), None, None
-    device = trainer.pick_device(job.device)
-    distributed.check(job.recipe.batch, device, job.sync_bn)
-    distributed.init(device)  # joins torchrun's process group; nothing in a single process
+    overrides = {
+        k: flags.pop(k) for k in ("epochs", "lr", "precision", "seed", "val_split", "ema", "patience")
+    }
+    overrides["batch"] = flags.pop("batch_size")
+    overrides["freeze"] = freeze.parse(freeze_) if freeze_ is not None else None
+    flags.pop("workers")
     progress = Progress(quiet=not distributed.is_main())
-    with distributed.peer_errors():
-        new = run is None
-        run = run or _create(job, flags["project"], flags["name"])
-        try:
-            t = trainer.fit(job, run, progress, resume=payload)
-        except BaseException:
-            if new and distributed.is_main() and not run.last.exists():
-                shutil.rmtree(run.path, ignore_errors=True)  # nothing trained: leave no empty run behind
-            raise
+    kwargs = {"preset": flags.pop("recipe"), "callbacks": [progress], **flags}
+    try:
+        if resume:
+            session.train(arch, resume=resume, **kwargs, **overrides)  # refuses what cannot change
+        else:
+            session.train(arch_or_default(arch), **kwargs, **overrides)
+    finally:
         progress.close()
-        summary = trainer.finish(t)
-        distributed.close()
-    if not distributed.is_main():
-        return
-    last = t.history[-1]
-    click.echo(
-        f"done: final epoch {last['epoch']} test acc {100 * last['test_acc']:.2f}%; best {100 * t.best:.2f}% "
-        f"(picked on the {summary['best_picked_on']}); results in {run.path}"
-    )
-    click.echo((run.path / "report.txt").read_text().rstrip())
-
-
-def _job(arch: str, flags: dict[str, Any], sync_bn: bool) -> Any:
-    """Validate everything before a run directory is created (nothing is created for bad input)."""
-    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training.data import parse_size
-    from darkforge.training.loop import Job
-
-    path = arch_path(arch)
-    spec = load_spec(path)
-    recipe.check_recipe(spec)
-    budget.require_classifier(budget.check_before_build(spec, flags["scale"]), "train")
-    names = {"batch_size": "batch"}
-    keys = ("epochs", "batch_size", "lr", "precision", "seed", "val_split", "ema")
-    overrides = {names.get(k, k): flags[k] for k in keys}
-    rec = recipe.resolve(flags["recipe"], spec.train, overrides, str(path))
-    data = flags["data"] or "cifar10"
-    cache_budget = parse_size(flags["cache_budget"]) if flags["cache_budget"] else None
-    return Job(
-        _arch_yaml(path, spec),
-        str(path),
-        flags["scale"],
-        rec,
-        data,
-        flags["data_dir"],
-        flags["device"],
-        sync_bn,
-        flags["cache"],
-        cache_budget,
-    )
-
-
-def _arch_yaml(path: Path, spec: Any) -> str:
-    """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
-    .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
-    if path.suffix == ".cfg":
-        return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
-    return path.read_text()
-
-
-def _create(job: Any, project: str, name: str) -> Any:
-    """Rank 0 creates the run directory and says where; under torchrun the others get its path."""
-    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training import distributed
-
-    path = ""
-    if distributed.is_main():
-        run = RunDir.create(project, name)
-        run.write_text("arch.yaml", job.arch_yaml)
-        args = {"arch": job.arch_name, "scale": job.scale, "data": job.data, "data_dir": job.data_dir}
-        args |= {"device": job.device, "sync_bn": job.sync_bn, "recipe": job.recipe.model_dump(mode="json")}
-        args |= {"cache": job.cache, "cache_budget": job.cache_budget}
-        run.write_yaml("args.yaml", args)
-        click.echo(f"run directory: {run.path}")
-        path = str(run.path)
-    return RunDir(Path(distributed.broadcast(path)))
-
-
-def _resume(path: str, device: str, sync_bn: bool | None) -> tuple[Any, Any, Any] | None:
-    """The job of an existing run and its last checkpoint (every rank reads it); None when the run
-    is complete."""
-    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training import checkpoint, distributed
-    from darkforge.training.loop import Job
-
-    run = RunDir.existing(path)
-    args = read_run_args(run)  # damaged args.yaml or arch.yaml: one line naming the file
-    rec = args.recipe
-    device = device if device != "auto" else args.device
-    job = Job(
-        args.arch_yaml,
-        args.arch,
-        args.scale,
-        rec,
-        args.data,
-        args.data_dir,
-        device,
-        args.sync_bn if sync_bn is None else sync_bn,
-        args.cache,
-        args.cache_budget,
-    )
-    payload = checkpoint.load(run.last) if run.last.exists() else None
-    if payload is not None:
-        checkpoint.check_resumable(payload, run.last)
-    done = len(payload["state"]["history"]) if payload else 0
-    complete = done >= rec.epochs
-    if distributed.is_main():
-        click.echo(
-            f"{run.path}: already complete ({done} of {rec.epochs} epochs)"
-            if complete
-            else f"resuming {run.path} after epoch {done}"
-        )
-    if complete:
-        return None
-    return job, run, payload
 
 
 @cli.command("eval")
@@ -245,12 +141,16 @@ def eval_(
     from darkforge.training import checkpoint, report
     from darkforge.training.data import Batches, load_dataset
     from darkforge.training.device import pick_device
-    from darkforge.training.loop import logits_of, score
+    from darkforge.training.evaluate import logits_of, score
 
     dev = pick_device(device)
     model, info, _ = checkpoint.load_model(ckpt)
     model.to(dev)
-    dataset = load_dataset(data or "cifar10", data_dir, (info.input[1], info.input[2]))
+    # the data the checkpoint was trained on, unless --data says otherwise (older ones: cifar10)
+    source = data or info.data or "cifar10"
+    dataset = load_dataset(
+        source, data_dir or (info.data_dir if not data else None), (info.input[1], info.input[2])
+    )
     if dataset.classes != info.classes:
         raise DataError(
             f"{dataset.name}: its classes differ from the checkpoint's ({', '.join(info.classes)})"

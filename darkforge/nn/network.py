@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
-from darkforge.errors import SpecError
+from darkforge.errors import SpecError, did_you_mean
 from darkforge.nn.graph import module_for, run, schedule
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import load_spec
@@ -16,14 +17,19 @@ from darkforge.spec.shapes import Plan, describe, plan
 
 class Network(nn.Module):
     """The compiled graph. `layers` holds one module per YAML layer, named by its id or index,
-    registered in forward order, so weights copy in order between equivalent networks."""
+    registered in forward order, so weights copy in order between equivalent networks.
 
-    def __init__(self, plan: Plan) -> None:
+    With `taps` (layer indices) it is a feature extractor, as timm's `features_only`: forward
+    returns the list of those layers' maps, and the layers after the last tap are not built."""
+
+    def __init__(self, plan: Plan, taps: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.spec = plan.spec
         self.plan = plan
+        self.taps = taps
         self.layers = nn.ModuleDict()
-        for info in plan.layers:
+        kept = plan.layers if taps is None else plan.layers[: max(taps) + 1]
+        for info in kept:
             module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
             try:
                 self.layers[info.name] = module
@@ -32,13 +38,20 @@ class Network(nn.Module):
                     f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
                     "choose another id",
                 ) from e
-        self._sources = [info.sources for info in plan.layers]
-        self._outputs = plan.outputs
+        self._sources = [info.sources for info in kept]
+        self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.
-        self._free = schedule(plan.layers, plan.outputs)
+        self._free = schedule(kept, self._outputs)
 
-    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+    @property
+    def feature_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes (without the batch) forward returns for each tap: the plan's, as `summary`'s."""
+        return [tuple(self.plan.shape_of(i)) for i in self.taps or ()]
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...] | list[Tensor]:
         outs = run(list(self.layers.values()), self._sources, self._free, self._outputs, [x])
+        if self.taps is not None:
+            return outs
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -47,10 +60,28 @@ def build(
     scale: str | None = None,
     input_size: int | None = None,
     classes: int | None = None,
+    features: Sequence[str | int] | None = None,
 ) -> Network:
-    """Compile an architecture (a path or a loaded spec) into a Network."""
+    """Compile an architecture (a path or a loaded spec) into a Network; with `features` (layer
+    ids or indices) one that returns those layers' maps (`Network.taps`)."""
     spec = arch if isinstance(arch, NetworkSpec) else load_spec(arch)
-    return Network(plan(spec.resolved(scale, input_size, classes)))
+    compiled = plan(spec.resolved(scale, input_size, classes))
+    return Network(compiled, tap_indices(compiled, features) if features is not None else None)
+
+
+def tap_indices(compiled: Plan, names: Sequence[str | int]) -> tuple[int, ...]:
+    """Layer indices of `names` (ids, or indices as in `summary`), in the order given."""
+    if not names:
+        raise SpecError("features: name at least one layer", "e.g. features=['c3', 'c4', 'c5']")
+    by_name = {info.name: info.index for info in compiled.layers}
+    by_name |= {str(info.index): info.index for info in compiled.layers}
+    found = []
+    for name in names:
+        if str(name) not in by_name:
+            hint = did_you_mean(str(name), list(by_name)[:50])
+            raise SpecError(f"features: no layer {str(name)[:60]!r}", hint)
+        found.append(by_name[str(name)])
+    return tuple(found)
 
 
 def forward_order_copy(source: nn.Module, target: nn.Module) -> None:

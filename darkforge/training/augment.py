@@ -13,12 +13,12 @@ from torch import Tensor
 class Augment:
     crop: int = 0  # random shift of up to `crop` pixels, zero padding
     flip: bool = False  # horizontal mirror with probability 1/2
-    cutout: int = 0  # zero a square of about this side
 
     def __call__(
         self, x: Tensor, g: torch.Generator, whole: int | None = None, part: slice = slice(None)
     ) -> Tensor:
-        """Crop, flip and cutout of `x`, which may be `part` of a batch of `whole` images (a DDP
+        """Crop and flip of `x` (cutout is darkforge.training.mixing's, on normalized batches),
+        which may be `part` of a batch of `whole` images (a DDP
         rank's slice): the random numbers are drawn for the whole batch and this part of them used,
         as one process would use them."""
         b, c, h, w = x.shape
@@ -40,12 +40,4 @@ class Augment:
         if self.flip:
             mirror = (torch.rand(whole or b, generator=g)[part] < 0.5).to(device)[:, None, None, None]
             x = torch.where(mirror, x.flip(3), x)
-        if self.cutout:
-            cy = draw(h)[:, None, None, None]
-            cx = draw(w)[:, None, None, None]
-            ys = torch.arange(h, device=device)[None, None, :, None]
-            xs = torch.arange(w, device=device)[None, None, None, :]
-            half = self.cutout // 2
-            hole = ((ys - cy).abs() <= half) & ((xs - cx).abs() <= half)
-            x = x.masked_fill(hole, 0)
         return x

@@ -31,7 +31,6 @@ class Batches:
         std: list[float],
         crop: int = 0,
         flip: bool = False,
-        cutout: int = 0,
         shuffle: bool = False,
         drop_last: bool = False,
         channels_last: bool = False,
@@ -42,7 +41,7 @@ class Batches:
         device = split.device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
-        self.augment = Augment(crop, flip, cutout)
+        self.augment = Augment(crop, flip)
         self.shuffle, self.drop_last, self.channels_last = shuffle, drop_last, channels_last
 
     def __len__(self) -> int:

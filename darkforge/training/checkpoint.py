@@ -29,7 +29,8 @@ from darkforge.spec.load import spec_from_text
 from darkforge.spec.shapes import plan
 
 FORMAT = "darkforge-checkpoint-1"
-SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std")  # Inference's saved fields
+SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std", "data", "data_dir")
+OPTIONAL = ("data", "data_dir")  # saved since 0.2; older checkpoints load without them
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Inference:
     input: list[int]  # [C, H, W]
     mean: list[float]
     std: list[float]
+    data: str | None = None  # the --data it was trained on, so `eval` needs no --data (None: older)
+    data_dir: str | None = None
     # Where the YAML was read from, for errors (a checkpoint, not the file it was trained from).
     origin: str = field(default="", compare=False, repr=False)
 
@@ -125,6 +128,8 @@ class _Fields(BaseModel):
     input: list[Annotated[int, Field(ge=1, le=16384)]] = Field(min_length=3, max_length=3)
     mean: list[float] = Field(min_length=1, max_length=4096)
     std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=4096)
+    data: str | None = Field(None, max_length=4096)
+    data_dir: str | None = Field(None, max_length=4096)
 
 
 def _checked_inference(fields: Any, p: Path) -> dict[str, Any]:
@@ -188,7 +193,7 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
     if metadata.get("format") != FORMAT:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
     try:
-        info = {k: json.loads(metadata[k]) for k in SAVED}
+        info = {k: json.loads(metadata[k]) for k in SAVED if k in metadata or k not in OPTIONAL}
     except (KeyError, ValueError):
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
@@ -238,9 +243,15 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def inference_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> Inference:
+    """The Inference of a loaded payload (its fields were checked by `load`)."""
+    return Inference(**payload["inference"], origin=f"{path} (its arch_yaml)")
+
+
 __all__ = [
     "Inference",
     "check_tensors",
+    "inference_of",
     "load",
     "load_model",
     "resolve_path",

@@ -1,35 +1,37 @@
-"""Training, as a linear recipe: set up, loop (train, evaluate, checkpoint), report.
+"""Training, as a linear recipe: set up, loop (train, evaluate, checkpoint).
 
 Every epoch is seeded from (seed, epoch), and `last.pt` holds the model, optimizer, schedule,
 scaler, EMA and the metrics history, so a run killed at any moment resumes from its last
-completed epoch and continues exactly as an uninterrupted run would.
+completed epoch and continues exactly as an uninterrupted run would. `last.pt` is the commit
+point of an epoch: `best.safetensors` and `best.pt` are written before it, `metrics.csv` after it
+(rewritten from its history).
 
-Under torchrun the same recipe runs on every rank (darkforge.distributed): the batches are each
-rank's slice of the global batch, the model is wrapped in DDP, evaluation sums over ranks, and
-rank 0 alone writes.
+Under torchrun every rank runs it (training.distributed): each takes its slice of the global
+batch, the model is wrapped in DDP, evaluation sums over ranks, and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from darkforge.errors import DataError, UsageError
+from darkforge.errors import DataError
 from darkforge.nn.network import Network
 from darkforge.spec.load import spec_from_text
-from darkforge.training import checkpoint, distributed, report
+from darkforge.training import checkpoint, distributed, ema, freeze, mixing
 from darkforge.training.data import Batches, Dataset, Split, load_dataset
 from darkforge.training.device import pick_device, precision_of
+from darkforge.training.evaluate import logits_of, totals
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
+from darkforge.training.transfer import Transfer, transfer
 
 COLUMNS = [
     "epoch",
@@ -47,7 +49,8 @@ COLUMNS = [
 
 @dataclass
 class Job:
-    """Everything a run needs; the CLI fills it from flags, or from a run directory on resume."""
+    """Everything a run needs; `darkforge.train` fills it from arguments, or from a run directory
+    on resume."""
 
     arch_yaml: str
     arch_name: str  # the file it came from, for messages
@@ -57,16 +60,17 @@ class Job:
     data_dir: str | None = None
     device: str = "auto"
     sync_bn: bool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
+    weights: str | None = None  # start from these (a new run only; transfer.py)
     cache: str = "auto"  # where an image folder's decoded pixels live: auto, ram, disk, none
     cache_budget: int | None = None  # bytes `auto` lets decoded images take in memory (None: half of RAM)
 
 
-EventKind = Literal["start", "step", "epoch"]
+EventKind = Literal["run", "transfer", "warning", "start", "step", "epoch", "stop", "finish"]
 
 
 @dataclass
 class Event:
-    """Progress for the CLI and callbacks."""
+    """Progress for the CLI and callbacks: what the progress bar shows, callbacks get."""
 
     kind: EventKind
     epoch: int = 0
@@ -96,8 +100,13 @@ class Trainer:
     scaler: torch.amp.GradScaler
     ema: torch.optim.swa_utils.AveragedModel | None
     dtype: torch.dtype | None
+    fill: Tensor  # cutout's per-channel fill: the train set's mean, normalized
+    frozen: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     best: float = -1.0
+    best_epoch: int = 0
+    stopped: str | None = None  # why training ended before `epochs` (--patience)
+    transfer: Transfer | None = None
     test_predictions: Tensor | None = None  # of the last epoch's evaluation, reused by finish()
     channels_last: bool = False
 
@@ -115,19 +124,17 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def batches(self, split: Split, train: bool) -> Batches:
-        mean, std = (self.info.mean, self.info.std)
         aug = self.recipe.augment
         # training: each rank takes its slice of every global batch; evaluation shards the split
         rank, world = (distributed.rank(), distributed.world_size()) if train else (0, 1)
         return Batches(
             split,
             self.recipe.batch if train else max(self.recipe.batch, 256),
-            mean,
-            std,
+            self.info.mean,
+            self.info.std,
             crop=aug.crop if train else 0,
             flip=aug.flip if train else False,
-            cutout=aug.cutout if train else 0,
-            shuffle=train,
+            shuffle=train,  # cutout is mixing.cutout, in train_epoch (a mean fill, an exact square)
             drop_last=train and len(split) >= 2 * self.recipe.batch,
             channels_last=self.channels_last,
             rank=rank,
@@ -137,8 +144,6 @@ class Trainer:
 
 def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> Trainer:
     recipe = job.recipe
-    if recipe.freeze is not None:  # never ignore what changes training (issue 12 implements it)
-        raise UsageError("freeze: freezing layers is not implemented yet", "remove `freeze` from the recipe")
     device = pick_device(job.device)
     torch.manual_seed(recipe.seed)
     spec = spec_from_text(job.arch_yaml, job.arch_name).resolved(job.scale)
@@ -147,53 +152,95 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
     if data.train.images.shape[1] != c:
         raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
-    mean, std = data.mean_std if recipe.normalize else ([0.0] * c, [1.0] * c)
-    info = checkpoint.Inference(job.arch_yaml, job.arch_name, job.scale, data.classes, [c, h, w], mean, std)
+    data_mean, data_std = data.mean_std
+    mean, std = (data_mean, data_std) if recipe.normalize else ([0.0] * c, [1.0] * c)
+    info = checkpoint.Inference(
+        job.arch_yaml, job.arch_name, job.scale, data.classes, [c, h, w], mean, std, job.data, job.data_dir
+    )
     model = info.build().to(device)
     if recipe.zero_init_residual:
         for module in model.modules():
             init = getattr(module, "zero_init_residual", None)
             if callable(init):
                 init()
+    moved = None
+    if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
+        moved = transfer(model, job.weights)
+        if distributed.is_main():
+            run.write_text("transfer.txt", f"{moved}\n")
+        on_event(Event("transfer", values={"report": moved}))
+    frozen = freeze.frozen_layers(model.plan, recipe.freeze)
+    freeze.freeze(model, frozen)
     channels_last = recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type == "cuda")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     replica = distributed.wrap(model, device, job.sync_bn)
     if recipe.compile:  # pays off on GPUs; measured slower on CPUs (docs/performance.md)
         replica = torch.compile(replica)  # type: ignore[assignment]
-    train_split, val_split = data.train, None
+    # a val split of the data's own (an image folder's val/), else one held out of train
+    train_split, val_split = data.train, getattr(data, "val", None)
     if recipe.val_split:
-        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))
-        n_val = int(recipe.val_split * len(order))
-        val_split, train_split = data.train.subset(order[:n_val]), data.train.subset(order[n_val:])
+        train_split, val_split = split_off(data.train, recipe.val_split, recipe.seed)
     train_split, data.test = train_split.to(device), data.test.to(device)
     val_split = val_split.to(device) if val_split is not None else None
     optimizer = make_optimizer(model, recipe)
     dtype = precision_of(recipe, device)
+    fill = (torch.tensor(data_mean) - torch.tensor(mean)) / torch.tensor(std)
     trainer = Trainer(
         job, run, data, model, replica, device, info, train_split, val_split, optimizer,
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
         torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
-        None, dtype, channels_last=channels_last,
+        None, dtype, fill.to(device), frozen, transfer=moved, channels_last=channels_last,
     )  # fmt: skip
     steps = len(trainer.batches(train_split, True)) * recipe.epochs
     trainer.schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
     if recipe.ema:
-        avg = torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema)
-        trainer.ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
+        trainer.ema = ema.make_ema(model, recipe.ema, recipe.ema_warmup)
+        if ema.horizon(recipe.ema) > steps:
+            on_event(_ema_warning(recipe, steps))
     if state is not None:
-        _restore(trainer, state)
+        _restore(trainer, state, steps)
     return trainer
 
 
-def _restore(t: Trainer, state: dict[str, Any]) -> None:
+def split_off(train: Split, share: float, seed: int) -> tuple[Split, Split]:
+    """(train, val): a seeded random `share` of train held out, the same on every resume."""
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    n_val = int(share * len(order))
+    return train.subset(order[n_val:]), train.subset(order[:n_val])
+
+
+def _ema_warning(recipe: Recipe, steps: int) -> Event:
+    horizon = ema.horizon(recipe.ema)
+    ramp = "; the decay warm-up keeps early epochs usable" if recipe.ema_warmup else ""
+    text = (
+        f"--ema {recipe.ema} averages over ~{horizon:,.0f} steps, longer than this run's {steps:,}: "
+        f"the evaluated weights lag the trained ones{ramp}; a decay near {1 - 10 / max(steps, 10):.4g} fits"
+    )
+    return Event("warning", values={"message": text})
+
+
+def _restore(t: Trainer, state: dict[str, Any], steps: int) -> None:
     t.model.load_state_dict(state["model"])
     t.optimizer.load_state_dict(state["optimizer"])
     t.schedule.load_state_dict(state["schedule"])
+    # the rate of the next step under this run's schedule (differs from the saved one when
+    # --epochs extended the run: the schedule is the one a run of the new length would follow)
+    factor = lr_factor(t.recipe, t.schedule.last_epoch, steps)
+    for group, base in zip(t.optimizer.param_groups, t.schedule.base_lrs, strict=True):
+        group["lr"] = base * factor
     t.scaler.load_state_dict(state["scaler"])
     if t.ema is not None and state.get("ema") is not None:
         t.ema.load_state_dict(state["ema"])
     t.history, t.best = list(state["history"]), float(state["best"])
+    t.best_epoch = int(state.get("best_epoch", _best_epoch(t.history, t.val_split is not None)))
+    t.stopped = state.get("stopped")
+
+
+def _best_epoch(history: list[dict[str, Any]], on_val: bool) -> int:
+    key = "val_acc" if on_val else "test_acc"
+    scores = [row[key] for row in history]
+    return scores.index(max(scores)) + 1 if scores else 0
 
 
 def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None = None) -> Trainer:
@@ -201,7 +248,9 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
     t = setup(job, run, on_event, resume["state"] | {"model": resume["model"]} if resume else None)
     on_event(_start_event(t))
     for epoch in range(len(t.history) + 1, t.recipe.epochs + 1):
-        # dropout and anything else global; each rank masks its own slice differently
+        if t.stopped:
+            break
+        # dropout, MixUp/CutMix and anything else global; each rank masks its own slice differently
         torch.manual_seed(t.recipe.seed * 1_000_003 + epoch + distributed.rank() * 1_000_000_007)
         row = train_epoch(t, epoch, on_event)
         for name, split in (("test", t.data.test), ("val", t.val_split)):
@@ -213,9 +262,17 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
         t.history.append(row)
         score = row["val_acc"] if t.val_split is not None else row["test_acc"]
         improved = score > t.best
-        t.best = max(t.best, score)
+        if improved:
+            t.best, t.best_epoch = score, epoch
+        patience = t.recipe.patience
+        if patience and epoch - t.best_epoch >= patience and epoch < t.recipe.epochs:
+            t.stopped = (
+                f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
+            )
         save_epoch(t, improved)
         on_event(Event("epoch", epoch, values=row | {"best": t.best}))
+        if t.stopped:
+            on_event(Event("stop", epoch, values={"reason": t.stopped}))
     return t
 
 
@@ -228,6 +285,7 @@ def _start_event(t: Trainer) -> Event:
         "test": len(t.data.test),
         "classes": len(t.data.classes),
         "params": t.model.plan.params,
+        "frozen": sum(p.numel() for p in t.model.parameters() if not p.requires_grad),
         "epochs": t.recipe.epochs,
         "from_epoch": len(t.history) + 1,
         "steps": len(t.batches(t.train_split, True)),
@@ -238,17 +296,28 @@ def _start_event(t: Trainer) -> Event:
 
 def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
     t.model.train()
+    freeze.keep_eval(t.model, t.frozen)
     batches = t.batches(t.train_split, True)
     seed = t.recipe.seed * 1_000_003 + epoch
+    cut = torch.Generator().manual_seed(seed + 7)  # cutout's own numbers: the batches' are unchanged
+    mix = mixing.batch_mix(t.recipe.augment.mixup, t.recipe.augment.cutmix, len(t.data.classes))
     loss_sum = torch.zeros((), device=t.device)
     correct = torch.zeros((), device=t.device, dtype=torch.long)
-    seen = 0
+    seen, lr_sum = 0, 0.0
     start = time.perf_counter()
     criterion = nn.CrossEntropyLoss(label_smoothing=t.recipe.label_smoothing)
     for step, (x, y) in enumerate(batches.epoch(seed), 1):
+        if t.recipe.augment.cutout:
+            whole = min(batches.batch, len(t.train_split) - (step - 1) * batches.batch)
+            part = distributed.shard(whole, batches.rank, batches.world)
+            x = mixing.cutout(x, t.recipe.augment.cutout, t.fill, cut, whole, part)
+        target = y
+        if mix is not None:
+            x, target = mix(x, y)  # target: class probabilities
+        lr_sum += t.optimizer.param_groups[0]["lr"]  # the rate this step uses
         with t.autocast():
             logits = t.replica(x)
-            loss = criterion(logits.float(), y)
+            loss = criterion(logits.float(), target)
         t.optimizer.zero_grad(set_to_none=True)
         t.scaler.scale(loss).backward()
         t.scaler.step(t.optimizer)
@@ -256,8 +325,11 @@ def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
         t.schedule.step()
         if t.ema is not None:
             t.ema.update_parameters(t.model)
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.argmax(1) == y).sum()
+        # logged without label smoothing, as the test loss is, so the two share an axis
+        plain = nn.functional.cross_entropy(logits.detach().float(), target)
+        loss_sum += plain * len(y)
+        label = target.argmax(1) if target.ndim == 2 else target
+        correct += (logits.argmax(1) == label).sum()
         seen += len(y)
         if step % 50 == 0 or step == len(batches):
             _check_finite(t, loss_sum, epoch)
@@ -274,7 +346,7 @@ def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
         "train_acc": right / images,
         "test_loss": None,
         "test_acc": None,
-        "lr": t.optimizer.param_groups[0]["lr"],
+        "lr": lr_sum / max(1, len(batches)),  # the mean rate of the epoch's steps
         "img_s": images / seconds,
         "seconds": seconds,
         "val_loss": None,
@@ -292,21 +364,6 @@ def _check_finite(t: Trainer, loss_sum: Tensor, epoch: int) -> None:
         )
 
 
-@torch.no_grad()
-def logits_of(
-    model: nn.Module, batches: Batches, tta_flip: bool, autocast: Callable[[], Any] = contextlib.nullcontext
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """Logits and labels, batch by batch, in eval mode; with `tta_flip` the mirror image is
-    as likely as the image itself, so their logits are averaged."""
-    model.eval()
-    for x, y in batches.epoch(0):
-        with autocast():
-            logits = model(x).float()
-            if tta_flip:
-                logits = (logits + model(x.flip(3)).float()) / 2
-        yield logits, y
-
-
 def evaluate(t: Trainer, split: Split) -> tuple[float, float, Tensor]:
     """Mean loss, accuracy, and the predicted class of every image in `split`. Under torchrun each
     rank scores a contiguous piece with rank 0's weights and the sums are reduced: every image
@@ -320,26 +377,14 @@ def evaluate(t: Trainer, split: Split) -> tuple[float, float, Tensor]:
     return loss / len(split), right / len(split), distributed.gather_predictions(preds, len(split))
 
 
-def score(batches: Iterator[tuple[Tensor, Tensor]]) -> tuple[float, float, Tensor]:
-    """Mean loss, accuracy and predicted classes."""
-    loss_sum, correct, preds = totals(batches)
-    return loss_sum / len(preds), correct / len(preds), preds
-
-
-def totals(batches: Iterator[tuple[Tensor, Tensor]]) -> tuple[float, int, Tensor]:
-    """Summed loss, number correct and predicted classes (on the CPU)."""
-    loss_sum, correct, preds = 0.0, 0, []
-    for logits, y in batches:
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        preds.append(logits.argmax(1))
-        correct += int((preds[-1] == y).sum())
-    return loss_sum, correct, torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.long)
-
-
 def save_epoch(t: Trainer, improved: bool) -> None:
-    """Checkpoint first, then the CSV (rewritten from the checkpoint's history). Rank 0 alone."""
+    """best (when improved), then last.pt, the commit point, then the CSV rewritten from its
+    history. A kill before last.pt is replaced redoes the epoch on resume, best included. Rank 0."""
     if not distributed.is_main():
         return
+    if improved:
+        checkpoint.save_safetensors(t.run.best.with_suffix(".safetensors"), t.eval_model, t.info)
+        checkpoint.save(t.run.best, t.eval_model, t.info)
     state = {
         "optimizer": t.optimizer.state_dict(),
         "schedule": t.schedule.state_dict(),
@@ -347,36 +392,9 @@ def save_epoch(t: Trainer, improved: bool) -> None:
         "ema": t.ema.state_dict() if t.ema is not None else None,
         "history": t.history,
         "best": t.best,
+        "best_epoch": t.best_epoch,
+        "stopped": t.stopped,
         "epoch": len(t.history),
     }
     checkpoint.save(t.run.last, t.model, t.info, state)
-    if improved:
-        checkpoint.save(t.run.best, t.eval_model, t.info)
-        checkpoint.save_safetensors(t.run.best.with_suffix(".safetensors"), t.eval_model, t.info)
     t.run.write_metrics(COLUMNS, t.history)
-
-
-def finish(t: Trainer) -> dict[str, Any]:
-    """The final model on the test set: report.txt/json, results.png, confusion_matrix.png,
-    predictions.png."""
-    predictions = t.test_predictions  # the final model's, from its last epoch
-    if predictions is None:
-        _, _, predictions = evaluate(t, t.data.test)  # every rank takes part; rank 0 writes
-    labels = t.data.test.labels.cpu()
-    matrix = report.confusion(labels, predictions, len(t.data.classes))
-    summary = report.class_report(matrix, t.data.classes)
-    summary["best_picked_on"] = "validation split" if t.val_split is not None else "test set"
-    summary["best"] = t.best
-    summary["final_epoch"] = len(t.history)
-    if not distributed.is_main():
-        return summary
-    t.run.write_text("report.txt", report.report_text(summary))
-    t.run.write_text("report.json", json.dumps(summary, indent=2) + "\n")
-    report.plot_results(t.history, t.run.file("results.png"))
-    report.plot_confusion(matrix, t.data.classes, t.run.file("confusion_matrix.png"))
-    sample = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:32]  # every class
-    images = t.data.test.images[sample.to(t.device)].cpu()
-    report.plot_predictions(
-        images, labels[sample], predictions[sample], t.data.classes, t.run.file("predictions.png")
-    )
-    return summary

@@ -19,7 +19,11 @@ from darkforge.spec.load import located_error
 class Augment(Strict):
     crop: int = Field(4, ge=0, le=64, description="random crop after padding this many pixels (0: off)")
     flip: bool = Field(True, description="random horizontal flip")
-    cutout: int = Field(0, ge=0, le=256, description="side of a zeroed random square (0: off)")
+    cutout: int = Field(0, ge=0, le=256, description="side of a random square set to the mean (0: off)")
+    mixup: float = Field(0.0, ge=0, le=10, description="MixUp's alpha, batch-level (0: off)")
+    cutmix: float = Field(
+        0.0, ge=0, le=10, description="CutMix's alpha, batch-level (0: off; with mixup: one per batch)"
+    )
 
 
 class Recipe(Strict):
@@ -42,6 +46,8 @@ class Recipe(Strict):
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
     ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of weights for evaluation (0: off)")
+    ema_warmup: bool = Field(True, description="EMA decay ramps up as timm's: min(ema, 1 - (1 + step)^-2/3)")
+    patience: int = Field(0, ge=0, description="stop after this many epochs without a better `best` (0: off)")
     precision: Literal["auto", "32", "bf16", "16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA, fp32 elsewhere"
     )

@@ -34,6 +34,7 @@ class _Args(BaseModel):
     sync_bn: bool = False
     cache: str = Field("auto", max_length=20)
     cache_budget: int | None = Field(None, ge=0)
+    weights: str | None = Field(None, max_length=4096)
     recipe: dict[str, Any]
 
 
@@ -49,6 +50,7 @@ class RunArgs:
     arch_yaml: str
     cache: str = "auto"
     cache_budget: int | None = None
+    weights: str | None = None
 
 
 def read_run_args(run: RunDir) -> RunArgs:
@@ -80,6 +82,7 @@ def read_run_args(run: RunDir) -> RunArgs:
         arch_yaml,
         args.cache,
         args.cache_budget,
+        args.weights,
     )
 
 

@@ -1,10 +1,19 @@
-"""A run directory: runs/<name>, auto-incremented, never overwritten; every file written atomically."""
+"""A run directory: runs/<name>, auto-incremented, never overwritten; every file written atomically.
+
+One writer at a time: `lock()` takes an OS lock (flock) on `<run>/.lock` for the life of the
+process; the kernel drops it when the process ends, however it ends, so a killed run never leaves
+a lock behind, and a second `train --resume` of a live run stops at once, naming the holder.
+"""
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +22,9 @@ from typing import Any
 import yaml
 
 from darkforge.errors import DataError, UsageError
-from darkforge.files import write_text
+from darkforge.files import TEMP_MARK, remove_stale_temps, write_text
+
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -21,24 +32,38 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, project: str | os.PathLike[str], name: str) -> RunDir:
-        """project/name, or project/name2, name3… if taken (ultralytics' convention)."""
+    def create(
+        cls, project: str | os.PathLike[str], name: str, files: dict[str, str] | None = None
+    ) -> RunDir:
+        """project/name, or project/name2, name3… if taken (ultralytics' convention), holding
+        `files` (name -> text) and weights/. Built under a temp name and renamed into place, so a
+        run directory never exists without its files, whenever the process is killed."""
+        check_name(name)
         root = Path(project)
         try:
             root.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(root)  # folders a killed creation left
+            staging = root / f".{name}.{os.getpid()}-{time.monotonic_ns()}{TEMP_MARK}"
+            (staging / "weights").mkdir(parents=True)
+            for file, text in (files or {}).items():
+                write_text(staging / file, text)
             for n in range(1, 10_000):
                 path = root / (name if n == 1 else f"{name}{n}")
-                try:
-                    path.mkdir()
-                except FileExistsError:
+                if path.exists() or path.is_symlink():
                     continue
-                (path / "weights").mkdir()
+                try:
+                    os.rename(staging, path)  # refused when another process took the name first
+                except OSError as e:
+                    if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                        continue
+                    raise
                 return cls(path)
         except OSError as e:
             raise UsageError(
                 f"--project {root}: cannot create a run directory ({e.strerror})",
                 "choose a writable --project folder",
             ) from None
+        shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"--project {root}: too many runs named {name!r}", "pick another --name")
 
     @classmethod
@@ -52,6 +77,35 @@ class RunDir:
                 "give runs/<name> or its weights/last.pt",
             )
         return cls(p)
+
+    def lock(self) -> int:
+        """Hold the run's lock until the process ends (or `unlock`); a DataError (exit 1) naming the
+        holder's pid when another process holds it. Returns the lock's file descriptor."""
+        path = self.path / LOCK
+        try:
+            # not an atomic write: the file only carries the holder's pid for the message; the
+            # lock itself is the kernel's, on the open file
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DataError(
+                f"{self.path}: cannot lock the run ({e.strerror})", "is the folder writable?"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DataError(
+                f"{self.path}: another darkforge process (pid {holder}) is writing this run",
+                "wait for it to end, or stop it, then resume",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def clean(self) -> list[Path]:
+        """Remove the temp files of writes a killed process left (call it holding the lock)."""
+        return [*remove_stale_temps(self.path), *remove_stale_temps(self.path / "weights")]
 
     @property
     def last(self) -> Path:
@@ -82,6 +136,19 @@ class RunDir:
         for row in rows:
             writer.writerow({k: _cell(row.get(k)) for k in columns})
         self.write_text("metrics.csv", buffer.getvalue())
+
+
+def check_name(name: str) -> None:
+    """A run name is one path component: `--project` alone says where runs go."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise UsageError(
+            f"--name {name!r}: a run name is one folder name (no '/', not '.' or '..')",
+            "choose where runs go with --project",
+        )
+
+
+def unlock(fd: int) -> None:
+    os.close(fd)  # closing the descriptor releases the flock
 
 
 def _cell(value: Any) -> str:

@@ -44,10 +44,11 @@ from darkforge.views.structure import Group, Span, structure_of
 RANKDIRS = ("TB", "LR")
 
 
-def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digraph:
+def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB", taps: Sequence[str] = ()) -> graphviz.Digraph:
     """The network of `p` as a graph: as written (clusters for blocks and repeats) when it uses
     blocks or repeats, else from the flat spelling with stages clustered and residual runs
-    collapsed; `expand` draws every flat layer."""
+    collapsed; `expand` draws every flat layer. Each of `taps` (layer ids, as
+    `build(..., features=...)` takes) is a dashed node off its layer."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
     graph = graphviz.Digraph(
@@ -56,6 +57,7 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digr
     if not expand and uses_outline(p):
         outline = OutlinePainter(graph, p)
         outline.paint()
+        outline.taps(taps)
         skips = any(i.sources != (i.index - 1,) for i in p.layers) or "Shortcut" in outline.types
         graph.attr(label=_title(p, outline.types, runs=outline.repeats, skips=skips))
         return graph
@@ -66,7 +68,9 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB") -> graphviz.Digr
     skips = any(i.sources != (i.index - 1,) for i in flat.layers)
     types = {info.spec.type for info in flat.layers}
     graph.attr(label=_title(p, types, runs=runs and not expand, skips=skips))
-    _Painter(graph, flat, expand, rankdir).paint(items)
+    painter = _Painter(graph, flat, expand, rankdir)
+    painter.paint(items)
+    painter.taps(taps)
     return graph
 
 
@@ -218,6 +222,15 @@ class _Painter:
         attrs = {"label": f" {fmt_shape(self.flat.shape_of(source))}"}
         attrs.update(SKIP if skip else {"weight": "10"})  # weight: keep the main line straight
         self.edges.append((self.node_of[source], head, attrs))
+
+    def taps(self, names: Sequence[str]) -> None:
+        index_of = {info.spec.id: info.index for info in self.flat.layers if info.spec.id}
+        for k, name in enumerate(names):
+            if name not in index_of:
+                raise ValueError(f"taps: no layer with id {name!r}")
+            shape = fmt_shape(self.flat.shape_of(index_of[name]))
+            self.graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
+            self.graph.edge(self.node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
 
     def outputs(self) -> None:
         several = len(self.flat.outputs) > 1

@@ -64,6 +64,16 @@ class OutlinePainter:
         for tail, head, attrs in self.edges:
             self.graph.edge(tail, head, **attrs)
 
+    def taps(self, names: Sequence[str]) -> None:
+        """Each tap (a layer id) a dashed node off the node that gives its layer's output."""
+        index_of = {info.spec.id: info.index for info in self.p.layers if info.spec.id}
+        for k, name in enumerate(names):
+            if name not in index_of:
+                raise ValueError(f"taps: no layer with id {name!r}")
+            shape = fmt_shape(self.p.shape_of(index_of[name]))
+            self.graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
+            self.graph.edge(self.node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
+
     def cluster(
         self, info: LayerInfo, parts: tuple[list[LayerSpec], int], sources: list[str], shapes: list[Shape]
     ) -> str:

@@ -6,6 +6,7 @@ would need both (and a model built at full size); tests compare these numbers wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from darkforge.spec.base import INPUT, Shape, fmt_shape
@@ -68,10 +69,16 @@ def as_dict(p: Plan) -> dict[str, Any]:
     }
 
 
-def table(p: Plan) -> str:
+def table(p: Plan, taps: Sequence[str] = ()) -> str:
+    """The layer table; `taps` (ids or indices, as `build(..., features=...)` takes) get a
+    `tap` column numbering the maps in the order the feature extractor returns them."""
     acts = memory.layer_activations(p)
-    rows = [("#", "id", "type", "from", "output", "params", "MACs", "activations")]
+    rows = [
+        ("#", "id", "type", "from", "output", "params", "MACs", "activations", *(("tap",) if taps else ()))
+    ]
+    tap_of = {str(name): k for k, name in enumerate(taps)}
     for info, act in zip(p.layers, acts, strict=True):
+        tap = tap_of.get(info.spec.id or "", tap_of.get(str(info.index)))
         rows.append(
             (
                 str(info.index),
@@ -82,6 +89,7 @@ def table(p: Plan) -> str:
                 f"{info.cost.params:,}",
                 f"{info.cost.macs:,}",
                 memory.fmt_bytes(act),
+                *((f"<- {tap}" if tap is not None else "",) if taps else ()),
             )
         )
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]

@@ -78,6 +78,6 @@ def test_a_network_without_a_classifier_is_refused_before_a_run_exists(
 ) -> None:
     path = write("n.yaml", HEAD + "  - {type: Conv, filters: 4}\n")
     result = run_cli("train", path, "--data", "fake:20,20", "--project", tmp_path / "runs")
-    assert result.exit_code == 1
-    assert "train needs one output of class scores, but the network outputs 4×8×8" in result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert result.exit_code == 2  # bad usage: --output ID chooses a layer to train a pooled head on
+    assert "its output is a map (0 4×8×8), not one class-score vector" in result.stderr
+    assert "--output ID" in result.stderr and not (tmp_path / "runs").exists()

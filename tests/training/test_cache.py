@@ -35,7 +35,7 @@ def make_folder(root, splits=("train", "test"), classes=("cat", "dog"), per_clas
 
 
 def first_batches(dataset, n=2):
-    batches = Batches(dataset.train, 4, [0.5] * 3, [0.25] * 3, crop=2, flip=True, cutout=3, shuffle=True)
+    batches = Batches(dataset.train, 4, [0.5] * 3, [0.25] * 3, crop=2, flip=True, shuffle=True)
     out = []
     for k, (x, y) in enumerate(batches.epoch(seed=11)):
         out.append((x, y))

@@ -116,11 +116,3 @@ def test_crop_is_a_shift_with_zero_padding():
     padded = torch.nn.functional.pad(image, (1, 1, 1, 1))
     windows = [padded[..., i : i + 4, j : j + 4] for i in range(3) for j in range(3)]
     assert any(torch.equal(out, w) for w in windows)
-
-
-def test_cutout_zeroes_a_square():
-    image = torch.full((1, 1, 8, 8), 200, dtype=torch.uint8)
-    batches = Batches(Split(image, torch.zeros(1, dtype=torch.long)), 1, [0], [1], cutout=4)
-    out = batches.augment(image, torch.Generator().manual_seed(0))
-    zeros = int((out == 0).sum())
-    assert 4 <= zeros <= 25

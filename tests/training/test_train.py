@@ -125,12 +125,29 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert abs(float(got[-1]["train_loss"]) - float(want[-1]["train_loss"])) <= 0.02
 
 
-def test_a_torn_checkpoint_write_leaves_the_last_good_one(run_cli, tmp_path):
-    assert run_cli(*NANO, "--epochs", "2", "--project", tmp_path).exit_code == 0
+def test_a_failed_checkpoint_write_leaves_the_last_good_one(run_cli, tmp_path, monkeypatch):
+    """A write that fails inside the atomic writer (half the temp written, then an error) keeps
+    the previous last.pt and leaves no temp file."""
+    import darkforge.files as files
+
+    real = files.os.fsync
+    calls = {"last.pt": 0}
+
+    def torn(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if ".last.pt." in name:
+            calls["last.pt"] += 1
+            if calls["last.pt"] == 2:
+                os.ftruncate(fd, os.fstat(fd).st_size // 2)
+                raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", torn)
+    result = run_cli(*NANO, "--epochs", "2", "--project", tmp_path)
+    assert result.exit_code != 0 and calls["last.pt"] == 2
     weights = tmp_path / "train" / "weights"
-    (weights / ".last.pt.abc.tmp").write_bytes(b"half a checkpoint")  # what SIGKILL mid-write leaves
-    payload = checkpoint.load(weights / "last.pt")
-    assert payload["state"]["epoch"] == 2
+    assert checkpoint.load(weights / "last.pt")["state"]["epoch"] == 1
+    assert not [p for p in weights.iterdir() if ".tmp" in p.name]
 
 
 def test_divergence_stops_with_a_clear_message(run_cli, tmp_path, monkeypatch):
@@ -185,6 +202,7 @@ def test_bad_flags_end_in_one_line(run_cli, tmp_path, args, words, code):
     for word in words:
         assert word in result.stderr
     assert not list(tmp_path.glob("train*"))  # bad input leaves no run directory behind
+    assert "run directory" not in result.output  # nor announces one
 
 
 def test_unwritable_project(run_cli, tmp_path):
