@@ -14,7 +14,7 @@ import click
 import graphviz
 
 from darkforge.cli.app import cli
-from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
+from darkforge.cli.options import ARCH, FEATURES, INPUT_SIZE, SCALE, arch_or_default, feature_list
 from darkforge.errors import DarkforgeError, UsageError
 from darkforge.files import replacing
 from darkforge.spec import budget
@@ -57,6 +57,7 @@ INSTALL = (
 )
 @SCALE
 @INPUT_SIZE
+@FEATURES
 def draw(
     arch: str | None,
     output: str | None,
@@ -65,6 +66,7 @@ def draw(
     rankdir: str,
     scale: str | None,
     input_size: int | None,
+    features: str | None,
 ) -> None:
     """Draw the network with Graphviz: stages, residual blocks ×N, shapes on the edges."""
     fmt = fmt or _format_of(output)
@@ -74,7 +76,11 @@ def draw(
         raise UsageError(
             f"--expand would draw {drawn:,} layers (at most {MAX_EXPANDED:,})", "draw without --expand"
         )
-    data = _render(draw_graph(p, expand=expand, rankdir=rankdir), fmt)
+    try:
+        graph = draw_graph(p, expand=expand, rankdir=rankdir, taps=feature_list(features))
+    except ValueError as e:  # a tap that names no layer
+        raise UsageError(f"--features: {e}", "give ids of layers, e.g. c3,c4,c5") from None
+    data = _render(graph, fmt)
     if output == "-":
         sys.stdout.buffer.write(data)  # click's get_binary_stream is untyped in click 8.5
         return

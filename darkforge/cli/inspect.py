@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from darkforge.cli.app import cli, one_line
-from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
-from darkforge.errors import DarkforgeError
+from darkforge.cli.options import ARCH, FEATURES, INPUT_SIZE, SCALE, arch_or_default, feature_list
+from darkforge.errors import DarkforgeError, UsageError, did_you_mean
 from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec, fmt_shape
 from darkforge.spec.library import network_model_for
@@ -92,6 +92,7 @@ def _check(spec: NetworkSpec, scale: str | None, limits: budget.Budget = budget.
     help="darknet: flat rows as Darknet prints them",
 )
 @click.option("--expand", is_flag=True, help="a row per layer inside blocks and stages (the flat spelling)")
+@FEATURES
 @click.option(
     "--runtime",
     is_flag=True,
@@ -105,6 +106,7 @@ def summary(
     as_json: bool,
     style: str,
     expand: bool,
+    features: str | None,
     runtime: bool,
 ) -> None:
     """Print every layer's output shape, parameters, MACs and activation size, and the totals."""
@@ -118,7 +120,17 @@ def summary(
     elif style == "darknet":
         click.echo(darknet_rows(p))
     else:
-        click.echo(table(p))
+        click.echo(table(p, _taps(p, feature_list(features))))
+
+
+def _taps(p: Plan, names: list[str]) -> list[str]:
+    known = {info.spec.id for info in p.layers} | {str(info.index) for info in p.layers}
+    for name in names:
+        if name not in known:
+            raise UsageError(
+                f"--features: no layer {name[:60]!r}", did_you_mean(name, sorted(k for k in known if k))
+            )
+    return names
 
 
 def _runtime(p: Plan, as_json: bool) -> None:

@@ -47,3 +47,15 @@ PLUGIN = click.Option(
 
 def with_plugins(command: Any) -> None:
     command.params.insert(0, PLUGIN)
+
+
+# Layer ids a feature extractor returns (darkforge.build(..., features=...)): marked in the view.
+FEATURES = click.option(
+    "--features",
+    metavar="ID,ID",
+    help="mark these layers as feature taps, e.g. c3,c4,c5 (as build(..., features=...) returns them)",
+)
+
+
+def feature_list(text: str | None) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()] if text else []

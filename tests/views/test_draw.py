@@ -313,3 +313,12 @@ def test_a_shortcut_s_activation_is_shown():
 def test_the_legend_names_only_the_types_drawn():
     title = re.search(r"label=<(<B>resnet50</B>.*?)>\n", source("resnet50"), re.S)
     assert title is not None and "ConvBnLeaky" not in title.group(1) and "Conv = " in title.group(1)
+
+
+def test_summary_and_draw_mark_feature_taps_from_the_command_line(run_cli, tmp_path):
+    table = run_cli("summary", ARCHS / "darknet53.yaml", "--features", "c3,c4,c5").stdout
+    assert [line.split()[1] for line in table.splitlines() if "<- " in line] == ["c3", "c4", "c5"]
+    result = run_cli("draw", ARCHS / "darknet53.yaml", "--features", "c3,c5", "--format", "dot", "-o", "-")
+    assert result.exit_code == 0 and "tap 0" in result.stdout and "tap 1" in result.stdout
+    bad = run_cli("summary", ARCHS / "darknet53.yaml", "--features", "c9")
+    assert bad.exit_code == 2 and "--features: no layer 'c9'" in bad.stderr
