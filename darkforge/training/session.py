@@ -91,6 +91,8 @@ def train(
         }
         if preset != "default":
             given["recipe"] = preset
+        if str(project) != "runs" or name != "train":  # the run directory is the one resumed
+            given["project" if str(project) != "runs" else "name"] = True
         if given:
             key = {"batch": "batch_size"}.get(min(given), min(given)).replace("_", "-")
             raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")

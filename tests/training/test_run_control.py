@@ -51,6 +51,8 @@ def test_resume_with_more_epochs_extends_and_fewer_is_refused(run_cli, tmp_path)
     assert result.exit_code == 2 and "already trained 4 epochs" in result.stderr
     result = run_cli("train", "--resume", run, "--lr", "0.5")
     assert result.exit_code == 2 and "--lr cannot change when resuming" in result.stderr
+    result = run_cli("train", "--resume", run, "--name", "other")  # never ignored
+    assert result.exit_code == 2 and "--name cannot change when resuming" in result.stderr
 
 
 def test_patience_stops_early_and_says_why(tmp_path):
