@@ -34,6 +34,7 @@ from darkforge.views.looks import (
     SKIP_PORTS,
     STAGE_BOX,
     count,
+    draw_taps,
     html_label,
     join,
     look,
@@ -224,13 +225,7 @@ class _Painter:
         self.edges.append((self.node_of[source], head, attrs))
 
     def taps(self, names: Sequence[str]) -> None:
-        index_of = {info.spec.id: info.index for info in self.flat.layers if info.spec.id}
-        for k, name in enumerate(names):
-            if name not in index_of:
-                raise ValueError(f"taps: no layer with id {name!r}")
-            shape = fmt_shape(self.flat.shape_of(index_of[name]))
-            self.graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
-            self.graph.edge(self.node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
+        draw_taps(self.graph, names, self.flat, self.node_of)
 
     def outputs(self) -> None:
         several = len(self.flat.outputs) > 1

@@ -3,7 +3,7 @@ the label helpers both painters share (darkforge.views.draw, darkforge.views.out
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -127,3 +127,14 @@ def html_label(title: str, *lines: str, note: str = "", dead: int = 0) -> str:
 
 def join(*parts: str) -> str:
     return ", ".join(x for x in parts if x)
+
+
+def draw_taps(graph: Any, names: Sequence[str], plan: Any, node_of: dict[int, str]) -> None:
+    """Each tap (a layer id of `plan`) a dashed node off the node that gives its layer's output."""
+    index_of = {info.spec.id: info.index for info in plan.layers if info.spec.id}
+    for k, name in enumerate(names):
+        if name not in index_of:
+            raise ValueError(f"taps: no layer with id {name!r}")
+        shape = "×".join(map(str, plan.shape_of(index_of[name])))
+        graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
+        graph.edge(node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")

@@ -18,7 +18,18 @@ from darkforge.errors import SpecError
 from darkforge.spec.base import INPUT, LayerSpec, Shape, fmt_shape
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.shapes import Plan
-from darkforge.views.looks import BLOCK, CIRCLE, RUN_BOX, SKIP, STAGE_BOX, count, html_label, join, look
+from darkforge.views.looks import (
+    BLOCK,
+    CIRCLE,
+    RUN_BOX,
+    SKIP,
+    STAGE_BOX,
+    count,
+    draw_taps,
+    html_label,
+    join,
+    look,
+)
 
 TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
 
@@ -65,14 +76,7 @@ class OutlinePainter:
             self.graph.edge(tail, head, **attrs)
 
     def taps(self, names: Sequence[str]) -> None:
-        """Each tap (a layer id) a dashed node off the node that gives its layer's output."""
-        index_of = {info.spec.id: info.index for info in self.p.layers if info.spec.id}
-        for k, name in enumerate(names):
-            if name not in index_of:
-                raise ValueError(f"taps: no layer with id {name!r}")
-            shape = fmt_shape(self.p.shape_of(index_of[name]))
-            self.graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
-            self.graph.edge(self.node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
+        draw_taps(self.graph, names, self.p, self.node_of)
 
     def cluster(
         self, info: LayerInfo, parts: tuple[list[LayerSpec], int], sources: list[str], shapes: list[Shape]
