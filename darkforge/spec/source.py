@@ -21,6 +21,7 @@ try:  # libyaml's event parser (C); PyYAML's own reader, scanner and parser with
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     _Parser = yaml.SafeLoader  # type: ignore[assignment,misc]
 
+_C_COMPOSER = hasattr(yaml, "CSafeLoader")
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # counted with aliases expanded; Darknet-53 flat is ~2,000
 
@@ -93,13 +94,16 @@ def parse_yaml_text(text: str, name: str) -> tuple[Any, SourceMap]:
     """Parse YAML text (from file `name`) into plain data and the positions of its keys."""
     source = SourceMap(name)
     try:
-        loader = _CappedLoader(text)  # its reader refuses NUL and other control characters at once
-    except yaml.YAMLError as e:
+        # libyaml composes in C (and caps nesting itself); the caps below then walk the node graph.
+        # Without libyaml, PyYAML's Python composer is capped while it composes.
+        loader: Any = yaml.CSafeLoader(text) if _C_COMPOSER else _CappedLoader(text)
+    except yaml.YAMLError as e:  # the reader refuses NUL and other control characters at once
         raise SpecError(f"invalid YAML: {str(e).splitlines()[0][:120]}", file=name) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise SpecError("file is empty", "an architecture needs `name`, `input` and `layers`", name, 1)
+        _check_caps(node)
         _record(node, (), source)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
@@ -116,6 +120,49 @@ def parse_yaml_text(text: str, name: str) -> tuple[Any, SourceMap]:
     finally:
         loader.dispose()
     return data, source
+
+
+def _check_caps(root: yaml.Node) -> None:
+    """Nesting depth and node count with aliases expanded, in one pass over the composed graph
+    (each distinct collection once: an alias bomb is caught in time linear in the file)."""
+    sizes: dict[int, int] = {}  # id(collection) -> nodes under it, aliases expanded (scalars: 1)
+    open_: set[int] = set()  # collections whose children are still being counted
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if not isinstance(node, yaml.CollectionNode):
+            continue
+        children = _children(node)
+        if done:
+            total = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if total > MAX_NODES:
+                line = node.start_mark.line + 1
+                raise yaml.YAMLError(
+                    f"document expands to more than {MAX_NODES:,} nodes (an alias bomb?) by line {line}"
+                )
+            sizes[id(node)] = total
+            open_.discard(id(node))
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_:
+            line = node.start_mark.line + 1
+            raise yaml.YAMLError(f"an alias refers to the node that contains it (line {line}); remove it")
+        if depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nesting deeper than {MAX_DEPTH} levels at line {node.start_mark.line + 1}")
+        stack.append((node, depth, True))
+        open_.add(id(node))
+        stack.extend(
+            (child, depth + 1, False)
+            for child in children
+            if isinstance(child, yaml.CollectionNode) and id(child) not in sizes
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value)
 
 
 def _record(

@@ -85,5 +85,6 @@ def test_validate_of_a_1mb_file_is_linear(run_cli, tmp_path: Path) -> None:
     seconds = time.process_time() - start
     assert result.exit_code == 0, result.output
     assert "9999 layers" in result.output
-    # Measured 2.3 s CPU on a 2-core shared test machine (the quadratic version took minutes).
-    assert seconds < 4, f"{seconds:.1f} s"
+    # Measured 1.7 s CPU on the 2-core test machine (libyaml composes; the quadratic version took
+    # minutes). The bound leaves room for a loaded machine: it guards the complexity, not the speed.
+    assert seconds < 3, f"{seconds:.1f} s"

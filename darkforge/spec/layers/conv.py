@@ -24,9 +24,37 @@ def live_taps(n: int, size: int, stride: int, pad: int) -> int:
 
 def live_range(n: int, size: int, stride: int, pad: int) -> tuple[int, int]:
     """The first and last kernel tap along one axis that ever touches data (a contiguous range)."""
-    outputs = range(conv_output(n, size, stride, pad))
-    live = [tap for tap in range(size) if any(0 <= o * stride - pad + tap < n for o in outputs)]
+    last_start = (conv_output(n, size, stride, pad) - 1) * stride  # where the last window starts
+
+    def touches(tap: int) -> bool:
+        # some output o has 0 <= o·stride − pad + tap < n: a multiple of stride in [lo, hi]
+        lo, hi = max(0, pad - tap), min(last_start, pad - tap + n - 1)
+        return lo <= hi and -(-lo // stride) * stride <= hi
+
+    live = [tap for tap in range(size) if touches(tap)]
     return (live[0], live[-1]) if live else (0, -1)
+
+
+def conv_cost(
+    x: Operand, filters: int, size: int, stride: int, pad: int, groups: int, bias: bool, bn: bool
+) -> LayerCost:
+    """A convolution's output, parameters, MACs and dead weights: one function for every layer
+    made of convolutions, so a stage of 1,000 blocks costs arithmetic, not objects."""
+    c, h, w = _map(x)
+    require(
+        c % groups == 0 and filters % groups == 0,
+        f"groups={groups} must divide the input channels ({c}) and filters ({filters})",
+    )
+    oh, ow = conv_output(h, size, stride, pad), conv_output(w, size, stride, pad)
+    require(
+        oh >= 1 and ow >= 1,
+        f"a {size}×{size}/{stride} conv shrinks {x.name}'s {fmt_shape(x.shape)} map below 1×1",
+    )
+    per_filter = (c // groups) * size * size
+    params = filters * per_filter + (filters if bias else 0) + (2 * filters if bn else 0)
+    live = live_taps(h, size, stride, pad) * live_taps(w, size, stride, pad)
+    dead = filters * (c // groups) * (size * size - live)
+    return LayerCost((filters, oh, ow), params, filters * per_filter * oh * ow, dead)
 
 
 class ConvLayer(LayerSpec, ConvNumerics):
@@ -49,31 +77,13 @@ class ConvLayer(LayerSpec, ConvNumerics):
         return self.size // 2 if self.pad is None else self.pad
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        c, h, w = _map(inputs[0])
         require(
             self.pad is not None or self.size % 2 == 1,
             f"an even kernel ({self.size}×{self.size}) needs an explicit `pad`: the default size // 2 = "
             f"{self.size // 2} would add a row and a column (pad: 0 for a patchify stem)",
         )
-        require(
-            c % self.groups == 0 and self.filters % self.groups == 0,
-            f"groups={self.groups} must divide the input channels ({c}) and filters ({self.filters})",
-        )
-        oh, ow = (conv_output(n, self.size, self.stride, self.padding) for n in (h, w))
-        require(
-            oh >= 1 and ow >= 1,
-            f"a {self.size}×{self.size}/{self.stride} conv shrinks {inputs[0].name}'s "
-            f"{fmt_shape(inputs[0].shape)} map below 1×1",
-        )
-        per_filter = (c // self.groups) * self.size * self.size
-        params = self.filters * per_filter
-        params += self.filters if self.has_bias else 0
-        params += 2 * self.filters if self.batch_norm else 0
-        live = live_taps(h, self.size, self.stride, self.padding) * live_taps(
-            w, self.size, self.stride, self.padding
-        )
-        dead = self.filters * (c // self.groups) * (self.size * self.size - live)
-        return LayerCost((self.filters, oh, ow), params, self.filters * per_filter * oh * ow, dead)
+        bias, bn = self.has_bias, self.batch_norm is not None
+        return conv_cost(inputs[0], self.filters, self.size, self.stride, self.padding, self.groups, bias, bn)
 
     def scaled(self, scale: Scale) -> Self:
         if self.fixed_width:
@@ -111,11 +121,7 @@ class ResidualBlock(LayerSpec, ConvNumerics):
         )
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        x = inputs[0]
-        _map(x)
-        first, second = self.convs(x.shape[0])
-        a = first.infer([x])
-        return a + second.infer([Operand(a.output, x.name)])
+        return block_cost(inputs[0], self.hidden, self.has_bias, self.batch_norm is not None)
 
     def scaled(self, scale: Scale) -> Self:
         if self.hidden is None:
@@ -154,13 +160,18 @@ class ResidualStage(LayerSpec, ConvNumerics):
         return down, ResidualBlock.model_construct(hidden=self.hidden, **self.numerics())  # type: ignore[arg-type]
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        down, block = self.parts()
-        cost = down.infer(inputs)
+        require(
+            self.size % 2 == 1,
+            f"an even kernel ({self.size}×{self.size}) for the downsample has no centred padding",
+        )
+        bias, bn = self.has_bias, self.batch_norm is not None
+        x = inputs[0]
+        cost = conv_cost(x, self.filters, self.size, self.stride, self.size // 2, 1, bias, bn)
         if self.blocks == 0:
             return cost
         # Every block maps C×H×W to itself, so one costs what the next does: infer it once
         # (inferring each made `validate` quadratic in layers × blocks).
-        one = block.infer([Operand(cost.output, inputs[0].name)])
+        one = block_cost(Operand(cost.output, x.name), self.hidden, bias, bn)
         n = self.blocks
         return LayerCost(
             one.output,
@@ -191,6 +202,13 @@ class ResidualStage(LayerSpec, ConvNumerics):
 
     def flat_size(self) -> int:
         return (1 + 3 * self.blocks) * self.repeat
+
+
+def block_cost(x: Operand, hidden: int | None, bias: bool, bn: bool) -> LayerCost:
+    """x + 3×3(1×1(x)): a 1×1 to `hidden` (default half the channels), a 3×3 back."""
+    c = _map(x)[0]
+    a = conv_cost(x, hidden if hidden is not None else max(1, c // 2), 1, 1, 0, 1, bias, bn)
+    return a + conv_cost(Operand(a.output, x.name), c, 3, 1, 1, 1, bias, bn)
 
 
 def _map(x: Operand) -> Shape:
