@@ -70,9 +70,7 @@ def benchmark(
 
 
 def _build(arch: str, settings: Settings) -> Network:
-    spec = load_spec(arch)
-    # --scale applies to every network that declares it (a flat spelling may have no scales)
-    spec = spec.resolved(settings.scale if settings.scale in spec.scales else None, settings.input_size)
+    spec = load_spec(arch).resolved(settings.scale, settings.input_size)  # --scale: to every network
     model = build(spec).to(settings.setup.device)
     if settings.setup.channels_last:
         model = model.to(memory_format=torch.channels_last)

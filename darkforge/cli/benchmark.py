@@ -67,8 +67,10 @@ def benchmark(
     from darkforge.training.device import pick_device
 
     archs = [arch_or_default(arch), *([other] if other else [])]
-    for path in archs:  # a bad file (or a --scale the first lacks) fails here, before anything is built
-        load_spec(path).resolved(scale if path == archs[0] else None, input_size)
+    # a bad file, or a --scale either network lacks, fails here, before anything is built: a scale
+    # applies to both networks, or the ratio would compare two sizes as if they were two designs
+    for path in archs:
+        load_spec(path).resolved(scale, input_size)
     dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[precision]
     setup = Setup(pick_device(device), dtype, channels_last)
     settings = Settings(batch, rounds, steps, latency, 1, modes or ("eager",), input_size, scale, setup)

@@ -94,3 +94,15 @@ def test_percentile_matches_numpy():
     values = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
     for q in (0, 50, 90, 100):
         assert measure.percentile(values, q) == pytest.approx(np.percentile(values, q))
+
+
+def test_a_scale_applies_to_both_networks_or_is_refused(run_cli, write):
+    scaled = TINY + "scales:\n  half: {{width: 0.5}}\n"
+    a = write("a.yaml", scaled.format(name="a", width=16))
+    b = write("b.yaml", scaled.format(name="b", width=16))
+    data = json.loads(run_cli("benchmark", a, "--compare", b, "--scale", "half", *QUICK, "--json").output)
+    assert [m["params"] for m in data["models"]] == [8 * 27 + 16 + 90] * 2  # both at half width
+    plain = write("c.yaml", TINY.format(name="c", width=16))
+    result = run_cli("benchmark", a, "--compare", plain, "--scale", "half", *QUICK)
+    assert result.exit_code == 2 and "c has no scale 'half'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
