@@ -40,13 +40,14 @@ PLUGIN = click.Option(
     expose_value=False,
     callback=_load_plugins,
     metavar="MODULE",
-    help="import MODULE first: it registers layer types (repeatable; env DARKFORGE_PLUGINS). "
-    "Installed plugins with a `darkforge.layers` entry point load by themselves",
+    help="import MODULE's layer types first (repeatable; env DARKFORGE_PLUGINS; installed plugins load "
+    "by themselves)",
 )
 
 
 def with_plugins(command: Any) -> None:
-    command.params.insert(0, PLUGIN)
+    # last in the help: a command leads with its own options; is_eager still loads plugins first
+    command.params.append(PLUGIN)
 
 
 # Layer ids a feature extractor returns (darkforge.build(..., features=...)): marked in the view.
