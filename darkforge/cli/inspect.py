@@ -92,6 +92,9 @@ def _check(spec: NetworkSpec, scale: str | None, limits: budget.Budget = budget.
     help="darknet: flat rows as Darknet prints them",
 )
 @click.option("--expand", is_flag=True, help="a row per layer inside blocks and stages (the flat spelling)")
+@click.option(
+    "--warn", is_flag=True, help="say in full which layers hold weights that never see data (--expand too)"
+)
 @FEATURES
 @click.option(
     "--runtime",
@@ -106,6 +109,7 @@ def summary(
     as_json: bool,
     style: str,
     expand: bool,
+    warn: bool,
     features: str | None,
     runtime: bool,
 ) -> None:
@@ -120,7 +124,7 @@ def summary(
     elif style == "darknet":
         click.echo(darknet_rows(p))
     else:
-        click.echo(table(p, _taps(p, feature_list(features))))
+        click.echo(table(p, _taps(p, feature_list(features)), warn=warn or expand))
 
 
 def _taps(p: Plan, names: list[str]) -> list[str]:

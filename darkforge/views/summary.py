@@ -69,9 +69,11 @@ def as_dict(p: Plan) -> dict[str, Any]:
     }
 
 
-def table(p: Plan, taps: Sequence[str] = ()) -> str:
+def table(p: Plan, taps: Sequence[str] = (), warn: bool = False) -> str:
     """The layer table; `taps` (ids or indices, as `build(..., features=...)` takes) get a
-    `tap` column numbering the maps in the order the feature extractor returns them."""
+    `tap` column numbering the maps in the order the feature extractor returns them. `warn`:
+    the dead-weight warning in full, else a one-row note (the shipped darknet53 at 32 px has them
+    by design, and a warning on every summary of the file newcomers edit reads as a fault)."""
     acts = memory.layer_activations(p)
     rows = [
         ("#", "id", "type", "from", "output", "params", "MACs", "activations", *(("tap",) if taps else ()))
@@ -102,7 +104,8 @@ def table(p: Plan, taps: Sequence[str] = ()) -> str:
         for row in rows
     ]
     lines.insert(1, "-" * len(lines[0]))
-    return "\n".join([_title(p), "", *lines, "", *_totals(p), *memory.totals_lines(p, TRAIN_BATCH, acts)])
+    totals = [*_totals(p, warn), *memory.totals_lines(p, TRAIN_BATCH, acts)]
+    return "\n".join([_title(p), "", *lines, "", *totals])
 
 
 def _title(p: Plan) -> str:
@@ -110,7 +113,7 @@ def _title(p: Plan) -> str:
     return f"{p.spec.name}: input {fmt_shape(p.input)}{classes}"
 
 
-def _totals(p: Plan) -> list[str]:
+def _totals(p: Plan, warn: bool = True) -> list[str]:
     outputs = ", ".join(fmt_shape(s) for s in p.output_shapes)
     lines = [
         f"params   {p.params:,}",
@@ -119,6 +122,9 @@ def _totals(p: Plan) -> list[str]:
         f"BFLOPs   {fork_total(p):.3f} (AlexeyAB Darknet's total: convs, maxpools, shortcuts)",
         f"outputs  {outputs}",
     ]
+    if p.dead_params and not warn:
+        share = 100 * p.dead_params / max(p.params, 1)
+        return [*lines, f"unused   {p.dead_params:,} params ({share:.1f}%) only see zero padding (--warn: where)"]
     return lines + [f"warning: {w}" for w in dead_weight_warnings(p)]
 
 
