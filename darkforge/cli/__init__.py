@@ -1,11 +1,11 @@
 """The `darkforge` command: a click group (cli/app.py) whose subcommands live in one module each."""
 
-from darkforge.cli import benchmark, darknet, draw, export, inspect, train
+from darkforge.cli import benchmark, darknet, draw, export, inspect, train, zoo
 from darkforge.cli.app import cli
 from darkforge.cli.options import with_plugins
 
 # the modules above register their subcommands on `cli` when imported
-COMMANDS = (benchmark, darknet, draw, export, inspect, train)
+COMMANDS = (benchmark, darknet, draw, export, inspect, train, zoo)
 for _command in cli.commands.values():
     with_plugins(_command)  # `--plugin MODULE` on every command
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from darkforge.errors import SpecError, did_you_mean
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.library import network_model_for
@@ -49,7 +50,17 @@ def arch_path(arch: str | os.PathLike[str]) -> Path:
     shipped = shipped_archs() / f"{arch}.yaml"
     if not path.exists() and not path.suffix and shipped.is_file():
         return shipped
+    if not path.exists() and not path.suffix and os.sep not in str(arch):  # a bare name, not shipped
+        names = shipped_names()
+        near = did_you_mean(str(arch), names)
+        hint = f"{near} (`darkforge zoo` lists them)"
+        raise SpecError(f"no such file or shipped network {str(arch)[:60]!r}", hint)
     return path
+
+
+def shipped_names() -> list[str]:
+    """The names `arch_path` accepts for the shipped architectures (`darkforge zoo`)."""
+    return sorted(p.stem for p in shipped_archs().glob("*.yaml"))
 
 
 DEFAULT_ARCH = "darknet53"
