@@ -124,7 +124,8 @@ def _totals(p: Plan, warn: bool = True) -> list[str]:
     ]
     if p.dead_params and not warn:
         share = 100 * p.dead_params / max(p.params, 1)
-        return [*lines, f"unused   {p.dead_params:,} params ({share:.1f}%) only see zero padding (--warn: where)"]
+        note = f"unused   {p.dead_params:,} params ({share:.1f}%) only see zero padding (--warn: where)"
+        return [*lines, note]
     return lines + [f"warning: {w}" for w in dead_weight_warnings(p)]
 
 
