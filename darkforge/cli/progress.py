@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 from tqdm import tqdm
+
+# tqdm's bar without its own rate: its first reading (a step that took microseconds) is nonsense
+BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
 
 
 class Progress:
@@ -20,6 +24,9 @@ class Progress:
         self.started = time.perf_counter()
         self.estimated = False
         self.info: dict[str, Any] = {}
+        self.run_path: str | None = None  # for the resume hint after Ctrl-C
+        self.loss: float | None = None  # the epoch's running mean
+        self.last_line = time.perf_counter()  # piped output: a progress line at least every 30 s
 
     def __call__(self, event: Any) -> None:
         if not self.quiet:
@@ -28,6 +35,7 @@ class Progress:
     def on_run(self, event: Any) -> None:
         """The run directory exists (announced only then: a failing start leaves none to name)."""
         v = event.values
+        self.run_path = v["path"]
         if "resume" not in v:
             click.echo(f"run directory: {v['path']}")
         elif v.get("extended_from"):
@@ -77,6 +85,11 @@ class Progress:
             click.echo(f"frozen: {v['frozen']:,} of {v['params']:,} params")
 
     def on_step(self, event: Any) -> None:
+        v = event.values
+        images = v["images"] * self.info.get("world", 1)  # all ranks, as in metrics.csv
+        rate = images / max(v["seconds"], 1e-9)
+        self.loss = v.get("loss", self.loss)  # the loop reports it every few steps
+        loss = f"loss {self.loss:.4f}  " if self.loss is not None else ""
         if self.tty:
             if self.bar is None:
                 self.bar = tqdm(
@@ -85,21 +98,45 @@ class Progress:
                     unit="batch",
                     leave=False,
                     dynamic_ncols=True,
+                    bar_format=BAR,
                 )
             self.bar.update(1)
-            images = event.values["images"] * self.info.get("world", 1)  # all ranks, as in metrics.csv
-            self.bar.set_postfix_str(f"{images / max(event.values['seconds'], 1e-9):.0f} img/s")
-        if not self.estimated and event.step == min(20, event.steps):
-            self.estimated = True
-            per_step = event.values["seconds"] / event.step
-            epochs = self.info["epochs"] - self.info["from_epoch"] + 1
-            total = per_step * event.steps * epochs * 1.1  # + evaluation
-            epoch = _duration(per_step * event.steps)
+            self.bar.set_postfix_str(f"{loss}{rate:.0f} img/s")
+        elif time.perf_counter() - self.last_line >= 30:
+            self.last_line = time.perf_counter()
+            left = _duration(v["seconds"] / event.step * (event.steps - event.step))
             self.say(
-                f"estimated time: {_duration(total)} for {epochs} epoch(s) ({epoch} of training per epoch)"
+                f"epoch {event.epoch}: step {event.step}/{event.steps}  {loss}{rate:.0f} img/s  {left} left"
             )
-            if self.info["device"] == "cpu" and self.info["params"] > 10_000_000 and total > 3600:
-                self.say("tip: this is a large network for a CPU; try --scale tiny, or a GPU (--device cuda)")
+        if not self.estimated and self._timed_enough(event):
+            self._estimate(event)
+
+    @staticmethod
+    def _timed_enough(event: Any) -> bool:
+        """The estimate comes after the second step (the first pays warm-up) once 5 s are timed,
+        so a slow network is estimated within seconds, not after 20 of its minute-long steps."""
+        return event.step == min(20, event.steps) or (event.step >= 2 and event.values["seconds"] >= 5)
+
+    def _estimate(self, event: Any) -> None:
+        self.estimated = True
+        per_step = event.values["seconds"] / event.step
+        epochs = self.info["epochs"] - self.info["from_epoch"] + 1
+        total = per_step * event.steps * epochs * 1.1  # + evaluation
+        epoch = _duration(per_step * event.steps)
+        self.say(f"estimated time: {_duration(total)} for {epochs} epoch(s) ({epoch} of training per epoch)")
+        if self.info["device"] == "cpu" and total > 3600:
+            self.say(
+                "tip: this takes hours on a CPU; try a smaller --scale (tiny, nano), or a GPU (--device cuda)"
+            )
+
+    def interrupted(self) -> str:
+        """What Ctrl-C leaves, and how to go on."""
+        if self.run_path is None:
+            return "interrupted before training started: no run directory was created"
+        if not (Path(self.run_path) / "weights" / "last.pt").exists():
+            return "interrupted in the first epoch: nothing was trained, the run directory was removed"
+        resume = f"darkforge train --resume {self.run_path}"
+        return f"interrupted: {self.run_path} keeps its completed epochs; continue with `{resume}`"
 
     def say(self, text: str) -> None:
         """A line that does not tear the progress bar (tqdm clears and redraws it)."""
@@ -109,6 +146,7 @@ class Progress:
             click.echo(text)
 
     def on_epoch(self, event: Any) -> None:
+        self.loss = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None

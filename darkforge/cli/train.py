@@ -3,6 +3,7 @@ creates the run directory and prints (docs/distributed.md)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,10 @@ def train(arch: str | None, resume: str | None, freeze_: str | None, **flags: An
             session.train(arch, resume=resume, **kwargs, **overrides)  # refuses what cannot change
         else:
             session.train(arch_or_default(arch), **kwargs, **overrides)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(progress.interrupted(), err=True)
+        sys.exit(130)
     finally:
         progress.close()
 

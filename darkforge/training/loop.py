@@ -333,9 +333,10 @@ def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:
         seen += len(y)
         if step % 50 == 0 or step == len(batches):
             _check_finite(t, loss_sum, epoch)
-        on_event(
-            Event("step", epoch, step, len(batches), {"seconds": time.perf_counter() - start, "images": seen})
-        )
+        values = {"seconds": time.perf_counter() - start, "images": seen}
+        if step % 10 == 0 or step == len(batches):  # the bar's running loss (.item() waits for the device)
+            values["loss"] = loss_sum.item() / seen
+        on_event(Event("step", epoch, step, len(batches), values))
     if t.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
