@@ -92,6 +92,11 @@ DATA_DIR = click.option(
     "--patience", type=click.IntRange(0), help="stop after N epochs without a better best [recipe: 0 = off]"
 )
 @click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="also write metrics.csv's numbers as TensorBoard scalars (RUN/tensorboard/)",
+)
+@click.option(
     "--sync-bn",
     is_flag=True,
     default=None,
@@ -110,7 +115,12 @@ def train(arch: str | None, resume: str | None, freeze_: str | None, **flags: An
     overrides["freeze"] = freeze.parse(freeze_) if freeze_ is not None else None
     flags.pop("workers")
     progress = Progress(quiet=not distributed.is_main())
-    kwargs = {"preset": flags.pop("recipe"), "callbacks": [progress], **flags}
+    callbacks: list[Any] = [progress]
+    if flags.pop("tensorboard") and distributed.is_main():
+        from darkforge.training.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard())
+    kwargs = {"preset": flags.pop("recipe"), "callbacks": callbacks, **flags}
     try:
         if resume:
             session.train(arch, resume=resume, **kwargs, **overrides)  # refuses what cannot change
