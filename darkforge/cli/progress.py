@@ -65,9 +65,11 @@ class Progress:
         if v.get("best_from"):
             click.echo(f"best.pt/best.safetensors rewritten from {v['best_from']}")
         summary = v["summary"]
+        split = "val" if summary["best_picked_on"] == "validation split" else "test"
         click.echo(
-            f"done: final epoch {summary['final_epoch']} test acc {100 * summary['accuracy']:.2f}%; "
-            f"best {100 * v['best']:.2f}% (picked on the {summary['best_picked_on']}); results in {v['path']}"
+            f"done: best epoch {summary['best_epoch']} ({split} acc {100 * v['best']:.2f}%, picked on the "
+            f"{summary['best_picked_on']}); final epoch {summary['final_epoch']}: test acc "
+            f"{100 * summary['accuracy']:.2f}%; results in {v['path']}"
         )
         with open(f"{v['path']}/report.txt", encoding="utf-8") as handle:
             click.echo(handle.read().rstrip())

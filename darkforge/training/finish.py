@@ -66,6 +66,11 @@ def finish(t: Trainer) -> dict[str, Any]:
     matrix = report.confusion(labels, predictions, len(t.data.classes))
     summary = report.class_report(matrix, t.data.classes)
     summary["best_picked_on"] = "validation split" if t.val_split is not None else "test set"
+    # the two splits apart: `accuracy` and the classes above are the final model on test, once
+    final = t.history[-1] if t.history else {}
+    summary["test"] = {"images": len(labels), "accuracy": summary["accuracy"]}
+    if t.val_split is not None:
+        summary["val"] = {"images": len(t.val_split), "final_accuracy": final.get("val_acc"), "best": t.best}
     summary["best"] = t.best
     summary["best_epoch"] = t.best_epoch
     summary["final_epoch"] = len(t.history)

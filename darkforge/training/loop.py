@@ -179,7 +179,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         replica = torch.compile(replica)  # type: ignore[assignment]
     # a val split of the data's own (an image folder's val/), else one held out of train
     train_split, val_split = data.train, getattr(data, "val", None)
-    if recipe.val_split:
+    if val_split is None and recipe.val_split:
         train_split, val_split = split_off(data.train, recipe.val_split, recipe.seed)
     train_split, data.test = train_split.to(device), data.test.to(device)
     val_split = val_split.to(device) if val_split is not None else None

@@ -54,7 +54,11 @@ class Recipe(Strict):
     channels_last: Literal["auto", "on", "off"] = Field("auto", description="auto: on for CUDA")
     compile: bool = Field(False, description="torch.compile the model (pays off on GPUs)")
     val_split: float = Field(
-        0.0, ge=0, lt=1, description="fraction of train held out to pick `best` (0: pick on test)"
+        0.1,
+        ge=0,
+        lt=1,
+        description="fraction of train held out to pick `best` when the data has no val split of its own "
+        "(0: pick on test, which reports an optimistic test score)",
     )
     seed: int = Field(0, ge=0, le=2**63 - 1)
     freeze: int | str | list[int | str] | None = Field(

@@ -205,7 +205,7 @@ def test_train_runs_from_disk_and_from_files(run_cli, write, tmp_path, mode):
         "--batch-size", "4", "--device", "cpu", "--project", project,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "done: final epoch 1" in result.output
+    assert "done: best epoch 1 (" in result.output and "final epoch 1: test acc" in result.output
     args = (project / "train" / "args.yaml").read_text()
     assert f"cache: {mode}" in args
     bad = run_cli(

@@ -23,7 +23,12 @@ from darkforge.training.rundir import RunDir
 def trainer(tmp_path, **recipe):
     arch = (ARCHS / "darknet53.yaml").read_text()
     job = loop.Job(
-        arch, "darknet53.yaml", "nano", Recipe(**{"epochs": 2, "batch": 32} | recipe), "fake:128,64"
+        # val_split 0: every train image in train_split, the step counts below
+        arch,
+        "darknet53.yaml",
+        "nano",
+        Recipe(**{"epochs": 2, "batch": 32, "val_split": 0} | recipe),
+        "fake:128,64",
     )
     return loop.setup(job, RunDir.create(tmp_path, "t"), lambda e: None)
 
@@ -66,7 +71,7 @@ def test_ema_decay_warms_up_as_timm():
 def test_a_short_ema_run_is_warned(tmp_path):
     seen = []
     arch = (ARCHS / "darknet53.yaml").read_text()
-    job = loop.Job(arch, "d.yaml", "nano", Recipe(epochs=1, batch=32, ema=0.999), "fake:128,64")
+    job = loop.Job(arch, "d.yaml", "nano", Recipe(epochs=1, batch=32, ema=0.999, val_split=0), "fake:128,64")
     loop.setup(job, RunDir.create(tmp_path, "t"), seen.append)
     assert "--ema 0.999 averages over ~1,000 steps, longer than this run's 4" in seen[0].values["message"]
 
@@ -165,7 +170,8 @@ def test_metrics_rows_match_history_after_a_run(tmp_path):
     with (run.path / "metrics.csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert [float(r["lr"]) for r in table] == pytest.approx([h["lr"] for h in run.history], rel=1e-5)
-    assert run.best == max(h["test_acc"] for h in run.history) and run.best_epoch == 1
+    # best is picked on the 10% of train held out by default, never on test
+    assert run.best == max(h["val_acc"] for h in run.history) and run.best_epoch == 1
 
 
 def test_mixup_and_cutmix_mix_whole_batches(tmp_path):

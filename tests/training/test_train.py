@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -53,7 +54,12 @@ def test_a_run_writes_every_artifact(run_cli, tmp_path):
             assert image.width > 300 and image.height > 200
     report = (run / "report.txt").read_text()
     assert "precision" in report and "class9" in report and "weighted avg" in report
-    assert "picked on the test set" in result.output
+    # best is picked on 10% of train held out (the data has no val split), test reported apart
+    assert "picked on the validation split); final epoch 2: test acc" in result.output
+    summary = json.loads((run / "report.json").read_text())
+    assert summary["best_picked_on"] == "validation split" and summary["val"]["best"] == summary["best"]
+    assert summary["test"]["accuracy"] == summary["accuracy"] and summary["test"]["images"] > 0
+    assert summary["val"]["final_accuracy"] == float(table[-1]["val_acc"]) or summary["val"]["images"] > 0
     # a second run never overwrites the first
     assert run_cli(*NANO, "--epochs", "1", "--project", tmp_path / "runs").exit_code == 0
     assert (tmp_path / "runs" / "train2" / "metrics.csv").exists()
