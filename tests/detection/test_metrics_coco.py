@@ -44,9 +44,10 @@ def as_predictions(truth: list[torch.Tensor], dx: float = 0.0, score: float = 0.
     return out
 
 
-def test_perfect_predictions_score_one():
+def test_perfect_predictions_score_one(capsys):
     truth = scene()
     m = evaluate(as_predictions(truth), truth, NAMES)
+    assert capsys.readouterr().out == ""  # pycocotools' progress lines are swallowed
     assert (m.map, m.map50, m.map50_agnostic) == (1.0, 1.0, 1.0)
     assert (m.precision, m.recall) == (1.0, 1.0)
     assert m.classes["cat"].ap == 1.0 and m.classes["dog"].ap50 == 1.0
@@ -126,7 +127,14 @@ def _cocoeval(truth, predictions, use_cats=1):
         for r in t.tolist():
             box = xywh(r[1:])
             anns.append(
-                {"id": len(anns) + 1, "image_id": 100 + i, "category_id": 10 * (int(r[0]) + 1), "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+                {
+                    "id": len(anns) + 1,
+                    "image_id": 100 + i,
+                    "category_id": 10 * (int(r[0]) + 1),
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
             )
     found = [
         {"image_id": 100 + i, "category_id": 10 * (int(r[5]) + 1), "bbox": xywh(r[:4]), "score": r[4]}

@@ -36,7 +36,7 @@ def xywh(boxes: Tensor) -> list[list[float]]:
 def ground_truth(truth: Sequence[Tensor], names: Sequence[str]) -> COCO:
     """A COCO object of the true boxes: `truth[i]` is image i's (M, 5) class, x1, y1, x2, y2.
     Every image is listed, a background one too (its detections are false positives)."""
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for i, rows in enumerate(truth):
         for cls, box in zip(rows[:, 0].long().tolist(), xywh(rows[:, 1:5]), strict=True):
             annotations.append(
@@ -68,7 +68,7 @@ def results(
     """COCO result dicts of per-image detections (K, 6) x1, y1, x2, y2, score, class. Ids default
     to the evaluation's (image i -> i + 1, class c -> c + 1); pass a dataset's own ids (e.g. a
     COCO json's image and category ids) to write a file other tools read."""
-    out = []
+    out: list[dict[str, Any]] = []
     for i, dets in enumerate(detections):
         image = i + 1 if image_ids is None else image_ids[i]
         classes = dets[:, 5].long().tolist()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,11 +56,11 @@ class DetectionMetrics:
     images: int
     detections: int
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes None; the curves are left out (pr_curve.png draws them)."""
         data = asdict(self)
         del data["pr_curves"]
-        return _no_nan(data)
+        return {key: _no_nan(value) for key, value in data.items()}
 
 
 def evaluate(
@@ -73,7 +74,9 @@ def evaluate(
     if len(predictions) != len(truth):
         raise ValueError(f"{len(predictions)} images of predictions for {len(truth)} of ground truth")
     coco_truth = ground_truth(truth, names)
-    instances = np.bincount([a["category_id"] - 1 for a in coco_truth.dataset["annotations"]], minlength=len(names))
+    instances = np.bincount(
+        [a["category_id"] - 1 for a in coco_truth.dataset["annotations"]], minlength=len(names)
+    )
     if not instances.sum():
         raise DataError("no true boxes to evaluate against", "label boxes in the validation images")
     found = load_results(coco_truth, results(predictions))

@@ -45,8 +45,12 @@ def plot_pr_curves(metrics: DetectionMetrics, path: Path) -> Path:
             label = f"{name} {row.ap50:.3f}" if few else None
             ax.plot(recall, curves[k].numpy(), color=colour(k), linewidth=1, label=label)
     present = curves[~curves.isnan().any(1)]
-    ax.plot(recall, present.mean(0).numpy(), color="black", linewidth=2.5, label=f"all {metrics.map50:.3f} mAP@.5")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall (IoU 0.5)")
+    ax.plot(
+        recall, present.mean(0).numpy(), color="black", linewidth=2.5, label=f"all {metrics.map50:.3f} mAP@.5"
+    )
+    ax.set(
+        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall (IoU 0.5)"
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0))
     return _save(fig, path)
@@ -75,7 +79,7 @@ def plot_val_predictions(
         if k >= count:
             continue
         ax.imshow(images[k].permute(1, 2, 0).cpu().numpy())
-        for cls, x1, y1, x2, y2 in truth[k].tolist():
+        for _, x1, y1, x2, y2 in truth[k].tolist():
             for ec, lw, ls in (("black", 2.2, "-"), (TRUTH_COLOUR, 1.2, "--")):  # reads on any background
                 ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=ec, lw=lw, ls=ls))
         for x1, y1, x2, y2, score, cls in predictions[k][predictions[k][:, 4] >= conf].tolist():
@@ -126,7 +130,9 @@ def plot_results(history: Sequence[dict[str, Any]], path: Path) -> Path:
     ]
     for ax, (title, keys) in zip(axes.flat, panels, strict=True):
         for key in keys:
-            points = [(e, row[key]) for e, row in zip(epochs, history, strict=True) if row.get(key) is not None]
+            points = [
+                (e, row[key]) for e, row in zip(epochs, history, strict=True) if row.get(key) is not None
+            ]
             if points:
                 x, y = zip(*points, strict=True)
                 ax.plot(x, y, "-o", markersize=3, label=key.split("_")[0] if len(keys) > 1 else None)

@@ -43,9 +43,7 @@ def postprocess(
     return out
 
 
-def to_original(
-    detections: Tensor, scale: float, pad: Sequence[float], size: Sequence[int]
-) -> Tensor:
+def to_original(detections: Tensor, scale: float, pad: Sequence[float], size: Sequence[int]) -> Tensor:
     """Boxes (K, 4 + …) from letterboxed input pixels to the original image's pixels, clipped to
     the image: original = (input - pad) / scale. `pad` is (pad_x, pad_y), `size` the original
     (height, width). Columns after the fourth (score, class) are kept as they are."""
