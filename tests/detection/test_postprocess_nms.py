@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from darkforge.detection.metrics.postprocess import postprocess, to_original
+from darkforge.detection.metrics.postprocess import postprocess, targets_per_image, to_original
 
 
 def decoded(
@@ -74,7 +74,7 @@ def test_equals_textbook_nms_on_random_boxes():
     boxes = torch.cat([out[0, :2] - out[0, 2:4] / 2, out[0, :2] + out[0, 2:4] / 2]).T
     kept = (scores > 0.3).nonzero().flatten()
     reference = kept[greedy_nms(boxes[kept], scores[kept], classes[kept], 0.5)]
-    assert len(dets) == 278 and len(kept) == 396  # a third of the boxes suppressed
+    assert len(dets) == 278 and len(kept) == 396  # 118 boxes suppressed
     assert dets[:, 4].tolist() == scores[reference].tolist()
     assert torch.allclose(dets[:, :4], boxes[reference], atol=1e-5)
     assert dets[:, 5].tolist() == classes[reference].float().tolist()
@@ -89,3 +89,10 @@ def test_to_original_undoes_the_letterbox_and_clips():
     assert back[0].tolist() == pytest.approx([10, 5, 90, 45, 0.8, 3])
     assert back[1].tolist() == pytest.approx([0, 0, 100, 50, 0.5, 1])  # clipped to the image
     assert letterboxed[0, 0] == pytest.approx(6.4)  # the input is left as it was
+
+
+def test_batch_targets_split_per_image_with_background_ones():
+    targets = torch.tensor([[2.0, 1, 0, 0, 5, 5], [0, 3, 1, 1, 4, 4], [2, 0, 2, 2, 9, 9]])
+    first, second, third = targets_per_image(targets, 3)
+    assert first.tolist() == [[3, 1, 1, 4, 4]] and second.shape == (0, 5)
+    assert third.tolist() == [[1, 0, 0, 5, 5], [0, 2, 2, 9, 9]]

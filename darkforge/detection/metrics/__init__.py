@@ -12,7 +12,7 @@ from darkforge.detection.metrics.plots import (
     plot_results,
     plot_val_predictions,
 )
-from darkforge.detection.metrics.postprocess import postprocess, to_original
+from darkforge.detection.metrics.postprocess import postprocess, targets_per_image, to_original
 from darkforge.detection.metrics.report import report_dict, report_text, write_report
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "postprocess",
     "report_dict",
     "report_text",
+    "targets_per_image",
     "to_original",
     "write_report",
     "write_results",

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import torch
 from pycocotools.coco import COCO
 from torch import Tensor
 
@@ -30,7 +31,7 @@ def quiet() -> Iterator[None]:
 def xywh(boxes: Tensor) -> list[list[float]]:
     """(K, 4+) xyxy -> COCO's [x, y, w, h] lists."""
     b = boxes[:, :4].double()
-    return [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in b.tolist()]
+    return torch.cat([b[:, :2], b[:, 2:] - b[:, :2]], 1).tolist()
 
 
 def ground_truth(truth: Sequence[Tensor], names: Sequence[str]) -> COCO:

@@ -56,3 +56,11 @@ def to_original(detections: Tensor, scale: float, pad: Sequence[float], size: Se
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
     return out
+
+
+def targets_per_image(targets: Tensor, images: int) -> list[Tensor]:
+    """A batch's targets (M, 6: image index, class, x1, y1, x2, y2) as the ground truth `evaluate`
+    takes: one (M_i, 5) tensor (class, x1, y1, x2, y2) per image, an empty one for a background
+    image. Map a true box back with `to_original(rows[:, 1:5], ...)` as predictions are."""
+    index = targets[:, 0].long()
+    return [targets[index == i, 1:] for i in range(images)]
