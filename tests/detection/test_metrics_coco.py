@@ -6,9 +6,11 @@ import contextlib
 import io
 import json
 import math
+import tarfile
 
 import pytest
 import torch
+from conftest import SHARED
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -209,3 +211,63 @@ def test_result_json_is_coco_xywh_in_the_callers_ids(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         assert gt.loadRes(str(path)).loadAnns(1)[0]["area"] == pytest.approx(1200)
+
+
+CIFAR_DET = SHARED / "datasets" / "cifar-det-64.tar.gz"
+
+
+def cifar_det_val(archive):
+    """The shared set's val labels, read straight from the archive: YOLO txt rows per image, and
+    the COCO json of the same boxes."""
+    labels, coco = {}, None
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            name = member.name
+            if name.startswith("cifar-det-64/val/labels/") and name.endswith(".txt"):
+                labels[name.rsplit("/", 1)[1][:-4]] = tar.extractfile(member).read().decode()
+            elif name == "cifar-det-64/val/annotations.json":
+                coco = json.loads(tar.extractfile(member).read())
+    return labels, coco
+
+
+@pytest.mark.skipif(not CIFAR_DET.is_file(), reason="../shared/datasets/cifar-det-64.tar.gz is not here")
+def test_equals_cocoeval_on_the_shared_sets_own_coco_json(tmp_path):
+    labels, coco = cifar_det_val(CIFAR_DET)
+    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    stems = sorted(labels)
+    truth = []  # from the YOLO txt: class cx cy w h, normalised to the 64-pixel canvas
+    for stem in stems:
+        rows = torch.tensor(
+            [[float(v) for v in line.split()] for line in labels[stem].splitlines() if line.strip()]
+        )
+        c, cx, cy, w, h = rows.reshape(-1, 5).T
+        truth.append(
+            torch.stack([c, (cx - w / 2) * 64, (cy - h / 2) * 64, (cx + w / 2) * 64, (cy + h / 2) * 64], 1)
+        )
+    g = torch.Generator().manual_seed(0)
+    predictions = []
+    for t in truth:  # jittered, one in four misnamed, scores at random
+        p = torch.cat(
+            [t[:, 1:5] + torch.randn(len(t), 4, generator=g), torch.rand(len(t), 1, generator=g), t[:, :1]], 1
+        )
+        p[:, 5] = torch.where(torch.rand(len(t), generator=g) < 0.25, (p[:, 5] + 1) % 10, p[:, 5])
+        predictions.append(p)
+    m = evaluate(predictions, truth, names)
+    # the reference: COCOeval with its defaults on the file's own COCO json and a result file in its ids
+    ids = {im["file_name"].rsplit("/", 1)[1][:-4]: im["id"] for im in coco["images"]}
+    path = tmp_path / "predictions.json"
+    write_results(path, predictions, [ids[s] for s in stems], [c["id"] for c in coco["categories"]])
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = coco
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(str(path)), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert len(truth) == 1000 and sum(len(t) for t in truth) == 1944
+    assert 0.3 < m.map < 0.9
+    assert m.map == pytest.approx(
+        ev.stats[0], abs=1e-9
+    )  # 0.4227: the file rounds to 1/1000 px, no match moves
+    assert m.map50 == pytest.approx(ev.stats[1], abs=1e-9)
