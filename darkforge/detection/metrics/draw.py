@@ -37,6 +37,8 @@ def draw_detections(
     shorter side is under `min_side` is first enlarged by a whole factor (nearest pixel), so that
     labels fit a 64-pixel image; line width and font grow with the image. Returns a new
     (3, f·H, f·W) uint8 tensor."""
+    image, detections = image.cpu(), detections.cpu()  # PIL draws on the CPU
+    truth = None if truth is None else truth.cpu()
     factor = max(1, -(-min_side // min(image.shape[-2:])))
     out = image.repeat_interleave(factor, -2).repeat_interleave(factor, -1) if factor > 1 else image
     detections = _scaled(detections, 0, factor)

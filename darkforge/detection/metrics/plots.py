@@ -93,7 +93,7 @@ def plot_val_predictions(
 
 def plot_labels(truth: Sequence[Tensor], names: Sequence[str], path: Path) -> Path:
     """The label distribution: boxes per class, and box width against height (pixels)."""
-    rows = torch.cat([t.reshape(-1, 5) for t in truth]) if truth else torch.zeros(0, 5)
+    rows = torch.cat([t.reshape(-1, 5).cpu() for t in truth]) if truth else torch.zeros(0, 5)
     classes = rows[:, 0].long()
     counts = torch.bincount(classes, minlength=len(names))[: len(names)]
     fig = _figure(figsize=(11, 4))
