@@ -1,0 +1,1 @@
+"""Detection: data (boxes beside pixels), losses and metrics for detector heads (docs/detection.md)."""
