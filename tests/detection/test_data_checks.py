@@ -30,8 +30,14 @@ def bad_row(tmp_path, row: str, line: int = 2) -> str:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("12 0.5 0.5 0.2 0.2", "a.txt:2: class 12 >= 10 classes (names in data.yaml); fix the row or add the class name"),
-        ("3 1.7 0.5 0.2 0.2", "a.txt:2: cx = 1.7 is outside 0-1; a row is `class cx cy w h`, coordinates 0-1"),
+        (
+            "12 0.5 0.5 0.2 0.2",
+            "a.txt:2: class 12 >= 10 classes (names in data.yaml); fix the row or add the class name",
+        ),
+        (
+            "3 1.7 0.5 0.2 0.2",
+            "a.txt:2: cx = 1.7 is outside 0-1; a row is `class cx cy w h`, coordinates 0-1",
+        ),
         ("3 0.5 -0.1 0.2 0.2", "a.txt:2: cy = -0.1 is outside 0-1"),
         ("3 0.5 0.5 0.2", "a.txt:2: a row of 4 numbers; a row is `class cx cy w h` (5 numbers)"),
         ("3 0.5 0.5 0.2 0.2 0.1", "a.txt:2: a row of 6 numbers"),
@@ -93,9 +99,18 @@ def test_bad_labels_stop_before_any_pixel_is_decoded(tmp_path, monkeypatch):
     [
         ("train: images/train\nnames: [a]\n", "data.yaml:1:1: no `val` split; add `val: <folder of images>`"),
         ("train: images/train\nval: images/nope\nnames: [a]\n", "data.yaml:2:1: val: "),
-        ("train: images/train\nval: images/val\nnames: {0: a, 2: b}\n", "data.yaml:3:1: names: keys [0, 2] are not 0..1"),
-        ("train: images/train\nval: images/val\nnames: [a, b]\nnc: 3\n", "data.yaml:4:1: nc: nc 3 but 2 names"),
-        ("train: images/train\nval: images/val\nnames: [a]\nkpt_shape: [17, 3]\n", "data.yaml:4:1: kpt_shape: unknown key 'kpt_shape'"),
+        (
+            "train: images/train\nval: images/val\nnames: {0: a, 2: b}\n",
+            "data.yaml:3:1: names: keys [0, 2] are not 0..1",
+        ),
+        (
+            "train: images/train\nval: images/val\nnames: [a, b]\nnc: 3\n",
+            "data.yaml:4:1: nc: nc 3 but 2 names",
+        ),
+        (
+            "train: images/train\nval: images/val\nnames: [a]\nkpt_shape: [17, 3]\n",
+            "data.yaml:4:1: kpt_shape: unknown key 'kpt_shape'",
+        ),
         ("- train\n", "data.yaml:1:1: a dataset file is a mapping"),
     ],
 )
@@ -120,11 +135,26 @@ def coco_error(tmp_path, change) -> str:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d["annotations"][1].update(category_id=4), "train.json: annotations[1].category_id: 4 is not a category id"),
-        (lambda d: d["annotations"][0].update(bbox=[4, 6, 16]), "annotations[0].bbox: [4, 6, 16] is not [x, y, w, h] (4 numbers)"),
-        (lambda d: d["annotations"][0].update(bbox=[4, 6, 0, 5]), "annotations[0].bbox: [4, 6, 0, 5]: a box needs a positive width"),
-        (lambda d: d["annotations"][0].update(bbox=[60, 6, 10, 5]), "annotations[0].bbox: [60, 6, 10, 5] reaches outside the 64×48 image"),
-        (lambda d: d["annotations"][0].update(image_id=7), "annotations[0].image_id: 7 is not the id of an image"),
+        (
+            lambda d: d["annotations"][1].update(category_id=4),
+            "train.json: annotations[1].category_id: 4 is not a category id",
+        ),
+        (
+            lambda d: d["annotations"][0].update(bbox=[4, 6, 16]),
+            "annotations[0].bbox: [4, 6, 16] is not [x, y, w, h] (4 numbers)",
+        ),
+        (
+            lambda d: d["annotations"][0].update(bbox=[4, 6, 0, 5]),
+            "annotations[0].bbox: [4, 6, 0, 5]: a box needs a positive width",
+        ),
+        (
+            lambda d: d["annotations"][0].update(bbox=[60, 6, 10, 5]),
+            "annotations[0].bbox: [60, 6, 10, 5] reaches outside the 64×48 image",
+        ),
+        (
+            lambda d: d["annotations"][0].update(image_id=7),
+            "annotations[0].image_id: 7 is not the id of an image",
+        ),
         (lambda d: d["images"][1].update(width=41), "images[1]: 41×30 here, but"),
         (lambda d: d["images"][0].update(file_name="images/train/zz.jpg"), "images[0].file_name: "),
         (lambda d: d.pop("categories"), "categories: missing or not a list"),

@@ -92,7 +92,9 @@ def test_letterbox_maps_boxes_in_and_back(tmp_path):
     targets = train.targets(torch.tensor([1, 0]))  # b.png first, a.jpg second in the batch
     assert targets[:, :2].tolist() == [[0, 1], [1, 0], [1, 2]]
     torch.testing.assert_close(targets[1:, 2:], torch.tensor([[2.0, 7, 10, 19], [15, 9, 32, 28]]))
-    torch.testing.assert_close(train.to_original(targets[1:, 2:], 0), torch.tensor([[4.0, 6, 20, 30], [30, 10, 64, 48]]))
+    torch.testing.assert_close(
+        train.to_original(targets[1:, 2:], 0), torch.tensor([[4.0, 6, 20, 30], [30, 10, 64, 48]])
+    )
     pixels = train.gather(torch.tensor([0]))[0]
     assert (pixels[:, :4] == 114).all() and (pixels[:, 28:] == 114).all()
     assert not (pixels[:, 4:28] == 114).all()
@@ -147,7 +149,9 @@ def test_shared_cifar_det_reads_alike_in_both_forms(tmp_path):
     names, yolo = read_detection_labels(root / "data.yaml")
     coco_names, coco = read_detection_labels(root / "train" / "annotations.json")
     assert names == coco_names and len(names) == 10
-    assert {s: (len(v), len(v.boxes)) for s, v in yolo.items()} == {"train": (12000, 23121), "val": (1000, 1944)}
+    assert {s: (len(v), len(v.boxes)) for s, v in yolo.items()} == {
+        "train": (12000, 23121),
+        "val": (1000, 1944),
+    }
     for split in yolo:
         same_labels(yolo[split], coco[split])
-
