@@ -86,6 +86,17 @@ def test_a_label_file_that_is_a_directory(tmp_path):
     assert caught.value.exit_code == 1
 
 
+def test_a_split_without_any_label_file_is_refused(tmp_path):
+    write_images(tmp_path)
+    (tmp_path / "labels/val/e.txt").unlink()  # an empty file would be a background image: fine
+    with pytest.raises(DataError) as caught:
+        read_detection_labels(write_yaml(tmp_path))
+    assert str(caught.value) == (
+        f"{tmp_path}/images/val: no label file for any of the 1 images (the first would be "
+        f"{tmp_path}/labels/val/e.txt); the labels of .../images/X.jpg are .../labels/X.txt"
+    )
+
+
 def test_bad_labels_stop_before_any_pixel_is_decoded(tmp_path, monkeypatch):
     write_images(tmp_path)
     (tmp_path / "labels/val/e.txt").write_text("7 0.5 0.5 0.2 0.2\n")

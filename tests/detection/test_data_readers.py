@@ -95,6 +95,8 @@ def test_letterbox_maps_boxes_in_and_back(tmp_path):
     torch.testing.assert_close(
         train.to_original(targets[1:, 2:], 0), torch.tensor([[4.0, 6, 20, 30], [30, 10, 64, 48]])
     )
+    _, labels = read_detection_labels(data_yaml)
+    torch.testing.assert_close(train.original_boxes(), labels["train"].boxes)
     pixels = train.gather(torch.tensor([0]))[0]
     assert (pixels[:, :4] == 114).all() and (pixels[:, 28:] == 114).all()
     assert not (pixels[:, 4:28] == 114).all()

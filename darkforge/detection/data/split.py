@@ -60,6 +60,12 @@ class DetectionSplit:
             [out[:, 0].clamp(0, w), out[:, 1].clamp(0, h), out[:, 2].clamp(0, w), out[:, 3].clamp(0, h)], 1
         )
 
+    def original_boxes(self) -> Tensor:
+        """(T, 4) every box in its original image's pixels (the ground truth COCO evaluation
+        compares predictions with, once they are mapped back too)."""
+        per_box = torch.repeat_interleave(torch.arange(len(self)), self.counts)
+        return (self.boxes - self.pad[per_box].repeat(1, 2)) / self.scale[per_box, None]
+
     def subset(self, index: Tensor) -> DetectionSplit:
         """The images `index` (e.g. a held-out part of train) with their boxes."""
         index = index.cpu()

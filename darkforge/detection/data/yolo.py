@@ -53,6 +53,13 @@ def _has_images(folder: Path) -> bool:
 def read_yolo(images: list[Path], names: list[str], names_from: str) -> Labels:
     """Labels of `images`; `names_from` says where the class count comes from, for messages."""
     sizes, boxes, classes = [], [], []
+    if images and not any(os.path.lexists(label_path(image)) for image in images):
+        # every image a background image is a set whose labels are elsewhere, not an empty set
+        raise DataError(
+            f"no label file for any of the {len(images)} images (the first would be {label_path(images[0])})",
+            "the labels of .../images/X.jpg are .../labels/X.txt",
+            str(images[0].parent),
+        )
     for image in images:
         h, w, _ = image_header(image)
         rows = read_label_file(label_path(image), len(names), names_from)
