@@ -113,7 +113,7 @@ def test_every_cache_mode_serves_the_same_pixels(tmp_path, monkeypatch):
         assert torch.equal(data.train.gather(rows), expected), mode
         assert torch.equal(data.val.targets(torch.tensor([0])), loads["none"].val.targets(torch.tensor([0])))
     assert isinstance(loads["ram"].train.images, torch.Tensor)
-    assert list((tmp_path / "set" / ".darkforge-cache").glob("darkforge-det-*.u8"))  # beside the data
+    assert list((tmp_path / "set/images/.darkforge-cache").glob("darkforge-det-*.u8"))  # beside the images
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

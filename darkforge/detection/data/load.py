@@ -50,7 +50,8 @@ def load_detection_data(
     """Read, check and letterbox a detection set; `cache_mode` and `budget` (bytes) as for
     classification (`auto`: ram when it fits half the memory, else disk, else none)."""
     names, labels = read_detection_labels(source)
-    root = Path(source).parent
+    # the cache sits beside the images, so both label forms of one set share it
+    root = Path(os.path.commonpath([str(f.parent) for split in labels.values() for f in split.files]))
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     pixels, mode = place_pixels(root, labels, input_size, cache_mode, budget or default_budget(), workers)
     splits = {s: _split(labels[s], pixels[s], input_size) for s in labels}
