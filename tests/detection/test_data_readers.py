@@ -157,3 +157,13 @@ def test_shared_cifar_det_reads_alike_in_both_forms(tmp_path):
     }
     for split in yolo:
         same_labels(yolo[split], coco[split])
+
+
+def test_both_label_forms_of_a_set_share_one_decoded_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKFORGE_CACHE", str(tmp_path / "cache"))
+    data_yaml, train_json = write_set(tmp_path / "set")
+    yolo = load_detection_data(data_yaml, 24, cache_mode="disk")
+    coco = load_detection_data(train_json, 24, cache_mode="disk")
+    assert len(list((tmp_path / "set").rglob("darkforge-det-*.u8"))) == 1
+    assert torch.equal(yolo.train.gather(torch.arange(4)), coco.train.gather(torch.arange(4)))
+    assert torch.equal(yolo.train.targets(torch.arange(4))[:, :2], coco.train.targets(torch.arange(4))[:, :2])
