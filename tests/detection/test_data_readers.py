@@ -13,7 +13,7 @@ from conftest import SHARED
 from detset import NAMES, write_images, write_set, write_yaml
 from PIL import Image, ImageOps
 
-from darkforge.detection.data import load_detection_data, read_detection_labels
+from darkforge.detection.data import is_detection_source, load_detection_data, read_detection_labels
 from darkforge.detection.data.coco import read_coco
 from darkforge.detection.data.images import decode_upright
 from darkforge.detection.data.yolo import label_path, list_images, read_yolo
@@ -167,3 +167,10 @@ def test_both_label_forms_of_a_set_share_one_decoded_cache(tmp_path, monkeypatch
     assert len(list((tmp_path / "set").rglob("darkforge-det-*.u8"))) == 1
     assert torch.equal(yolo.train.gather(torch.arange(4)), coco.train.gather(torch.arange(4)))
     assert torch.equal(yolo.train.targets(torch.arange(4))[:, :2], coco.train.targets(torch.arange(4))[:, :2])
+
+
+def test_which_data_arguments_are_detection_sets():
+    assert [is_detection_source(s) for s in ("a/data.yaml", "x.YML", "t/instances_train2017.json")] == [
+        True
+    ] * 3
+    assert [is_detection_source(s) for s in ("cifar10", "imagefolder:/d", "fake:10,10")] == [False] * 3
