@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
+from darkforge.nn.residual import zero_init_residual
 from darkforge.spec.load import spec_from_text
 from darkforge.training import checkpoint, distributed, ema, freeze, mixing
 from darkforge.training.data import Batches, Dataset, Split, load_dataset
@@ -159,10 +160,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     )
     model = info.build().to(device)
     if recipe.zero_init_residual:
-        for module in model.modules():
-            init = getattr(module, "zero_init_residual", None)
-            if callable(init):
-                init()
+        zero_init_residual(model)
     moved = None
     if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
         moved = transfer(model, job.weights)

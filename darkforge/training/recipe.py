@@ -105,14 +105,24 @@ def resolve(
         first = e.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SpecError(f"train.{where}: {first['msg']}", file=file) from None
-    data.update(from_file or {})
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data = merge(data, from_file or {})
+    data = merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:
         first = e.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UsageError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, section by section: `augment: {cutout: 8}` changes cutout alone."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        both = isinstance(below, dict) and isinstance(value, dict)
+        merged[key] = merge(below, value) if both else value  # type: ignore[arg-type]
+    return merged
 
 
 def check_recipe(spec: NetworkSpec) -> None:
