@@ -25,14 +25,18 @@ from darkforge.errors import DataError
 from darkforge.nn.network import Network
 from darkforge.nn.residual import zero_init_residual
 from darkforge.spec.load import spec_from_text
-from darkforge.training import checkpoint, distributed, ema, freeze, mixing
-from darkforge.training.data import Batches, Dataset, Split, load_dataset
+from darkforge.training import distributed, ema, freeze
+from darkforge.training.data import mixing
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
+from darkforge.training.data.splits import Dataset, Split
 from darkforge.training.device import pick_device, precision_of
 from darkforge.training.evaluate import logits_of, totals
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
-from darkforge.training.transfer import Transfer, transfer
+from darkforge.weights import checkpoint
+from darkforge.weights.transfer import Transfer, transfer
 
 COLUMNS = [
     "epoch",

@@ -23,13 +23,14 @@ from darkforge.spec import budget
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.spec.shapes import plan
-from darkforge.training import checkpoint, distributed, finish, freeze, outputs, recipe
-from darkforge.training.data import parse_size
+from darkforge.training import distributed, finish, freeze, outputs, recipe
+from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device
 from darkforge.training.loop import COLUMNS, Callback, Event, Job, Trainer, fit, setup
 from darkforge.training.runargs import read_run_args
 from darkforge.training.rundir import RunDir, unlock
-from darkforge.training.transfer import Transfer
+from darkforge.weights import checkpoint
+from darkforge.weights.transfer import Transfer
 
 RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from darkforge.errors import DataError, key_path
 from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
-from darkforge.nn.network import Network, build
+from darkforge.nn.network import Network
 from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import spec_from_text
@@ -53,7 +53,7 @@ class Inference:
         return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
-        return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))
+        return Network(plan(self.spec().resolved(self.scale, None, len(self.classes))))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}

@@ -14,8 +14,9 @@ from conftest import ARCHS
 
 from darkforge.files import remove_stale_temps
 from darkforge.nn.layers import ResidualBlock
-from darkforge.training import ema, loop, mixing
-from darkforge.training.data import Split
+from darkforge.training import ema, loop
+from darkforge.training.data import mixing
+from darkforge.training.data.splits import Split
 from darkforge.training.optim import lr_factor
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir

@@ -15,7 +15,8 @@ import torch
 from conftest import ARCHS
 from PIL import Image
 
-from darkforge.training import checkpoint, recipe
+from darkforge.training import recipe
+from darkforge.weights import checkpoint
 
 NANO = ["train", str(ARCHS / "darknet53.yaml"), "--scale", "nano", "--data", "fake"]
 
