@@ -1,59 +1,61 @@
-"""What `train --resume` reads from a run directory, checked like any other input file: a damaged
-args.yaml or arch.yaml (edited, truncated, missing) is one line naming the file, never a crash
-halfway into a resumed run."""
+"""The run record: everything a run needs, written by `train` as args.yaml (beside arch.yaml) and
+read back by `train --resume`, checked like any other input file: a damaged args.yaml or
+arch.yaml (edited, truncated, missing) is one line naming the file, never a crash halfway into a
+resumed run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
-from darkforge.errors import DataError, key_path
+from darkforge.errors import DataError
 from darkforge.files import read_text
 from darkforge.spec import budget
 from darkforge.spec.load import spec_from_text
+from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
 
 DAMAGED = "the run directory is damaged; start a new run"
+Path_ = Annotated[StrictStr, Field(max_length=4096)]
 
 
-class _Args(BaseModel):
-    """args.yaml as `train` writes it; keys a later version adds are ignored, types are not."""
+@dataclass
+class Job:
+    """One run. `darkforge.train` fills it from arguments; args.yaml holds it (all but the YAML
+    text, which is arch.yaml); keys a later version adds are ignored, types are not."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    __pydantic_config__ = ConfigDict(extra="ignore")  # fields strict each: no "yes" for a bool
 
-    arch: str = Field(max_length=4096)
-    scale: str | None = Field(None, max_length=200)
-    data: str = Field(max_length=4096)
-    data_dir: str | None = Field(None, max_length=4096)
-    device: str = Field("auto", max_length=100)
-    sync_bn: bool = False
-    cache: str = Field("auto", max_length=20)
-    cache_budget: int | None = Field(None, ge=0)
-    weights: str | None = Field(None, max_length=4096)
-    recipe: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class RunArgs:
-    arch: str
-    scale: str | None
-    data: str
-    data_dir: str | None
-    device: str
-    sync_bn: bool
+    arch_yaml: StrictStr  # the architecture as YAML (arch.yaml)
+    arch: Path_  # the file it came from, for messages
+    scale: Annotated[StrictStr | None, Field(max_length=200)]
     recipe: Recipe
-    arch_yaml: str
-    cache: str = "auto"
-    cache_budget: int | None = None
-    weights: str | None = None
+    data: Path_ = "cifar10"
+    data_dir: Path_ | None = None
+    device: Annotated[StrictStr, Field(max_length=100)] = "auto"
+    sync_bn: StrictBool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
+    weights: Path_ | None = None  # start from these (a new run only; darkforge.weights.transfer)
+    cache: Annotated[StrictStr, Field(max_length=20)] = "auto"  # where decoded pixels live: auto, ram, disk, none
+    cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None  # bytes `auto` lets them take (None: half of RAM)
+
+    def record(self) -> dict[str, Any]:
+        """args.yaml's content."""
+        saved: dict[str, Any] = _ADAPTER.dump_python(self, mode="json", exclude={"arch_yaml"})
+        return saved
+
+    def save_text(self) -> str:
+        return yaml.safe_dump(self.record(), sort_keys=False)
 
 
-def read_run_args(run: RunDir) -> RunArgs:
+_ADAPTER: TypeAdapter[Job] = TypeAdapter(Job)
+
+
+def read_job(run: RunDir) -> Job:
     """args.yaml and arch.yaml of `run`, validated; the architecture checked like a file and
     against the size limits (darkforge.spec.budget)."""
     path = run.file("args.yaml")
@@ -65,34 +67,12 @@ def read_run_args(run: RunDir) -> RunArgs:
         raise DataError(f"invalid YAML: {str(e).split(';')[0][:120]}", DAMAGED, str(path)) from None
     if not isinstance(data, dict):
         raise DataError(f"expected a mapping, got {type(data).__name__}", DAMAGED, str(path))
-    args = _validated(_Args, data, str(path))
-    recipe = _validated(Recipe, args.recipe, str(path), ("recipe",))
     arch = run.file("arch.yaml")
     arch_yaml = read_text(arch, DAMAGED, error=DataError)
-    spec = spec_from_text(arch_yaml, str(arch))
-    budget.check(plan(spec.resolved(args.scale)))
-    return RunArgs(
-        args.arch,
-        args.scale,
-        args.data,
-        args.data_dir,
-        args.device,
-        args.sync_bn,
-        recipe,
-        arch_yaml,
-        args.cache,
-        args.cache_budget,
-        args.weights,
-    )
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validated(model: type[M], data: Any, file: str, prefix: tuple[str, ...] = ()) -> M:
     try:
-        return model.model_validate(data)
+        job = _ADAPTER.validate_python({**data, "arch_yaml": arch_yaml})
     except ValidationError as e:
-        detail = e.errors(include_input=False, include_url=False)[0]
-        where = key_path((*prefix, *detail["loc"])) or "args"
-        raise DataError(f"{where}: {detail['msg']}", DAMAGED, file) from None
+        raise error_line(e, data, DataError, str(path), hint=DAMAGED) from None
+    spec = spec_from_text(arch_yaml, str(arch))
+    budget.check(plan(spec.resolved(job.scale)))
+    return job
