@@ -40,8 +40,10 @@ class Job:
     device: Annotated[StrictStr, Field(max_length=100)] = "auto"
     sync_bn: StrictBool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
     weights: Path_ | None = None  # start from these (a new run only; darkforge.weights.transfer)
-    cache: Annotated[StrictStr, Field(max_length=20)] = "auto"  # where decoded pixels live: auto, ram, disk, none
-    cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None  # bytes `auto` lets them take (None: half of RAM)
+    # where decoded pixels live (auto, ram, disk, none), and the bytes `auto` lets them take in
+    # memory (None: half of RAM)
+    cache: Annotated[StrictStr, Field(max_length=20)] = "auto"
+    cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None
 
     def record(self) -> dict[str, Any]:
         """args.yaml's content."""
