@@ -40,7 +40,8 @@ from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer, transfer
 
 COLUMNS = [
-    "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "img_s", "seconds", "val_loss", "val_acc",
+    "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "img_s", "seconds",
+    "val_loss", "val_acc",
 ]  # fmt: skip
 
 
