@@ -38,6 +38,10 @@ class Network(nn.Module):
                     f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
                     "choose another id",
                 ) from e
+        for module in self.layers.modules():  # heads that need the plan's input (Detect's strides)
+            bind = getattr(module, "bind_input", None)
+            if callable(bind):
+                bind(plan.input)
         self._sources = [info.sources for info in kept]
         self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.
