@@ -24,6 +24,7 @@ from darkforge.spec.registry import network_model
 from darkforge.spec.source import SourceMap
 from darkforge.ultralytics.modules import INNER_REPEATS, MODULES, Refused, Row
 
+TORCH_BN = {"momentum": 0.1, "eps": 1e-5}
 DEFAULT_SIZE = 640  # Ultralytics' default image size
 SCALED = re.compile(r"^(?P<base>.*?\d+)(?P<scale>[nslmx])(?P<rest>u?(-.*)?)$")
 
@@ -112,6 +113,12 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
             layer["repeat"] = row.repeats
         layers.append({**layer, "from": row.from_})
         widths.append(c2)
+    if any(row[2] == "Classify" for _, _, row in rows if isinstance(row, list) and len(row) > 2):
+        # Ultralytics re-sets batch norm to eps 0.001, momentum 0.03 in its detection models only;
+        # a classification model keeps torch's defaults (measured against the oracle's -cls model)
+        for layer in layers:
+            if "bn" in layer:
+                layer["bn"] = dict(TORCH_BN)
     return _spec(data, source, asked, chosen, nc, in_channels, layers, rows)
 
 
