@@ -161,7 +161,10 @@ def prepare(
     path = arch_path(arch)
     spec = load_spec(path)
     if spec._converted_from is not None and scale is not None:
-        spec, scale = spec.resolved(scale), None  # its reader's own scale rule, applied once: the run keeps that
+        spec, scale = (
+            spec.resolved(scale),
+            None,
+        )  # its reader's own scale rule, applied once: the run keeps that
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
     rec = recipe.resolve(preset, spec.train, overrides, str(path))

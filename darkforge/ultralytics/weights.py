@@ -50,8 +50,10 @@ def plain_state_dict(file: Path) -> dict[str, Any] | None:
                 "save `model.state_dict()` to a .safetensors (or a .pt of tensors only) and load that",
             ) from None
         return None
-    if isinstance(payload, dict) and payload and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items()
+    if (
+        isinstance(payload, dict)
+        and payload
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items())
     ):
         return payload
     return None
