@@ -66,6 +66,7 @@ class Detect(nn.Module):
         self.cv3 = nn.ModuleList(self._class_branch(spec, c, c3) for c, *_ in inputs)
         self.dfl = DFL(self.reg_max) if self.reg_max > 1 else nn.Identity()
         # set from the plan by bind_input (Network does it); not a checkpoint tensor
+        self.stride: Tensor
         self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
         self.image_size = 640
 
@@ -91,9 +92,12 @@ class Detect(nn.Module):
         that rate instead of 0.5 (focal-loss prior, Lin et al. 2017; YOLOv5/v8 docs)."""
         with torch.no_grad():
             for box, cls, stride in zip(self.cv2, self.cv3, self.stride.tolist(), strict=True):
-                box[-1].bias.fill_(1.0)
+                box_out: nn.Conv2d = box[-1]  # type: ignore[index]
+                cls_out: nn.Conv2d = cls[-1]  # type: ignore[index]
+                assert box_out.bias is not None and cls_out.bias is not None
+                box_out.bias.fill_(1.0)
                 cells = (self.image_size / max(stride, 1.0)) ** 2
-                cls[-1].bias.fill_(math.log(5 / self.nc / cells))
+                cls_out.bias.fill_(math.log(5 / self.nc / cells))
 
     def forward(self, *xs: Tensor) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
         maps = [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(xs, self.cv2, self.cv3, strict=True)]

@@ -36,9 +36,9 @@ def recognise(data: Any) -> bool:
 def candidates(path: Path) -> list[tuple[Path, str | None]]:
     """Files a model name may stand for, with the scale its name gives: `yolov8n-p2.yaml` ->
     yolov8-p2.yaml at n; `yolov5nu` -> yolov5u.yaml, else yolov5.yaml; `yolov3u` -> yolov3.yaml."""
-    stem, found = path.stem, []
+    stem, found = path.stem, []  # type: tuple[str, list[tuple[Path, str | None]]]
     match = SCALED.match(stem)
-    names = [(stem, None)]
+    names: list[tuple[str, str | None]] = [(stem, None)]
     if match:
         base, scale, rest = match["base"], match["scale"], match["rest"]
         names += [(base + rest, scale), (base + rest.removeprefix("u"), scale)]

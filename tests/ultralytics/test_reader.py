@@ -106,7 +106,7 @@ def test_weights_under_ultralytics_names_load_by_name(toy: Path, tmp_path: Path)
 
 def test_a_pickled_model_is_refused_in_one_line(toy: Path, tmp_path: Path) -> None:
     torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")  # what weights_only=True refuses
-    with pytest.raises(DataError, match="pickled Python objects .* not a state_dict"):
+    with pytest.raises(DataError, match=r"pickled Python objects .* not a state_dict"):
         darkforge.build(toy.with_name("toy8n.yaml"), input_size=64, weights=tmp_path / "model.pt")
 
 
