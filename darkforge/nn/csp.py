@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from darkforge.nn.layers import Conv
@@ -62,8 +61,8 @@ class _Bottleneck(nn.Module):
         return x + y if self.add else y
 
 
-class Bottleneck(_Bottleneck):
-    def __init__(self, spec: specs.Bottleneck, inputs: Sequence[Shape]) -> None:
+class YoloBottleneck(_Bottleneck):
+    def __init__(self, spec: specs.YoloBottleneck, inputs: Sequence[Shape]) -> None:
         super().__init__(
             spec, inputs[0][0], spec.filters, spec.shortcut, spec.groups, spec.sizes, spec.expansion
         )
@@ -231,4 +230,4 @@ class C2PSA(nn.Module):
         return self.cv2(torch.cat((a, self.m(b)), 1))
 
 
-__all__ = ["C2", "C2PSA", "C3", "SPP", "SPPF", "Bottleneck", "C2f", "C3k2", "F", "ZeroPad"]
+__all__ = ["C2", "C2PSA", "C3", "SPP", "SPPF", "C2f", "C3k2", "YoloBottleneck", "ZeroPad"]

@@ -113,7 +113,7 @@ def bottleneck(row: Row) -> Translation:
     c2, sizes = _out(row), row.arg(3, [3, 3])
     if not (isinstance(sizes, list | tuple) and len(sizes) == 2 and all(isinstance(k, int) for k in sizes)):
         raise Refused(f"Bottleneck: kernels must be two integers, got {sizes!r}")
-    layer = {"type": "Bottleneck", "filters": c2, "shortcut": _bool(row, 1, True, "shortcut")}
+    layer = {"type": "YoloBottleneck", "filters": c2, "shortcut": _bool(row, 1, True, "shortcut")}
     layer |= {
         "groups": _int(row, 2, 1, "groups"),
         "sizes": list(sizes),

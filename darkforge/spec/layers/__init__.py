@@ -3,7 +3,7 @@
 from darkforge.spec import registry
 from darkforge.spec.layers.channel import DropPath, LayerNorm, LayerScale, Mul, Slice
 from darkforge.spec.layers.conv import Conv, ConvBnLeaky, ConvLayer, ResidualBlock, ResidualStage
-from darkforge.spec.layers.csp import C2, C2PSA, C3, CSP, SPP, SPPF, Bottleneck, C2f, C3k2, ZeroPad
+from darkforge.spec.layers.csp import C2, C2PSA, C3, CSP, SPP, SPPF, C2f, C3k2, YoloBottleneck, ZeroPad
 from darkforge.spec.layers.detect import HEADS, Classify, Detect
 from darkforge.spec.layers.graph import Route, Shortcut
 from darkforge.spec.layers.head import Dropout, Flatten, Linear
@@ -49,7 +49,6 @@ __all__ = [
     "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
-    "Bottleneck",
     "C2f",
     "C3k2",
     "Classify",
@@ -73,5 +72,6 @@ __all__ = [
     "Shortcut",
     "Slice",
     "Upsample",
+    "YoloBottleneck",
     "ZeroPad",
 ]

@@ -79,11 +79,11 @@ def bottleneck_cost(
     return chain(x, (hidden, sizes[0], 1), (filters, sizes[1], groups))
 
 
-class Bottleneck(LayerSpec, YoloNumerics):
+class YoloBottleneck(LayerSpec, YoloNumerics):
     """x + cv2(cv1(x)): k×k to `filters · expansion`, k×k back; the add only when `shortcut` and
     the input has `filters` channels."""
 
-    type: Literal["Bottleneck"] = "Bottleneck"
+    type: Literal["YoloBottleneck"] = "YoloBottleneck"
     filters: int = Field(ge=1, le=65536, description="output channels")
     shortcut: bool = True
     groups: int = Field(1, ge=1, le=65536, description="groups of the second conv")
@@ -270,4 +270,4 @@ class ZeroPad(LayerSpec):
         return LayerCost((c, h + top + bottom, w + left + right))
 
 
-CSP = (Bottleneck, C2f, C3k2, C3, C2, SPP, SPPF, C2PSA, ZeroPad)
+CSP = (YoloBottleneck, C2f, C3k2, C3, C2, SPP, SPPF, C2PSA, ZeroPad)

@@ -38,8 +38,13 @@ def level_strides(network_input: Shape, levels: Sequence[Shape]) -> list[int]:
 
 
 class Detect(LayerSpec, YoloNumerics):
-    """Anchor-free detection head over feature maps P3… (any number of levels). `style: v11` makes
-    the class branch depthwise-separable (YOLO11)."""
+    """Anchor-free detection head (YOLOv8/11) over feature maps, finest first (any number of
+    levels; stride = input height / level height). Per level a box branch (two 3×3 convs, a 1×1
+    to 4·reg_max DFL bins: sides l, t, r, b) and a class branch (two 3×3 convs, a 1×1 to the
+    classes; `style: v11`: depthwise 3×3 + 1×1, twice). Training: one raw map per level,
+    (B, 4·reg_max + classes, H, W). Eval: (decoded, raw maps), decoded (B, 4 + classes, A) = box
+    centre x, y, width, height in input pixels, then sigmoid class probabilities, anchors level by
+    level, row-major. The DFL's fixed 1×reg_max conv counts as parameters but never trains."""
 
     type: Literal["Detect"] = "Detect"
     classes: ClassCount = Field(None, description="class count; default (or `classes`): the network's")
