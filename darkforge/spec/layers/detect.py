@@ -100,8 +100,10 @@ class Detect(LayerSpec, YoloNumerics):
 
 
 class Classify(LayerSpec, YoloNumerics):
-    """conv-bn-act to `hidden` channels, global average pool, dropout, Linear to the classes;
-    softmax in eval mode (Ultralytics' -cls head), logits in training."""
+    """conv-bn-act to `hidden` channels, global average pool, dropout, Linear to the classes
+    (Ultralytics' -cls head). Logits, as every darkforge classifier returns (eval, predict and
+    export apply the softmax); `softmax: true` returns probabilities in eval mode, as
+    Ultralytics' own head does."""
 
     type: Literal["Classify"] = "Classify"
     classes: ClassCount = Field(None, description="class count; default (or `classes`): the network's")
@@ -109,7 +111,7 @@ class Classify(LayerSpec, YoloNumerics):
     size: int = Field(1, ge=1, le=31, description="kernel of that conv")
     stride: int = Field(1, ge=1, le=32)
     dropout: float = Field(0.0, ge=0, lt=1)
-    softmax: bool = Field(True, description="eval returns probabilities (Ultralytics), else logits")
+    softmax: bool = Field(False, description="eval returns probabilities (as Ultralytics' head)")
 
     def with_classes(self, classes: int | None) -> Self:
         if isinstance(self.classes, int) or classes is None:
