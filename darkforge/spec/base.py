@@ -190,6 +190,11 @@ class NetworkSpec(Strict):
     # read again at that scale; such a spec lists no `scales` of darkforge's kind.
     _rescale: Any = PrivateAttr(None)
     _converted_from: str | None = PrivateAttr(None)  # the format a reader translated, e.g. "ultralytics"
+    _scale_names: tuple[str, ...] = PrivateAttr(())  # the scales `_rescale` knows
+
+    def scale_names(self) -> list[str]:
+        """The scales `resolved` accepts: the file's `scales:`, or those of its reader's rule."""
+        return list(self.scales) or list(self._scale_names)
 
     def resolved(
         self,

@@ -98,6 +98,8 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
     layers: list[dict[str, Any]] = []
     widths: list[int] = []
     in_channels = data.get("ch", 3)
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
+        raise source.error(f"`ch` must be an input channel count (1–4096), got {in_channels!r}", path=("ch",))
     for i, (section, k, raw) in enumerate(rows):
         where = (section, k)
         try:
@@ -138,17 +140,21 @@ def _spec(
         mapped.positions[("layers", i)] = source.positions.get((section, k), (1, 1))
     name = asked.stem if scale is None or name_scale(asked) == scale else _named(asked.stem, scale)
     document = {"name": name, "input": {"channels": channels, "size": DEFAULT_SIZE}, "classes": nc}
+    if not rows:
+        raise source.error("`backbone` and `head` hold no rows", "add [from, repeats, module, args] rows")
     try:
         spec = network_model().model_validate({**document, "layers": layers})
-    except ValidationError as e:
+    except ValidationError as e:  # a value past a field's bounds: name the row as the file does
         detail = e.errors(include_input=False, include_url=False)[0]
         loc = detail["loc"]
-        raise mapped.error(
-            f"{'.'.join(str(p) for p in loc[2:])}: {detail['msg']}", path=tuple(loc[:2])
-        ) from None
+        row = rows[loc[1]] if len(loc) > 1 and isinstance(loc[1], int) and loc[1] < len(rows) else None
+        where = (row[0], row[1]) if row is not None else tuple(loc[:2])
+        what = ".".join(str(p) for p in loc[2:])
+        raise source.error(f"{what}: {detail['msg']}" if what else detail["msg"], path=where) from None
     spec._source = mapped
     spec._converted_from = "ultralytics"
     spec._rescale = lambda s: read(data, source, asked, s)
+    spec._scale_names = tuple(str(k) for k in data.get("scales") or ())
     return spec
 
 
