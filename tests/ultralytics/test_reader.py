@@ -189,3 +189,9 @@ def test_validate_checks_every_scale_of_the_file(run_cli, toy: Path) -> None:
     result = run_cli("validate", toy)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("scales: n, s")
+
+
+def test_static_plan_agrees_with_torchinfo(run_cli, toy: Path) -> None:
+    result = run_cli("summary", toy, "--input-size", 64, "--runtime")
+    assert result.exit_code == 0, result.output
+    assert "torchinfo and the static plan agree" in result.stdout

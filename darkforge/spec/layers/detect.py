@@ -72,9 +72,10 @@ class Detect(LayerSpec, YoloNumerics):
         for x in inputs:
             cost = cost + self._branch(x, [(c2, 3, 1), (c2, 3, 1)], box_bins)
             cost = cost + self._branch(x, self._class_convs(x.shape[0], c3), nc)
-        dfl = self.reg_max if self.reg_max > 1 else 0  # the fixed 1×reg_max conv (not trainable)
         anchors = sum(x.shape[1] * x.shape[2] for x in inputs)
-        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs, cost.dead_params)
+        # the DFL: a fixed (not trainable) 1×1 conv of reg_max weights over 4 sides × A anchors
+        dfl, dfl_macs = (self.reg_max, 4 * self.reg_max * anchors) if self.reg_max > 1 else (0, 0)
+        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs + dfl_macs, cost.dead_params)
 
     def _class_convs(self, channels: int, c3: int) -> list[tuple[int, int, int]]:
         if self.style == "v8":
