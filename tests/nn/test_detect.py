@@ -84,3 +84,11 @@ def test_classify_with_softmax_returns_logits_in_training_and_probabilities_in_e
         probs = net.eval()(x)
     torch.testing.assert_close(probs.sum(1), torch.ones(2))
     assert not torch.allclose(logits.sum(1), torch.ones(2))
+
+
+def test_the_eval_head_exports_with_torch_export() -> None:
+    net = _net().eval()
+    x = torch.rand(1, 3, 16, 16)
+    program = torch.export.export(net, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x)[0], net(x)[0])
