@@ -204,8 +204,9 @@ class NetworkSpec(Strict):
     ) -> Self:
         """The concrete network: a scale applied, the input size and class count overridden."""
         if scale is not None and self._rescale is not None:
-            rescaled: Self = self._rescale(scale)
-            return rescaled.resolved(None, input_size, classes)
+            # read again at that scale, keeping this spec's input and class count
+            rescaled: Self = self._rescale(scale).model_copy(update={"input": self.input})
+            return rescaled.resolved(None, input_size, classes if classes is not None else self.classes)
         layers = list(self.layers)
         if scale is not None:
             if scale not in self.scales:

@@ -59,6 +59,12 @@ def test_scale_option_and_first_scale_default(toy: Path) -> None:
     plain = load_spec(toy)  # no letter in the name: the first scale, as Ultralytics does
     assert plan(plain.resolved()).params == plan(load_spec(toy.with_name("toy8n.yaml")).resolved()).params
     assert plan(plain.resolved("s")).params == plan(load_spec(toy.with_name("toy8s.yaml")).resolved()).params
+    chained = plan(plain.resolved(input_size=64, classes=9).resolved("s"))  # keeps the input and classes
+    assert (
+        chained.params
+        == plan(load_spec(toy.with_name("toy8s.yaml")).resolved(input_size=64, classes=9)).params
+    )
+    assert chained.input == (3, 64, 64)
     with pytest.raises(UsageError, match="has no scale 'q'; its scales: n, s"):
         plain.resolved("q")
 
