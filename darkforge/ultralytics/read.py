@@ -66,22 +66,7 @@ def name_scale(path: Path) -> str | None:
 
 def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None = None) -> NetworkSpec:
     """The spec at `scale` (default: the asked name's letter, else the file's first scale)."""
-    scales = data.get("scales")
-    if scales is not None and not isinstance(scales, dict):
-        raise source.error("`scales` must map a letter to [depth, width, max_channels]", path=("scales",))
-    chosen = scale or name_scale(asked)
-    if scales:
-        chosen = chosen if chosen is not None else next(iter(scales))
-        if chosen not in scales:
-            raise UsageError(f"{asked.name} has no scale {chosen!r}", f"its scales: {', '.join(scales)}")
-        depth, width, max_channels = _scale_row(scales[chosen], source, chosen)
-    else:
-        if scale is not None:
-            raise UsageError(f"{asked.name} has no scales", "leave out --scale")
-        chosen = None
-        depth = _number(data.get("depth_multiple", 1.0), source, "depth_multiple")
-        width = _number(data.get("width_multiple", 1.0), source, "width_multiple")
-        max_channels = math.inf
+    chosen, depth, width, max_channels = _multiples(data, source, asked, scale)
     nc = data.get("nc", 80)
     if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
         raise source.error(f"`nc` must be a positive integer, got {nc!r}", path=("nc",))
@@ -122,6 +107,30 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
             if "bn" in layer:
                 layer["bn"] = dict(TORCH_BN)
     return _spec(data, source, asked, chosen, nc, in_channels, layers, rows)
+
+
+def _multiples(
+    data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
+) -> tuple[str | None, float, float, float]:
+    """(scale, depth, width, max_channels): the asked name's letter or `scale` from `scales:`,
+    else the file's depth_multiple/width_multiple."""
+    scales = data.get("scales")
+    if scales is not None and not isinstance(scales, dict):
+        raise source.error("`scales` must map a letter to [depth, width, max_channels]", path=("scales",))
+    chosen = scale or name_scale(asked)
+    if scales:
+        chosen = chosen if chosen is not None else next(iter(scales))
+        if chosen not in scales:
+            raise UsageError(f"{asked.name} has no scale {chosen!r}", f"its scales: {', '.join(scales)}")
+        depth, width, max_channels = _scale_row(scales[chosen], source, chosen)
+    else:
+        if scale is not None:
+            raise UsageError(f"{asked.name} has no scales", "leave out --scale")
+        chosen = None
+        depth = _number(data.get("depth_multiple", 1.0), source, "depth_multiple")
+        width = _number(data.get("width_multiple", 1.0), source, "width_multiple")
+        max_channels = math.inf
+    return chosen, depth, width, max_channels
 
 
 def _spec(
