@@ -143,12 +143,14 @@ class DarknetPool(LayerSpec):
 
 class GroupRoute(LayerSpec):
     """[route] with groups/group_id: each input cut into `groups` equal channel chunks, chunk
-    `group` of each, concatenated (yolov4-tiny's CSP split)."""
+    `group` of each, concatenated (yolov4-tiny's CSP split); with `detach` (onlyforward=1) the
+    layers before it get no gradient through it, as Darknet's backward pass skips the layer."""
 
     type: Literal["GroupRoute"] = "GroupRoute"
     from_: Ref | list[Ref] = Field(alias="from")
     groups: int = Field(1, ge=1, le=65536)
     group: int = Field(0, ge=0, description="Darknet group_id")
+    detach: bool = Field(False, description="Darknet onlyforward: no gradient flows back through it")
     arity: ClassVar[tuple[int, int | None]] = (1, None)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:

@@ -128,10 +128,11 @@ class DarknetPool(nn.Module):
 class GroupRoute(nn.Module):
     def __init__(self, spec: fork.GroupRoute, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        self.groups, self.group = spec.groups, spec.group
+        self.groups, self.group, self.detach = spec.groups, spec.group, spec.detach
 
     def forward(self, *xs: Tensor) -> Tensor:
-        return torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
+        y = torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
+        return y.detach() if self.detach else y
 
 
 def _added(out: Tensor, x: Tensor, weight: Tensor) -> Tensor:
@@ -224,7 +225,7 @@ class Implicit(nn.Module):
     def __init__(self, spec: fork.Implicit, inputs: Sequence[Shape]) -> None:
         super().__init__()
         self.darknet_weights = nn.Parameter(
-            torch.empty(spec.filters, spec.atoms).normal_(spec.mean, spec.std)
+            torch.empty(spec.filters, spec.atoms).normal_(spec.mean, abs(spec.std))  # mean + N(0,1)·std: a sign is no change
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from darkforge.darknet import layers as dn
 from darkforge.darknet.net import NET_KEYS, read_net
 from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES, weight_layout
@@ -28,6 +30,7 @@ from darkforge.errors import UsageError, did_you_mean
 from darkforge.spec.base import LayerSpec, NetworkSpec, ShapeError
 from darkforge.spec.layers import Dropout, GlobalAvgPool, Linear
 from darkforge.spec.load import SourceMap
+from darkforge.spec.messages import located_error
 from darkforge.spec.registry import network_model
 from darkforge.spec.shapes import plan
 
@@ -197,9 +200,14 @@ RULES["connected"] = Rule(_connected)
 RULES["maxpool"] = Rule(FORK_RULES["maxpool"], {"maxpool_zero_nonmax": 0})
 RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
 # Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
-UNSUPPORTED_SECTIONS = {"deconvolutional", "deconv", "local", "rnn", "gru", "lstm", "crnn", "lrn"}
-UNSUPPORTED_SECTIONS |= {"normalization", "logistic", "l2norm", "iseg", "conv_lstm"}
-UNSUPPORTED_SECTIONS |= {"history", "implicit_add", "implicit_mul"}
+_NO_LAYER = "Darknet's section has no darkforge layer (see docs/darknet.md)"
+_RECURRENT = (
+    "a recurrent layer (state carried over the [net] time_steps of a sequence): darkforge builds "
+    "feed-forward networks of one image, so it cannot compute it"
+)
+UNSUPPORTED_SECTIONS = dict.fromkeys(["deconvolutional", "deconv", "lrn", "normalization", "logistic"], _NO_LAYER)
+UNSUPPORTED_SECTIONS |= dict.fromkeys(["l2norm", "iseg", "history", "implicit_add", "implicit_mul"], _NO_LAYER)
+UNSUPPORTED_SECTIONS |= dict.fromkeys(["rnn", "gru", "lstm", "crnn", "conv_lstm"], _RECURRENT)
 
 
 @dataclass(frozen=True)
@@ -234,69 +242,93 @@ def convert_cfg(path: str | os.PathLike[str], lenient: bool = False, darknet: st
     names the Darknet the file is for ("alexeyab", the fork, or "pjreddie", the original): where
     the two compute differently (batch norm in eval, [shortcut] between maps of other sizes,
     training defaults), the network computes what that one does."""
+    if darknet not in BATCHNORM:
+        raise UsageError(f"unknown Darknet {darknet!r}", "alexeyab or pjreddie")
     sections = read_cfg(path)
     warnings: list[str] = []
     net = sections[0]
     shape, settings = read_net(net, net.notes)
     net.finish({}, lenient, warnings)
-    if darknet not in BATCHNORM:
-        raise UsageError(f"unknown Darknet {darknet!r}", "alexeyab or pjreddie")
+    _check_count(sections)
     fork = darknet == "alexeyab"
     graph = Graph(shape, bn=BATCHNORM[darknet], defaults=FORK_DEFAULTS if fork else {}, fork=fork)
-    layers: list[LayerSpec] = []
-    freeze = None
-    for s in sections[1:]:
-        if s.name not in RULES:
-            known = s.name in UNSUPPORTED_SECTIONS
-            raise s.error(
-                "Darknet's section has no darkforge layer (see docs/darknet.md)"
-                if known
-                else "unknown section",
-                "" if known else did_you_mean(s.name, [*RULES, "net"]),
-            )
-        rule = RULES[s.name]
-        layer = rule.build(s, graph)
-        stop = s.get("stopbackward", "int", 0)
-        if stop:  # Darknet freezes every layer up to this one (for `stop` iterations when > 1)
-            freeze = s.index + 1
-            settings["stopbackward"] = [s.index, stop]
-        s.finish(rule.unsupported, lenient, warnings)
-        sources = [s.index + r if r < 0 else r for r in layer.sources() if isinstance(r, int)]
-        try:
-            cost = layer.infer([graph.tensor(t) for t in sources])
-        except ShapeError as e:
-            raise s.error(str(e)) from None
-        graph.shapes.append(cost.output)
-        graph.kinds.append(layer.type)
-        if s.name == "convolutional":
-            conv: Any = layer
-            channels = graph.tensor(sources[0]).shape[0]
-            graph.convs[s.index] = weight_layout(
-                conv.filters, channels, conv.groups, conv.size, conv.batch_norm is not None
-            )
-        layers.append(layer)
+    layers = [_layer(s, graph, settings, lenient, warnings) for s in sections[1:]]
     for s in sections:
         warnings += s.notes
         warnings += [
             f"{s.file}:{line}: [{s.header}]: {key}: repeated; Darknet uses the first ({s.options[key][0]})"
             for key, _, line in s.repeated
         ]
+    spec = _network(Path(path), sections, shape, settings, layers)
+    plan(spec)  # the whole graph once more, as `validate` sees it
+    return Converted(spec, warnings)
+
+
+def _check_count(sections: list[Section]) -> None:
+    """At least one layer, at most what a network holds: refused at the section that is too many."""
+    most = network_model().model_fields["layers"].metadata
+    limit = next((m.max_length for m in most if getattr(m, "max_length", None)), None)
+    if len(sections) == 1:
+        raise sections[0].error("no layers after [net]", "a network needs at least one layer section")
+    if limit is not None and len(sections) - 1 > limit:
+        raise sections[limit + 1].error(f"more than {limit:,} layers", "darkforge builds at most that many")
+
+
+def _layer(s: Section, graph: Graph, settings: dict[str, Any], lenient: bool, warnings: list[str]) -> LayerSpec:
+    """One section as a layer, its shape inferred (the next sections read it)."""
+    if s.name not in RULES:
+        known = s.name in UNSUPPORTED_SECTIONS
+        raise s.error(
+            UNSUPPORTED_SECTIONS[s.name] if known else "unknown section",
+            "" if known else did_you_mean(s.name, [*RULES, "net"]),
+        )
+    rule = RULES[s.name]
+    layer = rule.build(s, graph)
+    stop = s.get("stopbackward", "int", 0)
+    if stop:  # Darknet freezes every layer up to this one (for `stop` iterations when > 1)
+        settings["stopbackward"] = [s.index, stop]
+    s.finish(rule.unsupported, lenient, warnings)
+    sources = [s.index + r if r < 0 else r for r in layer.sources() if isinstance(r, int)]
+    try:
+        cost = layer.infer([graph.tensor(t) for t in sources])
+    except ShapeError as e:
+        raise s.error(str(e)) from None
+    graph.shapes.append(cost.output)
+    graph.kinds.append(layer.type)
+    return layer
+
+
+def _network(
+    path: Path, sections: list[Section], shape: tuple[int, ...], settings: dict[str, Any], layers: list[LayerSpec]
+) -> NetworkSpec:
+    """The spec, with pydantic's refusals (an input too large, ...) located at the cfg's line."""
     heads = [i for i, layer in enumerate(layers) if isinstance(layer, dn.Yolo | dn.Region | dn.Detection)]
     channels, height, width = shape
     size = {"size": height} if height == width else {"height": height, "width": width}
     train: dict[str, Any] = {"darknet": settings} if settings else {}
-    if freeze is not None:
-        train["freeze"] = freeze
-    spec = network_model()(
-        name=Path(path).stem,
-        input={"channels": channels, **size},
-        layers=layers,
-        outputs=None if heads in ([], [len(layers) - 1]) else heads,
-        train=train or None,
-    )
-    spec._source = SourceMap(str(path), {("layers", s.index): (s.line, 1) for s in sections[1:]})
-    plan(spec)  # the whole graph once more, as `validate` sees it
-    return Converted(spec, warnings)
+    if "stopbackward" in settings:
+        train["freeze"] = settings["stopbackward"][0] + 1
+    data = {
+        "name": path.stem,
+        "input": {"channels": channels, **size},
+        "layers": layers,
+        "outputs": None if heads in ([], [len(layers) - 1]) else heads,
+        "train": train or None,
+    }
+    net = sections[0]
+    positions = {("layers", s.index): (s.line, 1) for s in sections[1:]}
+    positions |= {(): (net.line, 1)}
+    for key in ("channels", "height", "width"):
+        line = net.options[key][1] if key in net.options else net.line
+        positions[("input", key)] = (line, 1)
+    positions[("input", "size")] = positions[("input", "height")]
+    source = SourceMap(str(path), positions)
+    try:
+        spec = network_model()(**data)
+    except ValidationError as e:
+        raise located_error(e, data, source) from None
+    spec._source = source
+    return spec
 
 
 __all__ = ["KEYED", "NET_KEYS", "Converted", "Keyed", "convert_cfg", "load_cfg"]

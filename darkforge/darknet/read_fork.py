@@ -44,7 +44,9 @@ def convolutional(s: Section, graph: Graph) -> LayerSpec:
     activation = s.get("activation", "activation", "logistic")
     bn = s.get("batch_normalize", "flag", False)
     filters = s.get("filters", "int", 1)
-    share = _share(s, graph, weight_layout(filters, graph.tensor(s.index - 1).shape[0], groups, size, bn))
+    layout = weight_layout(filters, graph.tensor(s.index - 1).shape[0], groups, size, bn)
+    share = _share(s, graph, layout)
+    graph.convs[s.index] = layout  # a later share_index may name this conv
     core = ACTIVATIONS.get(activation)
     plain = sx == sy and dilation == 1 and not antialiasing and not xnor and not bin_output
     if plain and share is None and core is not None:
@@ -112,10 +114,11 @@ def route(s: Section, graph: Graph) -> LayerSpec:
     for ref in refs:
         graph.shape(s, ref, "layers")
     groups, group = s.get("groups", "int", 1), s.get("group_id", "int", 0)
+    detach = s.get("onlyforward", "flag", False)  # backward_network skips the layer: no gradient
     source = refs[0] if len(refs) == 1 else refs
-    if groups == 1 and group == 0:
+    if groups == 1 and group == 0 and not detach:
         return make(s, Route, {"from_": source})
-    return make(s, fork.GroupRoute, {"from_": source, "groups": groups, "group": group})
+    return make(s, fork.GroupRoute, {"from_": source, "groups": groups, "group": group, "detach": detach})
 
 
 def shortcut(s: Section, graph: Graph) -> LayerSpec:

@@ -36,13 +36,16 @@ ACTIVATIONS = {
 # The fork's activations without an exact core equivalent (built by darkforge.darknet.fork).
 FORK_ACTIVATIONS = {"loggy", "selu", "gelu", "relie", "plse", "hardtan", "lhtan", "stair", "hard_mish"}
 FORK_ACTIVATIONS |= {"normalize_channels", "normalize_channels_softmax", "normalize_channels_softmax_maxval"}
+# Activation names Darknet reads as ReLU ("Couldn't find activation function ..., going with ReLU"):
+# WongKinYiu's yolov7 cfgs in the fork's cfg/ write `silu`, which the fork's C code does not know.
+FALLBACK = {"silu": "write activation=swish for x·sigmoid(x)"}
 SECTION_ALIASES = {"conv": "convolutional", "conn": "connected", "max": "maxpool", "avg": "avgpool"}
 SECTION_ALIASES |= {"soft": "softmax", "network": "net", "local_avg": "local_avgpool", "silence": "empty"}
 # Keys every Darknet layer accepts (parse_network_cfg), with the only value darkforge can honour.
-COMMON_KEYS = {"truth": 0, "onlyforward": 0, "stopbackward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
+# A rule that reads one of them honours it ([route] onlyforward); stopbackward is read for every layer.
+COMMON_KEYS = {"truth": 0, "onlyforward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
 COMMON_KEYS |= {"dontloadscales": 0, "learning_rate": 1, "smooth": 0, "clip": 0, "dont_update": 0}
 COMMON_KEYS |= {"burnin_update": 0, "train_only_bn": 0}
-COMMON_KEYS.pop("stopbackward")  # read by convert_cfg: a freeze count
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _REQUIRED = object()
@@ -85,7 +88,8 @@ class Section:
     def finish(self, unsupported: dict[str, Any], lenient: bool, warnings: list[str]) -> None:
         """Refuse Darknet keys set to what darkforge cannot do (always), and keys no rule read
         (under `lenient`: dropped, with a warning, since nothing is known about them)."""
-        for key, honoured in ({**COMMON_KEYS, **unsupported} if self.index >= 0 else unsupported).items():
+        common = {k: v for k, v in COMMON_KEYS.items() if k not in self.seen} if self.index >= 0 else {}
+        for key, honoured in (common | unsupported).items():
             if key in self.options:
                 self.seen.add(key)
                 value = self.options[key][0]
@@ -176,6 +180,12 @@ def _activation(s: Section, key: str, text: str) -> str:
     known = [*ACTIVATIONS, *FORK_ACTIVATIONS]
     if text == "revleaky":
         raise s.error("`revleaky` has no exact darkforge equivalent", "use leaky", key)
+    if text in FALLBACK:  # names the fork's own cfgs use that get_activation does not know
+        s.notes.append(
+            f"{s.file}:{s.options[key][1]}: [{s.header}]: {key}: Darknet has no {text!r}: its "
+            f"get_activation falls back to ReLU, so the network computes relu ({FALLBACK[text]})"
+        )
+        return "relu"
     if text not in known:
         raise s.error(f"unknown activation {_text(s, key, text)!r}", did_you_mean(text, known), key)
     return text

@@ -64,8 +64,9 @@ def _previous_and_from(place: Any, layer: Any, sources: list[int]) -> list[str]:
 
 def _group_route(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
     refs = [place.ref(w, t) for w, t in zip(layer.sources(), sources, strict=True)]
-    groups = [("groups", fmt(layer.groups)), ("group_id", fmt(layer.group))]
-    return "route", [("layers", ",".join(refs)), *groups]
+    options = [("groups", fmt(layer.groups)), ("group_id", fmt(layer.group))] if layer.groups > 1 else []
+    options += [("onlyforward", "1")] if layer.detach else []
+    return "route", [("layers", ",".join(refs)), *options]
 
 
 def _weighted(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
