@@ -225,7 +225,9 @@ class Implicit(nn.Module):
     def __init__(self, spec: fork.Implicit, inputs: Sequence[Shape]) -> None:
         super().__init__()
         self.darknet_weights = nn.Parameter(
-            torch.empty(spec.filters, spec.atoms).normal_(spec.mean, abs(spec.std))  # mean + N(0,1)·std: a sign is no change
+            torch.empty(spec.filters, spec.atoms).normal_(
+                spec.mean, abs(spec.std)
+            )  # mean + N(0,1)·std: a sign is no change
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -2,212 +2,40 @@
 fork, src/parser.c).
 
 Each section after [net] is one layer, numbered from 0, and the spec keeps that numbering: layer i
-of the cfg is `layers[i]`, so `from=-3` and `layers=-1,61` mean what they meant. A table maps each
-section to its darkforge layer type (the fork's sections and keys: darkforge/darknet/read_fork.py;
-[net]: darkforge/darknet/net.py); Darknet's defaults are applied here, so the YAML states what
+of the cfg is `layers[i]`, so `from=-3` and `layers=-1,61` mean what they meant. Each section's
+reader lives in its own file of darkforge/darknet/sections/ (the table: darkforge/darknet/catalog.py;
+[net]: darkforge/darknet/net.py); Darknet's defaults are applied there, so the YAML states what
 Darknet would have done. Keys that change the computation are honoured exactly or refused;
 keys that change no output (training settings, loss settings) are carried for the round trip;
 `lenient=True` drops only keys the converter has never seen, with a warning. The cfg syntax is
-darkforge/darknet/sections.py; the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
+darkforge/darknet/cfgtext.py; the reverse direction (spec -> .cfg) is darkforge/darknet/write.py.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from darkforge.darknet import catalog
 from darkforge.darknet import layers as dn
+from darkforge.darknet.cfgtext import Section, read_cfg
 from darkforge.darknet.net import NET_KEYS, read_net
-from darkforge.darknet.read_fork import CONV_REFUSED, FORK_RULES, weight_layout
-from darkforge.darknet.rulekit import Graph, make
-from darkforge.darknet.sections import ACTIVATIONS, COMMON_KEYS, Section, read_cfg
+from darkforge.darknet.rulekit import Graph
 from darkforge.errors import UsageError, did_you_mean
 from darkforge.spec.base import LayerSpec, NetworkSpec, ShapeError
-from darkforge.spec.layers import Dropout, GlobalAvgPool, Linear
 from darkforge.spec.load import SourceMap
 from darkforge.spec.messages import located_error
 from darkforge.spec.registry import network_model
 from darkforge.spec.shapes import plan
 
-# [yolo]/[Gaussian_yolo] keys of the fork that shape the loss, NMS or tracking, never the outputs:
-# carried in the layer's `loss` (typed as written) for the round trip.
-LOSS_KEYS = [
-    "label_smooth_eps",
-    "objectness_smooth",
-    "iou_normalizer",
-    "obj_normalizer",
-    "cls_normalizer",
-    "delta_normalizer",
-    "uc_normalizer",
-    "iou_loss",
-    "iou_thresh_kind",
-    "beta_nms",
-    "nms_kind",
-    "resize",
-    "focal_loss",
-    "iou_thresh",
-    "max_delta",
-    "counters_per_class",
-    "show_details",
-    "track_history_size",
-    "sim_thresh",
-    "dets_for_track",
-    "dets_for_show",
-    "track_ciou_norm",
-    "embedding_layer",
-    "yolo_point",
-]
 
-
-@dataclass(frozen=True)
-class Keyed:
-    """A section whose keys map one to one onto a spec's fields."""
-
-    spec: type[LayerSpec]
-    keys: dict[str, tuple[str, str, Any]]  # cfg key -> (field, kind, Darknet's default)
-    unsupported: dict[str, Any] = field(default_factory=dict)  # cfg key -> the one value honoured
-    carried: tuple[str, ...] = ()  # keys kept in the spec's `loss` (loss settings)
-
-
-def _detect(classes: int, num: int) -> dict[str, tuple[str, str, Any]]:
-    keys: dict[str, tuple[str, str, Any]] = {
-        "classes": ("classes", "int", classes),
-        "num": ("num", "int", num),
-    }
-    keys |= {"jitter": ("jitter", "float", 0.2), "random": ("random", "flagnum", False)}
-    return keys | {
-        k: (k, "float", 1.0) for k in ("coord_scale", "object_scale", "noobject_scale", "class_scale")
-    }
-
-
-def _flags(*names: str) -> dict[str, tuple[str, str, Any]]:
-    return {name: (name, "flag", False) for name in names}
-
-
-# Sections read by the table (parser.c's defaults); the others have rules of their own below.
-KEYED: dict[str, Keyed] = {
-    "avgpool": Keyed(GlobalAvgPool, {}),
-    "dropout": Keyed(
-        Dropout,
-        {"probability": ("p", "float", 0.5)},
-        {"dropblock": 0, "dropblock_size_rel": 0, "dropblock_size_abs": 0},
-    ),
-    "softmax": Keyed(
-        dn.Softmax,
-        {"groups": ("groups", "int", 1), "temperature": ("temperature", "float", 1.0)},
-        {"spatial": 0, "noloss": 0, "tree": None},
-    ),
-    "reorg": Keyed(dn.Reorg, {"stride": ("stride", "int", 1)}, {"reverse": 0, "flatten": 0, "extra": 0}),
-    "crop": Keyed(
-        dn.Crop,
-        {"crop_height": ("height", "int", 1), "crop_width": ("width", "int", 1)}
-        | {"flip": ("flip", "flag", False), "noadjust": ("rescale", "noflag", True)}
-        | {"angle": ("angle", "float", 0.0), "saturation": ("saturation", "float", 1.0)}
-        | {"exposure": ("exposure", "float", 1.0), "shift": ("shift", "float", 0.0)},
-    ),
-    "yolo": Keyed(
-        dn.Yolo,
-        {k: v for k, v in _detect(20, 1).items() if not k.endswith("_scale")}
-        | {"mask": ("mask", "ints", None), "anchors": ("anchors", "pairs", None)}
-        | {"ignore_thresh": ("ignore_thresh", "float", 0.5), "truth_thresh": ("truth_thresh", "float", 1.0)}
-        | {"max": ("max_boxes", "int", 90)}
-        | {"new_coords": ("new_coords", "flag", False), "scale_x_y": ("scale_x_y", "float", 1.0)},
-        {"map": None},
-        tuple(LOSS_KEYS),
-    ),
-    "region": Keyed(
-        dn.Region,
-        _detect(20, 1)
-        | {"coords": ("coords", "int", 4), "anchors": ("anchors", "pairs", None)}
-        | _flags("softmax", "bias_match", "rescore", "absolute", "log", "sqrt", "background")
-        | {"thresh": ("thresh", "float", 0.5), "classfix": ("classfix", "int", 0)}
-        | {"max": ("max_boxes", "int", 30), "mask_scale": ("mask_scale", "float", 1.0)},
-        {"tree": None, "map": None},
-    ),
-    "detection": Keyed(
-        dn.Detection,
-        _detect(1, 1)
-        | {"coords": ("coords", "int", 1), "side": ("side", "int", 7), "max": ("max_boxes", "int", 90)}
-        | _flags("rescore", "softmax", "sqrt", "forced", "reorg"),
-    ),
-    "cost": Keyed(
-        dn.Cost,
-        {"type": ("loss", "cost", "sse"), "scale": ("scale", "float", 1.0), "ratio": ("ratio", "float", 0.0)}
-        | {"noobj": ("noobject_scale", "float", 1.0), "thresh": ("thresh", "float", 0.0)},
-    ),
-}
-
-
-def _connected(s: Section, graph: Graph) -> LayerSpec:
-    out = s.get("output", "int", 1)
-    darknet = s.get("activation", "activation", "logistic")
-    if darknet not in ACTIVATIONS or darknet in ("mish", "swish", "relu6"):
-        raise s.error(
-            f"{darknet!r} in [connected]: not supported (the fork's CPU forward has no case for the newer "
-            "activations outside [convolutional])",
-            "use [activation] or a 1×1 [convolutional]",
-            "activation",
-        )
-    activation = ACTIVATIONS[darknet]
-    bn = s.get("batch_normalize", "flag", False)
-    if activation == "linear" and not bn:
-        return make(s, Linear, {"out": out}, {"output": ("out", "int", 1)})
-    fields = {"out": out, "activation": activation, "bn": graph.bn if bn else False}
-    return make(s, dn.Connected, fields, {"output": ("out", "int", 1)})
-
-
-def _keyed(table: Keyed) -> Callable[[Section, Graph], LayerSpec]:
-    def rule(s: Section, graph: Graph) -> LayerSpec:
-        keys = {k: (f, kind, graph.defaults.get((s.name, k), d)) for k, (f, kind, d) in table.keys.items()}
-        fields = s.read(keys)
-        if "anchors" in fields and fields["anchors"] and len(fields["anchors"]) > fields.get("num", 0):
-            # parse_yolo_layer reads the first 2·num numbers only
-            _, line = s.options["anchors"]
-            s.notes.append(
-                f"{s.file}:{line}: [{s.header}] (layer {s.index}): anchors: {len(fields['anchors'])} pairs "
-                f"for num={fields['num']}: Darknet uses the first {fields['num']}"
-            )
-            fields["anchors"] = fields["anchors"][: fields["num"]]
-        if table.carried:
-            fields["loss"] = {k: s.get(k, "carried") for k in table.carried if k in s.options}
-            for key in s.options:  # Darknet ignores keys it does not read: none can change an output
-                if key not in s.seen and key not in table.unsupported and key not in COMMON_KEYS:
-                    fields["loss"][key] = s.get(key, "carried")
-                    s.notes.append(
-                        f"{s.file}:{s.options[key][1]}: [{s.header}] (layer {s.index}): {key}: "
-                        "Darknet ignores it; kept as written"
-                    )
-        return make(s, table.spec, fields, keys)
-
-    return rule
-
-
-@dataclass(frozen=True)
-class Rule:
-    build: Callable[[Section, Graph], LayerSpec]
-    unsupported: dict[str, Any] = field(default_factory=dict)
-
-
-KEYED["Gaussian_yolo"] = Keyed(dn.GaussianYolo, KEYED["yolo"].keys, {"map": None}, tuple(LOSS_KEYS))
-RULES: dict[str, Rule] = {name: Rule(rule) for name, rule in FORK_RULES.items()}
-RULES["convolutional"] = Rule(FORK_RULES["convolutional"], CONV_REFUSED)
-RULES["connected"] = Rule(_connected)
-RULES["maxpool"] = Rule(FORK_RULES["maxpool"], {"maxpool_zero_nonmax": 0})
-RULES |= {name: Rule(_keyed(table), table.unsupported) for name, table in KEYED.items()}
-# Darknet sections darkforge has no layer for: refused with a clearer word than "unknown".
-_NO_LAYER = "Darknet's section has no darkforge layer (see docs/darknet.md)"
-_RECURRENT = (
-    "a recurrent layer (state carried over the [net] time_steps of a sequence): darkforge builds "
-    "feed-forward networks of one image, so it cannot compute it"
-)
-UNSUPPORTED_SECTIONS = dict.fromkeys(["deconvolutional", "deconv", "lrn", "normalization", "logistic"], _NO_LAYER)
-UNSUPPORTED_SECTIONS |= dict.fromkeys(["l2norm", "iseg", "history", "implicit_add", "implicit_mul"], _NO_LAYER)
-UNSUPPORTED_SECTIONS |= dict.fromkeys(["rnn", "gru", "lstm", "crnn", "conv_lstm"], _RECURRENT)
+def read_sections(path: str | os.PathLike[str]) -> list[Section]:
+    """The cfg's sections, headers canonical ([conv] -> convolutional)."""
+    return read_cfg(path, catalog.aliases())
 
 
 @dataclass(frozen=True)
@@ -244,7 +72,7 @@ def convert_cfg(path: str | os.PathLike[str], lenient: bool = False, darknet: st
     training defaults), the network computes what that one does."""
     if darknet not in BATCHNORM:
         raise UsageError(f"unknown Darknet {darknet!r}", "alexeyab or pjreddie")
-    sections = read_cfg(path)
+    sections = read_sections(path)
     warnings: list[str] = []
     net = sections[0]
     shape, settings = read_net(net, net.notes)
@@ -274,20 +102,22 @@ def _check_count(sections: list[Section]) -> None:
         raise sections[limit + 1].error(f"more than {limit:,} layers", "darkforge builds at most that many")
 
 
-def _layer(s: Section, graph: Graph, settings: dict[str, Any], lenient: bool, warnings: list[str]) -> LayerSpec:
+def _layer(
+    s: Section, graph: Graph, settings: dict[str, Any], lenient: bool, warnings: list[str]
+) -> LayerSpec:
     """One section as a layer, its shape inferred (the next sections read it)."""
-    if s.name not in RULES:
-        known = s.name in UNSUPPORTED_SECTIONS
+    known = catalog.sections()
+    section = known.get(s.name)
+    if section is None or section.read is None:
         raise s.error(
-            UNSUPPORTED_SECTIONS[s.name] if known else "unknown section",
-            "" if known else did_you_mean(s.name, [*RULES, "net"]),
+            section.refusal if section else "unknown section",
+            "" if section else did_you_mean(s.name, [*known, "net"]),
         )
-    rule = RULES[s.name]
-    layer = rule.build(s, graph)
+    layer = section.read(s, graph)
     stop = s.get("stopbackward", "int", 0)
     if stop:  # Darknet freezes every layer up to this one (for `stop` iterations when > 1)
         settings["stopbackward"] = [s.index, stop]
-    s.finish(rule.unsupported, lenient, warnings)
+    s.finish(section.refused, lenient, warnings)
     sources = [s.index + r if r < 0 else r for r in layer.sources() if isinstance(r, int)]
     try:
         cost = layer.infer([graph.tensor(t) for t in sources])
@@ -299,7 +129,11 @@ def _layer(s: Section, graph: Graph, settings: dict[str, Any], lenient: bool, wa
 
 
 def _network(
-    path: Path, sections: list[Section], shape: tuple[int, ...], settings: dict[str, Any], layers: list[LayerSpec]
+    path: Path,
+    sections: list[Section],
+    shape: tuple[int, ...],
+    settings: dict[str, Any],
+    layers: list[LayerSpec],
 ) -> NetworkSpec:
     """The spec, with pydantic's refusals (an input too large, ...) located at the cfg's line."""
     heads = [i for i, layer in enumerate(layers) if isinstance(layer, dn.Yolo | dn.Region | dn.Detection)]
@@ -331,4 +165,4 @@ def _network(
     return spec
 
 
-__all__ = ["KEYED", "NET_KEYS", "Converted", "Keyed", "convert_cfg", "load_cfg"]
+__all__ = ["NET_KEYS", "Converted", "convert_cfg", "load_cfg", "read_sections"]

@@ -441,7 +441,7 @@ def test_crop_softmax_connected_and_ramp():
         (NET + "[route]\nlayers=-1\n", 7, ["layers", "before the first layer"]),
         (NET + "[conv]\nfilters=8\n[route]\nlayers=1\n", 9, ["to layer 1, not an earlier one"]),
         (NET + "[conv]\nfilters=8\n[yolo]\nmask=0\nnum=1\nclasses=2\n", 8, ["needs 7 channels", "gives 8"]),
-        (NET + "[conv]\nfilters=8\n[yolo]\nmask=0,3\nnum=3\n", 8, ["mask indices"]),
+        (NET + "[conv]\nfilters=8\n[yolo]\nmask=0,-1\nnum=3\n", 8, ["mask indices must be 0 or more"]),
         (NET + "[conv]\nfilters=8\n[shortcut]\n", 8, ["from", "missing required key"]),
         (
             NET + "[conv]\nfilters=8\n[conv]\nfilters=8\nsize=3\nstride=2\n[route]\nlayers=-1,-2\n",

@@ -6,14 +6,14 @@ a line, skips lines that start with `#` or `;`, and splits `key=value` at the fi
 read as atoi/atof read them (so `filters=40 #32` is 40); a repeated key counts once, the first time
 (option_find walks from the front). A value Darknet would misread (`filters=eight` is 0 there) and
 a key it does not know are errors here.
-What the sections mean is darkforge/darknet/read.py.
+What the sections mean: darkforge/darknet/read.py and darkforge/darknet/sections/.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +39,7 @@ FORK_ACTIVATIONS |= {"normalize_channels", "normalize_channels_softmax", "normal
 # Activation names Darknet reads as ReLU ("Couldn't find activation function ..., going with ReLU"):
 # WongKinYiu's yolov7 cfgs in the fork's cfg/ write `silu`, which the fork's C code does not know.
 FALLBACK = {"silu": "write activation=swish for x·sigmoid(x)"}
-SECTION_ALIASES = {"conv": "convolutional", "conn": "connected", "max": "maxpool", "avg": "avgpool"}
-SECTION_ALIASES |= {"soft": "softmax", "network": "net", "local_avg": "local_avgpool", "silence": "empty"}
+NET_ALIASES = {"network": "net"}  # the layer sections' aliases: darkforge/darknet/catalog.py
 # Keys every Darknet layer accepts (parse_network_cfg), with the only value darkforge can honour.
 # A rule that reads one of them honours it ([route] onlyforward); stopbackward is read for every layer.
 COMMON_KEYS = {"truth": 0, "onlyforward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
@@ -232,8 +231,9 @@ VALUES: dict[str, Callable[[Section, str, str], Any]] = {
 }
 
 
-def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
-    """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread."""
+def read_cfg(path: str | os.PathLike[str], aliases: Mapping[str, str] = NET_ALIASES) -> list[Section]:
+    """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread;
+    `aliases` maps other headers to canonical names ([conv] -> convolutional)."""
     name = str(path)
     text = read_text(path, "give a .cfg file")
     sections: list[Section] = []
@@ -248,7 +248,7 @@ def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
                 )
             header = line[1:-1]
             index = len(sections) - 1
-            canonical = SECTION_ALIASES.get(header, header)
+            canonical = aliases.get(header, NET_ALIASES.get(header, header))
             if (canonical == "net") != (index == -1):
                 where = "the first section must be [net]" if index == -1 else "[net] must come first, once"
                 raise SpecError(where, "Darknet reads the input size from it", name, number)
