@@ -68,12 +68,7 @@ class DarknetConv(nn.Module):
         super().__init__()
         norm = spec.batch_norm
         _check_xnor(spec)
-        if spec.share is not None:
-            raise SpecError(
-                f"DarknetConv: share_index={spec.share}: weights shared between layers are not built "
-                "by darkforge (the network validates, with Darknet's shapes and counts)",
-                "give the layer weights of its own (drop share_index)",
-            )
+        self.share = spec.share
         c = inputs[0][0]
         strides = (1, 1) if spec.antialiasing else spec.strides
         self.xnor, self.padding = spec.xnor, spec.padding
@@ -86,6 +81,25 @@ class DarknetConv(nn.Module):
         self.blur = (
             Blur(spec.filters, spec.antialiasing, spec.strides) if spec.antialiasing else nn.Identity()
         )
+
+    def tie(self, earlier: Sequence[nn.Module]) -> None:
+        """share_index: use that earlier conv's weight (and bias or batch norm) as Darknet's
+        make_convolutional_layer points l.weights, l.biases, l.scales and the rolling statistics
+        at share_layer's: one set of parameters, trained by both, stored once; this layer keeps
+        its own strides, padding and dilation (resnet152_trident's branches)."""
+        if self.share is None:
+            return
+        target = len(earlier) + self.share if self.share < 0 else self.share
+        source = earlier[target] if 0 <= target < len(earlier) else None
+        conv, bn = getattr(source, "conv", None), getattr(source, "bn", None)
+        if not isinstance(conv, nn.Conv2d) or conv.weight.shape != self.conv.weight.shape:
+            raise SpecError(
+                f"DarknetConv: share_index={self.share} names layer {target}, not a conv of the same shape",
+                "share_index names the conv whose weights this one uses",
+            )
+        self.conv.weight = conv.weight
+        self.conv.bias = conv.bias
+        self.bn = bn if isinstance(bn, nn.Module) else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.xnor:

@@ -58,10 +58,13 @@ def make(
 
         lines = {(name,): (s.options[cfg_key(name)][1], 1) for name in fields if cfg_key(name) in s.options}
         found = located_error(e, fields, SourceMap(s.file, lines), model=cls)
-        name = str(found.path[0]) if found.path else ""
+        if not found.path:  # the spec's own consistency check: its words, at the section
+            detail = e.errors(include_input=False, include_url=False)[0]
+            raise s.error(str(detail["msg"]).removeprefix("Value error, ")) from None
+        name = str(found.path[0])
         if cfg_key(name) in s.options:
             raise s.error(found.message, found.hint, cfg_key(name)) from None
-        raise s.error(f"{name}: {found.message}" if name else found.message, found.hint) from None
+        raise s.error(f"{name}: {found.message}", found.hint) from None
 
 
 def earlier(s: Section, graph: Graph, key: str) -> int:

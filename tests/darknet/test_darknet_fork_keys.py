@@ -187,13 +187,6 @@ def test_contrastive_is_a_marker_on_a_yolo_layer(write, tmp_path):
     assert "[contrastive]\nclasses=2\nyolo_layer=-1" in cfg
 
 
-def test_shared_weights_validate_but_do_not_build(write):
-    spec = convert_cfg(write("s.cfg", NET + CONV + "\n" + CONV + "share_index=0\n")).spec
-    assert spec.layers[1].share == 0 and "share_index=0" in to_cfg(spec)[0]
-    with pytest.raises(SpecError, match="share_index=0: weights shared between layers are not built"):
-        build(spec)
-
-
 def test_weighted_shortcut_adds_flat_buffers_as_the_fork_does(write):
     text = NET + "[convolutional]\nfilters=8\nsize=1\nactivation=linear\n\n"
     text += "[convolutional]\nfilters=4\nsize=1\nstride=2\nactivation=linear\n\n"

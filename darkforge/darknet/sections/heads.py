@@ -13,32 +13,13 @@ from darkforge.darknet.keyed import Keyed, Keys, keyed_section
 MODULES = "darkforge.darknet.modules"
 # [yolo]/[Gaussian_yolo] keys of the fork that shape the loss, NMS or tracking, never the outputs:
 # carried in the layer's `loss` (typed as written) for the round trip.
-LOSS_KEYS = [
-    "label_smooth_eps",
-    "objectness_smooth",
-    "iou_normalizer",
-    "obj_normalizer",
-    "cls_normalizer",
-    "delta_normalizer",
-    "uc_normalizer",
-    "iou_loss",
-    "iou_thresh_kind",
-    "beta_nms",
-    "nms_kind",
-    "resize",
-    "focal_loss",
-    "iou_thresh",
-    "max_delta",
-    "counters_per_class",
-    "show_details",
-    "track_history_size",
-    "sim_thresh",
-    "dets_for_track",
-    "dets_for_show",
-    "track_ciou_norm",
-    "embedding_layer",
-    "yolo_point",
-]
+LOSS_KEYS = (
+    "label_smooth_eps", "objectness_smooth", "iou_normalizer", "obj_normalizer", "cls_normalizer",
+    "delta_normalizer", "uc_normalizer", "iou_loss", "iou_thresh_kind", "beta_nms", "nms_kind",
+    "resize", "focal_loss", "iou_thresh", "max_delta", "counters_per_class", "show_details",
+    "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show", "track_ciou_norm",
+    "embedding_layer", "yolo_point",
+)  # fmt: skip
 
 
 def _detect(classes: int, num: int) -> Keys:

@@ -1,0 +1,189 @@
+"""The fork's sections added for its held-out cfgs: [local] (yolov1) against an explicit sum, with
+its parameter count and .weights order; share_index as one set of weights (resnet152_trident);
+[route] onlyforward=1; `silu` as Darknet reads it; yolo masks past `num` (cspx-p7-mish); and the
+hostile cfgs that once escaped as pydantic errors (exit 3) now refused at their line."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from darkforge.darknet import catalog
+from darkforge.darknet.read import convert_cfg
+from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights, weighted_layers
+from darkforge.darknet.write import to_cfg
+from darkforge.errors import SpecError
+from darkforge.nn.network import build
+from darkforge.spec.shapes import plan
+
+NET = "[net]\nheight=9\nwidth=8\nchannels=3\n\n"
+
+
+def local_reference(x, weight, bias, size, stride, pad):
+    """forward_local_layer written out: out[f, oy, ox] = bias[f, oy, ox] + Σ_c,ky,kx
+    W[location][f][c, ky, kx] · x[c, oy·stride + ky − pad, ox·stride + kx − pad] (zeros outside)."""
+    c = x.shape[1]
+    filters, oh, ow = bias.shape
+    padded = F.pad(x, (pad,) * 4)
+    out = torch.empty(x.shape[0], filters, oh, ow, dtype=torch.float64)
+    for oy in range(oh):
+        for ox in range(ow):
+            patch = padded[:, :, oy * stride : oy * stride + size, ox * stride : ox * stride + size]
+            matrix = weight[oy * ow + ox].view(filters, c, size, size)
+            out[:, :, oy, ox] = torch.einsum("bckl,fckl->bf", patch, matrix) + bias[:, oy, ox]
+    return out
+
+
+@pytest.mark.parametrize(("size", "stride", "pad"), [(3, 1, 1), (3, 2, 1), (2, 1, 0), (1, 2, 0)])
+def test_local_is_a_conv_with_weights_per_position(write, size, stride, pad):
+    cfg = write(
+        "l.cfg", NET + f"[local]\nfilters=4\nsize={size}\nstride={stride}\npad={pad}\nactivation=linear\n"
+    )
+    spec = convert_cfg(cfg).spec
+    net = build(spec).double().eval()
+    oh = (9 - (1 if pad else size)) // stride + 1
+    ow = (8 - (1 if pad else size)) // stride + 1
+    assert plan(spec).layers[0].cost.output == (4, oh, ow)
+    params = oh * ow * 4 * 3 * size * size + 4 * oh * ow  # weights per location, a bias per output
+    assert sum(p.numel() for p in net.parameters()) == params == plan(spec).params
+    layer = net.layers["0"]
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64)
+    expected = local_reference(x, layer.weight, layer.bias, size, stride, pad)
+    assert torch.allclose(net(x), expected, atol=1e-10)
+
+
+def test_local_weights_file_holds_biases_then_weights_per_location(write, tmp_path):
+    spec = convert_cfg(write("l.cfg", NET + "[local]\nfilters=2\nsize=3\nstride=2\npad=1\n")).spec
+    net = build(spec)
+    layer = net.layers["0"]
+    n_bias, n_weight = layer.bias.numel(), layer.weight.numel()
+    path = tmp_path / "l.weights"
+    values = torch.arange(n_bias + n_weight, dtype=torch.float32)
+    path.write_bytes(struct.pack("<3iQ", 0, 2, 0, 0) + values.numpy().tobytes())
+    report = load_darknet_weights(net, path)
+    assert report.layers == 1 and report.params == n_bias + n_weight
+    assert torch.equal(layer.bias.flatten(), values[:n_bias])
+    # location 1 (row 0, column 1), filter 1, channel 0, ky 0, kx 0: after location 0's 2×27 numbers
+    assert layer.weight[1, 1, 0] == n_bias + 2 * 27 + 27
+    save_darknet_weights(net, tmp_path / "again.weights")
+    assert (tmp_path / "again.weights").read_bytes() == path.read_bytes()
+
+
+def test_local_round_trips_and_refuses_a_pad_darknet_misaligns(write):
+    spec = convert_cfg(write("l.cfg", NET + "[local]\nfilters=2\nsize=3\npad=1\nactivation=leaky\n")).spec
+    text, _ = to_cfg(spec)
+    assert "[local]\nfilters=2\nsize=3\nstride=1\npad=1\nactivation=leaky" in text
+    with pytest.raises(SpecError, match="pad=2 with size=3") as caught:
+        convert_cfg(write("bad.cfg", NET + "[local]\nfilters=2\nsize=3\npad=2\n"))
+    assert str(caught.value).startswith(f"{caught.value.file}:6: [local] (layer 0): pad=2 with size=3")
+
+
+SHARE = NET.replace("channels=3", "channels=4")
+SHARE += "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\n\n"
+SHARE += "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\ndilation=2\n"
+SHARE += "share_index=-1\nactivation=leaky\n"
+
+
+def test_share_index_is_one_set_of_weights(write, tmp_path):
+    spec = convert_cfg(write("s.cfg", SHARE)).spec
+    assert spec.layers[1].share == -1 and "share_index=-1" in to_cfg(spec)[0]
+    p = plan(spec)
+    own = 4 * 4 * 9 + 2 * 4
+    assert p.params == own and [i.cost.params for i in p.layers] == [own, 0]
+    net = build(spec)
+    first, second = net.layers["0"], net.layers["1"]
+    assert second.conv.weight is first.conv.weight and second.bn is first.bn
+    assert sum(p.numel() for p in net.parameters()) == own  # counted once, trained once
+    x = torch.randn(2, 4, 9, 8)
+    net.eval()
+    expected = F.leaky_relu(first.bn(F.conv2d(first(x), first.conv.weight, padding=2, dilation=2)), 0.1)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    net.train()
+    net(x).sum().backward()
+    assert first.conv.weight.grad is not None and first.conv.weight.grad.abs().sum() > 0
+    # Darknet's .weights skip a share_index conv: one layer's floats (shift, scale, mean, var, weights)
+    assert [u.layer for u in weighted_layers(net)] == [0]
+    report = save_darknet_weights(net, tmp_path / "s.weights")
+    assert (tmp_path / "s.weights").stat().st_size == 20 + 4 * (4 * 4 + 4 * 4 * 9) and report.layers == 1
+
+
+def test_onlyforward_route_passes_values_but_no_gradient(write):
+    text = (
+        NET + "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n\n[route]\nlayers=-1\nonlyforward=1\n"
+    )
+    spec = convert_cfg(write("o.cfg", text)).spec
+    assert spec.layers[1].type == "GroupRoute" and spec.layers[1].detach
+    assert "onlyforward=1" in to_cfg(spec)[0]
+    net = build(spec)
+    x = torch.randn(1, 3, 9, 8)
+    out = net(x)
+    assert torch.equal(out, net.layers["0"](x)) and not out.requires_grad
+
+
+def test_silu_is_read_as_darknet_reads_it(write):
+    converted = convert_cfg(write("a.cfg", NET + "[convolutional]\nfilters=2\nsize=1\nactivation=silu\n"))
+    assert converted.spec.layers[0].activation == "relu"
+    assert any("get_activation falls back to ReLU" in w and "swish" in w for w in converted.warnings)
+
+
+def test_yolo_masks_past_num_are_read_as_darknet_does(write):
+    # cspx-p7-mish.cfg: num=16 and 20 anchor pairs, its last head's mask is 16..19
+    text = (
+        NET + "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n\n[yolo]\nmask=2,3\nnum=2\nclasses=2\n"
+    )
+    converted = convert_cfg(write("y.cfg", text + "anchors=1,2,3,4,5,6,7,8\n"))
+    assert converted.spec.layers[1].mask == [2, 3] and len(converted.spec.layers[1].anchors) == 2
+    assert any("mask: [2, 3] ≥ num=2" in w for w in converted.warnings)
+    short = convert_cfg(write("z.cfg", text.replace("num=2", "num=4") + "anchors=1,2,3,4,5,6\n"))
+    assert short.spec.layers[1].anchors == [(1, 2), (3, 4), (5, 6), (0, 0)]
+
+
+def test_implicit_with_a_negative_std_builds(write):
+    spec = convert_cfg(write("i.cfg", NET + "[implicit]\nfilters=3\nstd=-1\n")).spec
+    assert sum(p.numel() for p in build(spec).parameters()) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "[net]\nheight=1000000\nwidth=416\nchannels=3\n[convolutional]\nfilters=3\n",
+            2,
+            ["height", "16384"],
+        ),
+        ("[net]\nheight=416\nwidth=416\nchannels=3\n", 1, ["no layers after [net]"]),
+        (
+            "[net]\nheight=8\nwidth=8\nchannels=3\n" + "[empty]\n" * 10_001,
+            10_005,
+            ["more than 10,000 layers"],
+        ),
+    ],
+)
+def test_hostile_cfgs_are_one_located_line(write, run_cli, text, line, words):
+    path = write("h.cfg", text)
+    with pytest.raises(SpecError) as caught:
+        convert_cfg(path)
+    assert str(caught.value).startswith(f"{path}:{line}"), str(caught.value)
+    for word in words:
+        assert word in str(caught.value)
+    result = run_cli("validate", path)
+    assert (
+        result.exit_code == 1 and "\n" not in result.stderr.strip() and "internal error" not in result.stderr
+    )
+
+
+def test_every_registered_section_reads_and_writes():
+    sections = catalog.sections()
+    assert {"local", "convolutional", "yolo", "route", "crnn"} <= set(sections)
+    for section in sections.values():
+        assert (section.read is None) == bool(section.refusal), section.name
+        for kind in section.writes:
+            assert catalog.writers()[kind] is section.writes[kind]
+    written = {kind for s in sections.values() for kind in s.writes}
+    registered = {str(spec.model_fields["type"].default) for spec, _ in catalog.layer_types()}
+    assert registered <= written  # each Darknet layer type can be written back
