@@ -50,6 +50,7 @@ def _check_xnor(spec: fork.DarknetConv) -> None:
         "stride_x != stride_y": sx != sy,
         "dilation": spec.dilation > 1,
         "antialiasing": bool(spec.antialiasing),
+        "share_index": spec.share is not None,
     }
     found = [what for what, present in why.items() if present]
     if found:
@@ -83,23 +84,34 @@ class DarknetConv(nn.Module):
         )
 
     def tie(self, earlier: Sequence[nn.Module]) -> None:
-        """share_index: use that earlier conv's weight (and bias or batch norm) as Darknet's
-        make_convolutional_layer points l.weights, l.biases, l.scales and the rolling statistics
-        at share_layer's: one set of parameters, trained by both, stored once; this layer keeps
-        its own strides, padding and dilation (resnet152_trident's branches)."""
+        """share_index: compute with that earlier conv's weight (and bias or batch norm), as
+        Darknet's make_convolutional_layer points l.weights, l.biases, l.scales and the rolling
+        statistics at share_layer's: one set of parameters, trained by both, stored once (in
+        the state dict and the .weights, under the layer that owns them); this layer keeps its
+        own strides, padding and dilation (resnet152_trident's branches)."""
         if self.share is None:
             return
         target = len(earlier) + self.share if self.share < 0 else self.share
         source = earlier[target] if 0 <= target < len(earlier) else None
-        conv, bn = getattr(source, "conv", None), getattr(source, "bn", None)
+        conv = getattr(source, "conv", None)
         if not isinstance(conv, nn.Conv2d) or conv.weight.shape != self.conv.weight.shape:
             raise SpecError(
                 f"DarknetConv: share_index={self.share} names layer {target}, not a conv of the same shape",
                 "share_index names the conv whose weights this one uses",
             )
-        self.conv.weight = conv.weight
-        self.conv.bias = conv.bias
-        self.bn = bn if isinstance(bn, nn.Module) else nn.Identity()
+        own = self.conv
+        self.geometry = (own.stride, own.padding, own.dilation, own.groups)
+        del self.conv, self.bn  # this layer's own weights are not used
+        object.__setattr__(self, "source", source)  # not a submodule: the parameters stay the source's
+
+    def _conv_bn(self, x: Tensor) -> Tensor:
+        if self.share is None:
+            return self.bn(self.conv(x))  # type: ignore[no-any-return]
+        source: Any = self.__dict__.get("source")
+        if source is None:
+            raise SpecError("DarknetConv: share_index is tied by the network that holds both layers")
+        y = F.conv2d(x, source.conv.weight, source.conv.bias, *self.geometry)
+        return source.bn(y)  # type: ignore[no-any-return]
 
     def forward(self, x: Tensor) -> Tensor:
         if self.xnor:
@@ -108,7 +120,7 @@ class DarknetConv(nn.Module):
             scale = w.abs().mean(dim=(1, 2, 3), keepdim=True)
             y = F.conv2d(x, torch.where(w > 0, 1.0, -1.0) * scale, self.conv.bias, self.conv.stride)
         else:
-            y = self.bn(self.conv(x))
+            y = self._conv_bn(x)
         return self.blur(self.act(y))
 
 

@@ -96,13 +96,7 @@ class WeightsReport:
 def weighted_layers(model: nn.Module) -> list[WeightedLayer]:
     """The network's Darknet layers with weights, in file order."""
     found: list[tuple[str, nn.Module, _BatchNorm | None]] = []
-    shared: set[int] = set()  # weights met already: a share_index conv uses an earlier one's
     for name, module in model.named_modules():
-        weight = _tensor(module, "weight")
-        if isinstance(module, nn.Conv2d) and weight is not None and id(weight) in shared:
-            continue  # Darknet stores shared weights once, with the layer that owns them
-        if weight is not None:
-            shared.add(id(weight))
         if isinstance(module, nn.Conv2d | nn.Linear) or _own(module) is not None or _lists(module):
             found.append((name, module, None))
         elif isinstance(module, _BatchNorm):

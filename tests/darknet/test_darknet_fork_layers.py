@@ -97,8 +97,9 @@ def test_share_index_is_one_set_of_weights(write, tmp_path):
     assert p.params == own and [i.cost.params for i in p.layers] == [own, 0]
     net = build(spec)
     first, second = net.layers["0"], net.layers["1"]
-    assert second.conv.weight is first.conv.weight and second.bn is first.bn
+    assert second.source is first and not list(second.parameters())
     assert sum(p.numel() for p in net.parameters()) == own  # counted once, trained once
+    assert not [k for k in net.state_dict() if k.startswith("layers.1.")]  # stored once
     x = torch.randn(2, 4, 9, 8)
     net.eval()
     expected = F.leaky_relu(first.bn(F.conv2d(first(x), first.conv.weight, padding=2, dilation=2)), 0.1)
