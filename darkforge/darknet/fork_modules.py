@@ -100,7 +100,7 @@ class DarknetConv(nn.Module):
                 "share_index names the conv whose weights this one uses",
             )
         own = self.conv
-        self.geometry = (own.stride, own.padding, own.dilation, own.groups)
+        self.geometry: tuple[Any, Any, Any, int] = (own.stride, own.padding, own.dilation, own.groups)
         del self.conv, self.bn  # this layer's own weights are not used
         object.__setattr__(self, "source", source)  # not a submodule: the parameters stay the source's
 
@@ -110,7 +110,8 @@ class DarknetConv(nn.Module):
         source: Any = self.__dict__.get("source")
         if source is None:
             raise SpecError("DarknetConv: share_index is tied by the network that holds both layers")
-        y = F.conv2d(x, source.conv.weight, source.conv.bias, *self.geometry)
+        stride, padding, dilation, groups = self.geometry
+        y = F.conv2d(x, source.conv.weight, source.conv.bias, stride, padding, dilation, groups)
         return source.bn(y)  # type: ignore[no-any-return]
 
     def forward(self, x: Tensor) -> Tensor:

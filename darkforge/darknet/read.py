@@ -150,7 +150,9 @@ def _network(
         "train": train or None,
     }
     net = sections[0]
-    positions = {("layers", s.index): (s.line, 1) for s in sections[1:]}
+    positions: dict[tuple[object, ...], tuple[int, int]] = {
+        ("layers", s.index): (s.line, 1) for s in sections[1:]
+    }
     positions |= {(): (net.line, 1)}
     for key in ("channels", "height", "width"):
         line = net.options[key][1] if key in net.options else net.line

@@ -56,7 +56,9 @@ def make(
         def cfg_key(name: str) -> str:
             return names.get(name, name.rstrip("_"))
 
-        lines = {(name,): (s.options[cfg_key(name)][1], 1) for name in fields if cfg_key(name) in s.options}
+        lines: dict[tuple[object, ...], tuple[int, int]] = {
+            (name,): (s.options[cfg_key(name)][1], 1) for name in fields if cfg_key(name) in s.options
+        }
         found = located_error(e, fields, SourceMap(s.file, lines), model=cls)
         if not found.path:  # the spec's own consistency check: its words, at the section
             detail = e.errors(include_input=False, include_url=False)[0]

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 from darkforge.darknet import layers as dn
-from darkforge.darknet.keyed import Keyed, keyed_section
+from darkforge.darknet.keyed import Keyed, Keys, keyed_section
 from darkforge.spec.layers import Dropout, GlobalAvgPool
 
 MODULES = "darkforge.darknet.modules"
-CROP = {"crop_height": ("height", "int", 1), "crop_width": ("width", "int", 1)}
+CROP: Keys = {"crop_height": ("height", "int", 1), "crop_width": ("width", "int", 1)}
 CROP |= {"flip": ("flip", "flag", False), "noadjust": ("rescale", "noflag", True)}
 CROP |= {"angle": ("angle", "float", 0.0), "saturation": ("saturation", "float", 1.0)}
 CROP |= {"exposure": ("exposure", "float", 1.0), "shift": ("shift", "float", 0.0)}
-COST = {"type": ("loss", "cost", "sse"), "scale": ("scale", "float", 1.0), "ratio": ("ratio", "float", 0.0)}
+COST: Keys = {
+    "type": ("loss", "cost", "sse"),
+    "scale": ("scale", "float", 1.0),
+    "ratio": ("ratio", "float", 0.0),
+}
 COST |= {"noobj": ("noobject_scale", "float", 1.0), "thresh": ("thresh", "float", 0.0)}
 
 SECTIONS = [
