@@ -58,7 +58,7 @@ KEYS = [
     ("[contrastive]\nclasses=2\n", None, ["yolo_layer", "is not a [yolo] layer"]),
     (CONV + "xnor=1\nbin_output=1\n", "DarknetConv", {"bin_output": True}),
     ("[lstm]\noutput=8\n", None, ["recurrent layer"]),
-    ("[crnn]\noutput=8\n", None, ["recurrent layer", "time_steps"]),
+    ("[crnn]\noutput=8\n", None, ["convolutional recurrent layer", "from one forward call"]),
     ("[conv]\nfilters=8\nonlyforward=1\n", None, ["onlyforward=1", "no darkforge equivalent"]),
 ]
 
