@@ -93,6 +93,7 @@ class DarknetConv(nn.Module):
             return
         target = len(earlier) + self.share if self.share < 0 else self.share
         source = earlier[target] if 0 <= target < len(earlier) else None
+        source = getattr(source, "__dict__", {}).get("source", source)  # a sharer: its source's weights
         conv = getattr(source, "conv", None)
         if not isinstance(conv, nn.Conv2d) or conv.weight.shape != self.conv.weight.shape:
             raise SpecError(

@@ -188,3 +188,19 @@ def test_every_registered_section_reads_and_writes():
     written = {kind for s in sections.values() for kind in s.writes}
     registered = {str(spec.model_fields["type"].default) for spec, _ in catalog.layer_types()}
     assert registered <= written  # each Darknet layer type can be written back
+
+
+def test_share_index_of_a_sharer_uses_the_first_weights(write):
+    conv = "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
+    text = (
+        SHARE.split("[convolutional]")[0]
+        + conv
+        + "\n"
+        + conv
+        + "share_index=-1\n\n"
+        + conv
+        + "share_index=-1\n"
+    )
+    net = build(convert_cfg(write("c.cfg", text)).spec)
+    assert net.layers["2"].source is net.layers["0"]
+    assert sum(p.numel() for p in net.parameters()) == 4 * 4 * 9 + 4
