@@ -165,12 +165,12 @@ def _list(item: Callable[[Section, str, str], Any]) -> Callable[[Section, str, s
 def _pairs(s: Section, key: str, text: str) -> list[tuple[int | float, int | float]]:
     text = uncommented(s, key, text).rstrip(",")
     values = [int(v) if _INT.fullmatch(v) else _float(s, key, v) for v in text.split(",")]
-    if len(values) % 2:  # Darknet reads the numbers in order; a last one without a partner is unused
+    if len(values) % 2:  # Darknet reads the numbers in order into zeroed anchors: the last one's partner is 0
         s.notes.append(
             f"{s.file}:{s.options[key][1]}: [{s.header}]: {key}: {len(values)} numbers, an odd count: "
-            "the last one is not used"
+            "Darknet pairs the last one with 0"
         )
-        values = values[:-1]
+        values.append(0)
     return list(zip(values[::2], values[1::2], strict=True))
 
 

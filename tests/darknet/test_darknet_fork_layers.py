@@ -204,3 +204,13 @@ def test_share_index_of_a_sharer_uses_the_first_weights(write):
     net = build(convert_cfg(write("c.cfg", text)).spec)
     assert net.layers["2"].source is net.layers["0"]
     assert sum(p.numel() for p in net.parameters()) == 4 * 4 * 9 + 4
+
+
+def test_an_odd_anchor_list_ends_with_a_zero_as_in_darknet(write):
+    # cspx-p7-mish_hp.cfg: "61,45    61,45" reads as 61,4561,45 (Darknet deletes the spaces): 31 numbers
+    text = (
+        NET + "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n\n[yolo]\nmask=0,1\nnum=3\nclasses=2\n"
+    )
+    converted = convert_cfg(write("o.cfg", text + "anchors=1,2,  3,4    5,6\n"))
+    assert converted.spec.layers[1].anchors == [(1, 2), (3, 45), (6, 0)]
+    assert any("pairs the last one with 0" in w for w in converted.warnings)
