@@ -245,3 +245,29 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def open_lock(path: str | os.PathLike[str]) -> int:
+    """A descriptor on the lock file `path`, created if missing (mode 0644 less the umask). A
+    symlink there is never followed (O_CREAT would create or truncate its target, outside the
+    folder) and anything but a regular file is refused: OSError, as for an unwritable folder."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise OSError(errno.ELOOP, "the lock file is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "the lock file is not a regular file")
+    return fd
+
+
+def same_file(fd: int, path: str | os.PathLike[str]) -> bool:
+    """Whether `path` still names the file open on `fd` (a lock holder may have removed it)."""
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from darkforge.files import TEMP_MARK, replacing
+from darkforge.files import TEMP_MARK, open_lock, replacing
 from darkforge.training.images import OnDemand, decode_file
 
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
@@ -114,7 +114,7 @@ def _shape(head: dict[str, Any], split: str) -> tuple[int, int, int, int]:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the build lock of the cache `path` (waits for another builder to finish)."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_lock(path.with_name(path.name + ".lock"))  # a symlink there is refused, not followed
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
