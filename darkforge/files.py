@@ -170,10 +170,14 @@ def _full(target: Path, temp: Path, needed: int | None) -> DiskFullError:
     )
 
 
-def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+def remove_stale_temps(
+    folder: str | os.PathLike[str], staged: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Remove the temps darkforge's writers left in `folder` when killed (their process is gone, or
-    they are a day old), temp folders (a run directory whose creation was killed) with their
-    contents; returns what was removed. Never touches any other file."""
+    they are a day old); returns what was removed. A temp-named folder goes (with its contents)
+    only when `staged` says it is an unfinished staging folder (a run directory whose creation
+    was killed): never a folder holding anything else, whatever its name. Never touches any
+    other file."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -182,7 +186,7 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     now = time.time()
     for entry in entries:
         match = _TEMP_NAME.fullmatch(entry.name)
-        if match is None or Path(match["name"]).suffix != match["suffix"]:
+        if match is None or not is_temp(entry.name):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -191,6 +195,8 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
             if _alive(int(match["pid"])) and now - info.st_mtime < STALE_AFTER_S:
                 continue
             if stat.S_ISDIR(info.st_mode):  # a run directory whose creation was killed
+                if staged is None or not staged(Path(entry.path)):
+                    continue
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)
@@ -228,6 +234,12 @@ def _create_temp(target: Path, error: type[DarkforgeError], hint: str) -> Path:
             reason = f"directory {target.parent} does not exist" if missing else e.strerror or str(e)
             raise error(f"cannot write {target}: {reason}", hint) from None
     raise error(f"cannot write {target}: too many temporary files beside it", hint)
+
+
+def is_temp(name: str) -> bool:
+    """Whether `name` is spelt like a temp of darkforge's writers."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match is not None and Path(match["name"]).suffix == match["suffix"]
 
 
 def write_with(

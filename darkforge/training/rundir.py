@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from darkforge.errors import DataError, UsageError
-from darkforge.files import TEMP_MARK, open_lock, remove_stale_temps, same_file, write_text
+from darkforge.files import TEMP_MARK, is_temp, open_lock, remove_stale_temps, same_file, write_text
 
 LOCK = ".lock"
 
@@ -45,7 +45,7 @@ class RunDir:
         root = Path(project)
         try:
             root.mkdir(parents=True, exist_ok=True)
-            remove_stale_temps(root)  # folders a killed creation left
+            remove_stale_temps(root, _staging_only)  # folders a killed creation left
             staging = root / f".{name}.{os.getpid()}-{time.monotonic_ns()}{TEMP_MARK}"
             (staging / "weights").mkdir(parents=True)
             for file, text in (files or {}).items():
@@ -147,12 +147,33 @@ class RunDir:
 
 
 def check_name(name: str) -> None:
-    """A run name is one path component: `--project` alone says where runs go."""
+    """A run name is one path component: `--project` alone says where runs go. It never starts
+    with '.': every temp name does (a staging folder `.<name>.<pid>-<n>.tmp`), so no run can be
+    taken for the temp of a killed creation and removed."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise UsageError(
             f"--name {name!r}: a run name is one folder name (no '/', not '.' or '..')",
             "choose where runs go with --project",
         )
+    if name.startswith("."):
+        raise UsageError(
+            f"--name {name[:60]!r}: a run name cannot start with '.' (darkforge's temporary names do)",
+            f"e.g. --name {name.lstrip('.')[:60] or 'train'}",
+        )
+
+
+STAGED = {"arch.yaml", "args.yaml", "weights"}  # what `create` writes before the rename
+
+
+def _staging_only(folder: Path) -> bool:
+    """Whether `folder` holds only what a staging folder does (its files, an empty weights/, temps
+    of its writes): a folder with anything more is a run, whatever its name, and is kept."""
+    try:
+        names = {n for n in os.listdir(folder) if not is_temp(n)}
+        weights = [n for n in os.listdir(folder / "weights") if not is_temp(n)] if "weights" in names else []
+    except OSError:
+        return False
+    return names <= STAGED and not weights
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,27 @@ def test_a_symlinked_cache_lock_is_never_followed(tmp_path):
     with pytest.raises(OSError), cache.locked(path):
         pass
     assert target.read_bytes() == b"keep"
+
+
+def test_a_run_name_cannot_be_spelt_like_a_temp(run_cli, tmp_path):
+    result = run_cli(*NANO, "--project", tmp_path, "--name", ".exp.999999-0.tmp")
+    assert result.exit_code == 2, result.output
+    assert "a run name cannot start with '.'" in result.stderr and result.stderr.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_run_named_like_a_temp_survives_the_next_train(run_cli, finished, tmp_path):
+    """A finished run in a temp's name (an older darkforge allowed it; pid 999999 is gone) is a
+    run, not the leftover of a killed creation: the next train in the project keeps it."""
+    import shutil
+
+    old = tmp_path / ".exp.999999-0.tmp"
+    shutil.copytree(finished, old)
+    before = sorted(p.relative_to(old) for p in old.rglob("*"))
+    killed = tmp_path / ".train.999999-5.tmp"  # what a killed creation leaves: staging files only
+    (killed / "weights").mkdir(parents=True)
+    (killed / "args.yaml").write_text("x")
+    (killed / ".arch.yaml.999999-0.tmp.yaml").write_text("torn")
+    assert run_cli(*NANO, "--project", tmp_path).exit_code == 0
+    assert sorted(p.relative_to(old) for p in old.rglob("*")) == before
+    assert not killed.exists() and (tmp_path / "train" / "weights" / "last.pt").is_file()
