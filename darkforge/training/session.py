@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from darkforge.errors import UsageError
+from darkforge.errors import DataError, UsageError
 from darkforge.spec import budget
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
@@ -242,6 +242,7 @@ def _resumed_job(
     payload = checkpoint.load(run.last) if run.last.exists() else None
     if payload is not None:
         checkpoint.check_resumable(payload, run.last)
+        _check_same_arch(run, checked.arch_yaml, payload)
     done = len(payload["state"]["history"]) if payload else 0
     if epochs is not None and epochs != rec.epochs:
         if epochs < done:
@@ -262,6 +263,24 @@ def _resumed_job(
         checked.cache, checked.cache_budget,
     )  # fmt: skip
     return job, payload, before
+
+
+def _check_same_arch(run: RunDir, arch_yaml: str, payload: dict[str, Any]) -> None:
+    """The run's arch.yaml must still describe the network last.pt holds (comments may change)."""
+    trained = payload["inference"]["arch_yaml"]
+    if arch_yaml == trained:
+        return
+    origin = f"{run.last} (its arch_yaml)"
+    same = (
+        spec_from_text(trained, origin).model_dump()
+        == spec_from_text(arch_yaml, str(run.file("arch.yaml"))).model_dump()
+    )
+    if not same:
+        raise DataError(
+            f"{run.file('arch.yaml')}: differs from the architecture {run.last} was trained with",
+            "restore the file (weights/last.pt keeps the original), or start a new run from the "
+            f"edited file with --weights {run.path}",
+        )
 
 
 def _complete(job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:

@@ -110,3 +110,18 @@ def test_a_run_named_like_a_temp_survives_the_next_train(run_cli, finished, tmp_
     assert run_cli(*NANO, "--project", tmp_path).exit_code == 0
     assert sorted(p.relative_to(old) for p in old.rglob("*")) == before
     assert not killed.exists() and (tmp_path / "train" / "weights" / "last.pt").is_file()
+
+
+def test_resume_after_arch_yaml_changed_says_which_file_and_what_to_do(run_cli, finished, tmp_path):
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(finished, run)
+    arch = run / "arch.yaml"
+    arch.write_text("# a comment changes nothing\n" + arch.read_text())
+    assert "already complete" in run_cli("train", "--resume", run).output
+    arch.write_text(arch.read_text().replace("id: pool}", "id: pool}\n  - {type: Linear, out: 7}"))
+    result = run_cli("train", "--resume", run, "--epochs", "2")
+    assert result.exit_code == 1, result.output
+    assert f"{arch}: differs from the architecture {run}/weights/last.pt was trained with" in result.stderr
+    assert "restore the file" in result.stderr and result.stderr.count("\n") == 1
