@@ -101,6 +101,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if p.suffix == ".safetensors":
         payload = _load_safetensors(p)
     else:
+        check_archive(p)
         try:
             with warnings.catch_warnings():  # torch's notes on pickle protocols mean nothing to a user
                 warnings.simplefilter("ignore")
@@ -114,6 +115,33 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     payload["inference"] = _checked_inference(payload.get("inference"), p)
     check_tensors(payload.get("model"), p)
     return payload
+
+
+MAX_RECORDS = 1_000_000  # a darknet53 last.pt holds ~1,000 records
+
+
+def check_archive(p: Path) -> None:
+    """Before torch.load allocates anything: a torch checkpoint is a zip of stored records (torch
+    never compresses them), so their declared sizes fit the file's length; a deflated record
+    could declare gigabytes in a few bytes, a legacy pickle is not one darkforge writes."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise DataError(
+            f"{p}: not a readable checkpoint (not a torch zip archive)", "was it written by darkforge?"
+        ) from None
+    size = os.path.getsize(p)
+    declared = sum(r.file_size for r in records)
+    packed = any(r.compress_type != zipfile.ZIP_STORED for r in records)
+    if packed or len(records) > MAX_RECORDS or declared > size:
+        raise DataError(
+            f"{p}: its records declare {declared:,} bytes in a {size:,}-byte file"
+            + (" (compressed)" if packed else ""),
+            "was it written by darkforge?",
+        )
 
 
 class _Fields(BaseModel):
@@ -194,7 +222,7 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
     try:
         info = {k: json.loads(metadata[k]) for k in SAVED if k in metadata or k not in OPTIONAL}
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
 
@@ -250,6 +278,7 @@ def inference_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> Infer
 
 __all__ = [
     "Inference",
+    "check_archive",
     "check_tensors",
     "inference_of",
     "load",

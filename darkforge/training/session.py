@@ -30,6 +30,7 @@ from darkforge.training.loop import COLUMNS, Callback, Event, Job, Trainer, fit,
 from darkforge.training.runargs import read_run_args
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.training.transfer import Transfer
+from darkforge.training.transfer import check_file as check_weights
 
 RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
 
@@ -169,7 +170,7 @@ def prepare(
     budget.require_classifier(budget.check_before_build(final, scale), "train")  # before any allocation
     freeze.frozen_layers(plan(spec_from_text(text, str(path)).resolved(scale)), rec.freeze)
     if weights is not None:
-        checkpoint.resolve_path(weights)
+        check_weights(weights)  # before any data is read or network allocated
     return Job(
         text,
         str(path),
