@@ -106,10 +106,13 @@ def replacing(
     target = Path(path)
     remove_stale_temps(target.parent)
     temp = _create_temp(target, error, hint)
+    mode = stat.S_IMODE(temp.stat().st_mode)  # 0666 less the umask, as open() would make it
     try:
         try:
             yield temp
             with temp.open("rb+") as handle:
+                if stat.S_IMODE(os.fstat(handle.fileno()).st_mode) != mode:
+                    os.fchmod(handle.fileno(), mode)  # a writer that made its own file (0600)
                 os.fsync(handle.fileno())
         except DarkforgeError:
             raise

@@ -125,3 +125,12 @@ def test_resume_after_arch_yaml_changed_says_which_file_and_what_to_do(run_cli, 
     assert result.exit_code == 1, result.output
     assert f"{arch}: differs from the architecture {run}/weights/last.pt was trained with" in result.stderr
     assert "restore the file" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_every_file_of_a_run_has_the_same_mode_the_umask_allows(finished):
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.relative_to(finished).as_posix(): p.stat().st_mode & 0o777 for p in finished.rglob("*")}
+    files = {name: mode for name, mode in modes.items() if (finished / name).is_file()}
+    assert "weights/best.safetensors" in files
+    assert set(files.values()) == {0o666 & ~umask}, files
