@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,6 +57,15 @@ class Inference:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}
+
+    def public(self) -> Inference:
+        """The fields without this machine's paths, for a file that leaves it (an export): the
+        architecture and an image folder by name only, no data folder."""
+        data = self.data
+        if data is not None and ":" in data:
+            kind, _, arg = data.partition(":")
+            data = f"{kind}:{Path(arg).name}" if "/" in arg or os.sep in arg else data
+        return replace(self, arch_name=Path(self.arch_name).name, data=data, data_dir=None)
 
 
 def save(path: Path, model: nn.Module, info: Inference, state: dict[str, Any] | None = None) -> None:
