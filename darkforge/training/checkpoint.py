@@ -25,8 +25,8 @@ from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
 from darkforge.nn.network import Network, build
 from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec
-from darkforge.spec.load import spec_from_text
 from darkforge.spec.shapes import plan
+from darkforge.training.archtext import embedded_spec
 
 FORMAT = "darkforge-checkpoint-1"
 SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std", "data", "data_dir")
@@ -50,7 +50,7 @@ class Inference:
     origin: str = field(default="", compare=False, repr=False)
 
     def spec(self) -> NetworkSpec:
-        return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
+        return embedded_spec(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
         return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from darkforge.errors import DataError, key_path
 from darkforge.files import read_text
 from darkforge.spec import budget
-from darkforge.spec.load import spec_from_text
 from darkforge.spec.shapes import plan
+from darkforge.training.archtext import embedded_spec
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
 
@@ -69,7 +69,7 @@ def read_run_args(run: RunDir) -> RunArgs:
     recipe = _validated(Recipe, args.recipe, str(path), ("recipe",))
     arch = run.file("arch.yaml")
     arch_yaml = read_text(arch, DAMAGED, error=DataError)
-    spec = spec_from_text(arch_yaml, str(arch))
+    spec = embedded_spec(arch_yaml, str(arch))
     budget.check(plan(spec.resolved(args.scale)))
     return RunArgs(
         args.arch,

@@ -20,10 +20,10 @@ import yaml
 
 from darkforge.errors import DataError, UsageError
 from darkforge.spec import budget
-from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.spec.shapes import plan
 from darkforge.training import checkpoint, distributed, finish, freeze, outputs, recipe
+from darkforge.training.archtext import arch_text, embedded_spec, inlined
 from darkforge.training.data import parse_size
 from darkforge.training.device import pick_device
 from darkforge.training.loop import COLUMNS, Callback, Event, Job, Trainer, fit, setup
@@ -160,12 +160,13 @@ def prepare(
     if arch is None:
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
     path = arch_path(arch)
-    spec = load_spec(path)
+    loaded = load_spec(path)
+    spec = inlined(loaded)  # the includes' blocks inlined: the run keeps them, not the paths
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
     rec = recipe.resolve(preset, spec.train, overrides, str(path))
     derived = outputs.derive(spec, path, output, scale)
-    text = derived or _arch_yaml(path, spec)
+    text = derived or arch_text(path, loaded, spec)
     final = spec_from_text(text, str(path)) if derived else spec
     budget.require_classifier(budget.check_before_build(final, scale), "train")  # before any allocation
     freeze.frozen_layers(plan(spec_from_text(text, str(path)).resolved(scale)), rec.freeze)
@@ -182,14 +183,6 @@ def prepare(
         sync_bn,
         str(weights) if weights else None,
     )
-
-
-def _arch_yaml(path: Path, spec: Any) -> str:
-    """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
-    .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
-    if path.suffix == ".cfg":
-        return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
-    return path.read_text()
 
 
 def _create(job: Job, project: str | os.PathLike[str], name: str) -> RunDir:
@@ -273,8 +266,8 @@ def _check_same_arch(run: RunDir, arch_yaml: str, payload: dict[str, Any]) -> No
         return
     origin = f"{run.last} (its arch_yaml)"
     same = (
-        spec_from_text(trained, origin).model_dump()
-        == spec_from_text(arch_yaml, str(run.file("arch.yaml"))).model_dump()
+        embedded_spec(trained, origin).model_dump()
+        == embedded_spec(arch_yaml, str(run.file("arch.yaml"))).model_dump()
     )
     if not same:
         raise DataError(
