@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,8 +134,6 @@ def check_archive(p: Path) -> None:
     """Before torch.load allocates anything: a torch checkpoint is a zip of stored records (torch
     never compresses them), so their declared sizes fit the file's length; a deflated record
     could declare gigabytes in a few bytes, a legacy pickle is not one darkforge writes."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(p) as archive:
             records = archive.infolist()
