@@ -14,9 +14,9 @@ from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAd
 from darkforge.errors import DataError
 from darkforge.files import read_text
 from darkforge.spec import budget
+from darkforge.spec.archtext import embedded_spec
 from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
-from darkforge.spec.archtext import embedded_spec
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
 

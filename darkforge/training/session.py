@@ -18,8 +18,8 @@ from typing import Any
 
 from darkforge.errors import DataError, UsageError
 from darkforge.spec import budget
-from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.spec.archtext import arch_text, embedded_spec, inlined
+from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.training import distributed, finish, freeze, outputs, recipe
 from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device

@@ -25,10 +25,10 @@ from darkforge.errors import DataError
 from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
 from darkforge.nn.network import Network
 from darkforge.spec import budget
+from darkforge.spec.archtext import embedded_spec
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
-from darkforge.spec.archtext import embedded_spec
 
 FORMAT = "darkforge-checkpoint-1"
 SAVED = ("arch_yaml", "arch_name", "scale", "classes", "input", "mean", "std", "data", "data_dir")
