@@ -57,13 +57,3 @@ def keep_eval(model: nn.Module, layers: list[str]) -> None:
     """After `model.train()`: the frozen layers' batch norm (and dropout) stay in eval mode."""
     for name in layers:
         model.layers[name].eval()  # type: ignore[index,union-attr]
-
-
-def parse(text: str) -> Freeze:
-    """--freeze N | ID | ID,ID,...: a count, up to an id, or a list."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UsageError(f"--freeze {text!r}: give a count, an id, or ids separated by commas")
-    if len(parts) == 1:
-        return int(parts[0]) if parts[0].isdigit() else parts[0]
-    return [int(p) if p.isdigit() else p for p in parts]
