@@ -280,5 +280,5 @@ def test_a_recipe_flag_is_one_field():
     assert marked == {"epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze"}
     assert marked <= set(params) and set(session.RECIPE_KEYS) == marked
     assert params["batch"].opts == ["--batch-size"] and params["lr"].type.min_open
-    assert params["precision"].type.choices == ["auto", "32", "bf16", "16"]
+    assert list(params["precision"].type.choices) == ["auto", "32", "bf16", "16"]
     assert recipe.Recipe(freeze="stem,c3").freeze == ["stem", "c3"] and recipe.Recipe(freeze="3").freeze == 3
