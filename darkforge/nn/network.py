@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
-from darkforge.errors import SpecError, did_you_mean
+from darkforge.errors import SpecError
 from darkforge.nn.graph import module_for, run, schedule
 from darkforge.spec.shapes import Plan, describe
 
@@ -51,21 +50,6 @@ class Network(nn.Module):
         if self.taps is not None:
             return outs
         return outs[0] if len(outs) == 1 else tuple(outs)
-
-
-def tap_indices(compiled: Plan, names: Sequence[str | int]) -> tuple[int, ...]:
-    """Layer indices of `names` (ids, or indices as in `summary`), in the order given."""
-    if not names:
-        raise SpecError("features: name at least one layer", "e.g. features=['c3', 'c4', 'c5']")
-    by_name = {info.name: info.index for info in compiled.layers}
-    by_name |= {str(info.index): info.index for info in compiled.layers}
-    found = []
-    for name in names:
-        if str(name) not in by_name:
-            hint = did_you_mean(str(name), list(by_name)[:50])
-            raise SpecError(f"features: no layer {str(name)[:60]!r}", hint)
-        found.append(by_name[str(name)])
-    return tuple(found)
 
 
 def forward_order_copy(source: nn.Module, target: nn.Module) -> None:
