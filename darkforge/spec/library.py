@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import Field, ValidationError, create_model
+from pydantic import ValidationError
 
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
@@ -23,15 +23,8 @@ def network_model_for(data: dict[str, Any], source: SourceMap) -> tuple[type[Net
     if not data.get("blocks") and not data.get("include"):
         return registry.network_model(), None
     blocks = read_blocks(data, source, (source.file,))
-    library = make_library(blocks, registry.spec_classes())
-    union: Any = Union[(*registry.spec_classes(), *library.models.values())]
-    layer = Annotated[union, Field(discriminator="type")]
-    model = create_model(
-        "Network",
-        __base__=NetworkSpec,
-        layers=(list[layer], Field(min_length=1, max_length=10_000)),  # type: ignore[valid-type]
-    )
-    return model, library
+    library = make_library(blocks)
+    return registry.network_model(tuple(library.models.values())), library
 
 
 def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...]) -> dict[str, Block]:
