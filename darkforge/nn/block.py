@@ -14,7 +14,7 @@ from darkforge.spec.base import Shape
 from darkforge.spec.blocks import BlockUse
 
 
-class Block(nn.Module):
+class BlockModule(nn.Module):
     def __init__(self, spec: BlockUse, inputs: Sequence[Shape]) -> None:
         super().__init__()
         inst = spec.instance(inputs)

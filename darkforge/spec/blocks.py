@@ -135,7 +135,7 @@ class BlockUse(LayerSpec):
 
     block: ClassVar[Block]
     library: ClassVar[Library]
-    module: ClassVar[str | None] = "darkforge.nn.block:Block"
+    module: ClassVar[str | None] = "darkforge.nn.block:BlockModule"
     _scale: Scale | None = PrivateAttr(None)
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 

@@ -148,7 +148,7 @@ def network_model(extra: Sequence[type[LayerSpec]] = ()) -> type[NetworkSpec]:
     key = tuple(_TYPES)
     if extra or key not in _models:
         model = create_model(
-            "Network",
+            "NetworkFile",  # the spec of a file (nn.network.Network is the module)
             __base__=NetworkSpec,
             layers=(list[layer_union(extra)], Field(min_length=1, max_length=10_000)),  # type: ignore[misc]
         )
