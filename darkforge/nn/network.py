@@ -7,9 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from darkforge.errors import SpecError
 from darkforge.nn.graph import module_for, run, schedule
-from darkforge.spec.shapes import Plan, describe
+from darkforge.spec.shapes import Plan
 
 
 class Network(nn.Module):
@@ -27,14 +26,8 @@ class Network(nn.Module):
         self.layers = nn.ModuleDict()
         kept = plan.layers if taps is None else plan.layers[: max(taps) + 1]
         for info in kept:
-            module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
-            try:
-                self.layers[info.name] = module
-            except KeyError as e:  # ModuleDict refuses names of its own attributes ("keys", ...)
-                raise SpecError(
-                    f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
-                    "choose another id",
-                ) from e
+            # ids ModuleDict would refuse ("keys", "training") were refused on reading (spec.reserved)
+            self.layers[info.name] = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
         self._sources = [info.sources for info in kept]
         self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.

@@ -89,6 +89,11 @@ def train(
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
     job.cache, job.cache_budget = cache, budget_bytes
+    return _new_run(job, project, name, on_event)
+
+
+def _new_run(job: Job, project: str | os.PathLike[str], name: str, on_event: Callback) -> Run:
+    """Create the run directory, lock it and train; a run that trained nothing leaves nothing."""
     with _processes(job):
         run = _create(job, project, name)
         lock = run.lock() if distributed.is_main() else None
