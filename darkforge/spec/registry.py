@@ -33,13 +33,15 @@ ENTRY_POINTS = "darkforge.layers"
 class LayerType:
     name: str
     spec: type[LayerSpec]
-    module: str | type  # "package.module" holding a class named `name`, or the class itself
+    # "package.module:Class", "package.module" holding a class named `name`, or the class itself
+    module: str | type
     plugin: str = ""  # the plugin that registered it ("" for built-ins)
 
     def module_class(self) -> type:
         if isinstance(self.module, type):
             return self.module
-        return getattr(importlib.import_module(self.module), self.name)  # type: ignore[no-any-return]
+        path, _, name = self.module.partition(":")
+        return getattr(importlib.import_module(path), name or self.name)  # type: ignore[no-any-return]
 
 
 _TYPES: dict[str, LayerType] = {}

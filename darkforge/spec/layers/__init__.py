@@ -1,4 +1,5 @@
-"""The built-in layer types. Importing this package registers them (modules in darkforge.nn.layers)."""
+"""The built-in layer types. Importing this package registers them; each spec names its module
+(`module`: darkforge.nn.layers or darkforge.nn.channel)."""
 
 from darkforge.spec import registry
 from darkforge.spec.layers.channel import DropPath, LayerNorm, LayerScale, Mul, Slice
@@ -8,6 +9,7 @@ from darkforge.spec.layers.head import Dropout, Flatten, Linear
 from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
 from darkforge.spec.layers.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool, Upsample
 
+# Each type names its module on its spec (`module`, as a block's use does): no routing here.
 BUILTIN = (
     ConvBnLeaky,
     Conv,
@@ -22,16 +24,18 @@ BUILTIN = (
     Linear,
     Dropout,
     Flatten,
+    Mul,
+    Slice,
+    LayerNorm,
+    LayerScale,
+    DropPath,
+    AdaptiveAvgPool,
 )
-CHANNEL = (Mul, Slice, LayerNorm, LayerScale, DropPath, AdaptiveAvgPool)
 for _spec in BUILTIN:
-    registry.add(_spec, "darkforge.nn.layers")
-for _channel in CHANNEL:
-    registry.add(_channel, "darkforge.nn.channel")
+    registry.add(_spec, _spec.module or "")
 
 __all__ = [
     "BUILTIN",
-    "CHANNEL",
     "Activation",
     "AdaptiveAvgPool",
     "AvgPool",
