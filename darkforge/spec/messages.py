@@ -15,12 +15,15 @@ from darkforge.spec import registry
 from darkforge.spec.source import SourceMap
 
 
-class Library(Protocol):
-    """What messages need of a file's blocks (spec.library.Library; a protocol, so that the
-    block code below can use this module too)."""
+class BlockTable(Protocol):
+    """What messages need of a file's blocks (spec.blocks.Library; a protocol, so that the
+    block code can use this module without an import cycle)."""
 
-    blocks: Mapping[str, Any]  # name -> Block (its `name`, `where`)
-    models: Mapping[str, type[BaseModel]]  # name -> the model of its uses
+    @property
+    def blocks(self) -> Mapping[str, Any]: ...  # name -> Block (its `name`, `where`)
+
+    @property
+    def models(self) -> Mapping[str, type[BaseModel]]: ...  # name -> the model of its uses
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ def located_error(
     source: SourceMap,
     prefix: tuple[Any, ...] = (),
     model: type[BaseModel] | None = None,
-    library: Library | None = None,
+    library: BlockTable | None = None,
 ) -> SpecError:
     """Pydantic's most telling error as one line at its place in a YAML file."""
     problem = describe(error, data, prefix, model, library)
@@ -65,7 +68,7 @@ def describe(
     data: Any,
     prefix: tuple[Any, ...] = (),
     model: type[BaseModel] | None = None,
-    library: Library | None = None,
+    library: BlockTable | None = None,
 ) -> Problem:
     """Pydantic's most telling error. `include_input=False`: printing the input of an alias-heavy
     document would expand it. `prefix` and `model` locate a section validated on its own (the
@@ -105,7 +108,7 @@ def describe(
     return Problem(loc, message, hint)
 
 
-def _block_of(data: Any, loc: tuple[Any, ...], library: Library | None) -> Any:
+def _block_of(data: Any, loc: tuple[Any, ...], library: BlockTable | None) -> Any:
     if library is None or len(loc) < 2 or loc[0] != "layers" or not _has(data, (*loc[:2], "type")):
         return None
     return library.blocks.get(str(_lookup(data, (*loc[:2], "type"))))
@@ -158,7 +161,7 @@ def _allowed_keys(
     loc: tuple[Any, ...],
     prefix: tuple[Any, ...] = (),
     root: type[BaseModel] | None = None,
-    library: Library | None = None,
+    library: BlockTable | None = None,
 ) -> list[str]:
     model: Any = registry.network_model()
     if root is not None:

@@ -152,7 +152,7 @@ def network_model(extra: Sequence[type[LayerSpec]] = ()) -> type[NetworkSpec]:
         model = create_model(
             "NetworkFile",  # the spec of a file (nn.network.Network is the module)
             __base__=NetworkSpec,
-            layers=(list[layer_union(extra)], Field(min_length=1, max_length=10_000)),  # type: ignore[misc]
+            layers=(list[layer_union(extra)], Field(min_length=1, max_length=10_000)),  # type: ignore[arg-type,misc]
         )
         if extra:
             return model
