@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockDefinition, Library, make_library
-from darkforge.spec.messages import located_error
+from darkforge.spec.messages import describe
 from darkforge.spec.source import SourceMap, read_yaml
 
 MAX_INCLUDES = 64
@@ -62,7 +62,7 @@ def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...])
         try:
             definition = BlockDefinition.model_validate(raw)
         except ValidationError as e:
-            raise located_error(e, data, source, path, BlockDefinition) from None
+            raise describe(e, data, path, BlockDefinition).at(source) from None
         clash = set(definition.params) & set(RESERVED_NAMES)
         if clash:
             raise source.error(f"parameter {clash.pop()!r} is reserved", "expressions see it already", path)

@@ -1,4 +1,5 @@
-"""Pydantic's errors as one located line: the most telling error first, the file's line and
+"""Pydantic's errors as one located line (`describe(error, data).at(source)`, or `.line(...)`
+without positions), the one converter every part uses: the most telling error first, the file's line and
 column, the key path users write (`layers[3].filters`), "did you mean" for misspelt keys and types,
 and never the (possibly alias-expanded, huge) input itself."""
 
@@ -34,33 +35,14 @@ class Problem:
     message: str
     hint: str
 
+    def at(self, source: SourceMap) -> SpecError:
+        """As one line at its place in a YAML file."""
+        return source.error(self.message, self.hint, self.loc)
 
-def located_error(
-    error: ValidationError,
-    data: Any,
-    source: SourceMap,
-    prefix: tuple[Any, ...] = (),
-    model: type[BaseModel] | None = None,
-    library: BlockTable | None = None,
-) -> SpecError:
-    """Pydantic's most telling error as one line at its place in a YAML file."""
-    problem = describe(error, data, prefix, model, library)
-    return source.error(problem.message, problem.hint, problem.loc)
-
-
-def error_line(
-    error: ValidationError,
-    data: Any,
-    kind: type[DarkforgeError] = SpecError,
-    file: str | None = None,
-    prefix: tuple[Any, ...] = (),
-    model: type[BaseModel] | None = None,
-    hint: str = "",
-) -> DarkforgeError:
-    """The same line for data without positions (args.yaml, a checkpoint's metadata, flags): the
-    file and the key path. `hint`, when given, replaces the one the error suggests."""
-    problem = describe(error, data, prefix, model)
-    return kind(problem.message, hint or problem.hint, file, path=problem.loc)
+    def line(self, kind: type[DarkforgeError], file: str | None, hint: str = "") -> DarkforgeError:
+        """For data without positions (args.yaml, a checkpoint's metadata): the file and the key
+        path. `hint`, when given, replaces the one the error suggests."""
+        return kind(self.message, hint or self.hint, file, path=self.loc)
 
 
 def describe(

@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 
 from darkforge.errors import SpecError, UsageError
 from darkforge.spec.base import NetworkSpec, Strict
-from darkforge.spec.messages import describe, error_line, located_error
+from darkforge.spec.messages import describe
 
 
 class Augment(Strict):
@@ -34,11 +34,14 @@ def flag(name: str = "", metavar: str = "", help: str = "") -> dict[str, Any]:
     return {"flag": name, "metavar": metavar, "help": help}
 
 
+FLAG = flag()
+
+
 class Recipe(Strict):
     """Every training setting. A field with `json_schema_extra=flag()` is also a `train` flag
     and a keyword of `darkforge.train`: adding a training option is adding a field here."""
 
-    epochs: int = Field(30, ge=1, le=100_000, json_schema_extra=flag())
+    epochs: int = Field(30, ge=1, le=100_000, json_schema_extra=FLAG)
     batch: int = Field(
         256,
         ge=1,
@@ -47,7 +50,7 @@ class Recipe(Strict):
         json_schema_extra=flag("--batch-size", help="global batch"),
     )
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate", json_schema_extra=flag())
+    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate", json_schema_extra=FLAG)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
     weight_decay: float = Field(5e-4, ge=0, le=1, description="on conv/linear weights only")
@@ -63,11 +66,7 @@ class Recipe(Strict):
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
     ema: float = Field(
-        0.0,
-        ge=0,
-        lt=1,
-        description="EMA decay of weights for evaluation (0: off)",
-        json_schema_extra=flag(help="EMA decay of the weights (e.g. 0.999)"),
+        0.0, ge=0, lt=1, description="EMA decay of weights, evaluated (e.g. 0.999)", json_schema_extra=FLAG
     )
     ema_warmup: bool = Field(True, description="EMA decay ramps up as timm's: min(ema, 1 - (1 + step)^-2/3)")
     patience: int = Field(
@@ -84,13 +83,9 @@ class Recipe(Strict):
     channels_last: Literal["auto", "on", "off"] = Field("auto", description="auto: on for CUDA")
     compile: bool = Field(False, description="torch.compile the model (pays off on GPUs)")
     val_split: float = Field(
-        0.0,
-        ge=0,
-        lt=1,
-        description="fraction of train held out to pick `best` (0: pick on test)",
-        json_schema_extra=flag(help="hold out this share of train to pick `best`"),
+        0.0, ge=0, lt=1, description="share of train held out to pick `best`", json_schema_extra=FLAG
     )
-    seed: int = Field(0, ge=0, le=2**63 - 1, json_schema_extra=flag())
+    seed: int = Field(0, ge=0, le=2**63 - 1, json_schema_extra=FLAG)
     freeze: int | str | list[int | str] | None = Field(
         None,
         description="weights that stay fixed: a count of leading layers, every layer up to and "
@@ -168,7 +163,7 @@ def resolve(
     try:
         Recipe.model_validate(from_file or {})
     except ValidationError as e:
-        raise error_line(e, {"train": from_file}, SpecError, file, ("train",), Recipe) from None
+        raise describe(e, {"train": from_file}, ("train",), Recipe).line(SpecError, file) from None
     data = merge(data, from_file or {})
     data = merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
@@ -198,7 +193,6 @@ def check_recipe(spec: NetworkSpec) -> None:
     try:
         Recipe.model_validate(spec.train)
     except ValidationError as e:
-        source, data = spec._source, {"train": spec.train}
-        if source is None:
-            raise error_line(e, data, SpecError, None, ("train",), Recipe) from None
-        raise located_error(e, data, source, ("train",), Recipe) from None
+        source = spec._source
+        problem = describe(e, {"train": spec.train}, ("train",), Recipe)
+        raise (problem.line(SpecError, None) if source is None else problem.at(source)) from None
