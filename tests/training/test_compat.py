@@ -21,7 +21,8 @@ def test_an_old_checkpoint_loads_and_computes_what_it_computed():
     assert info.arch_name == "/tmp/mini.yaml" and info.input == [3, 16, 16] and len(info.classes) == 10
     saved = torch.load(DATA / "checkpoint-v0.1-io.pt", weights_only=True)
     with torch.no_grad():
-        assert torch.equal(model(saved["x"]), saved["y"])
+        # Equal up to float rounding: kernels differ between CPUs (2.98e-8 apart on a Xeon without AVX-512).
+        torch.testing.assert_close(model(saved["x"]), saved["y"], rtol=0, atol=1e-6)
 
 
 def test_an_old_last_checkpoint_resumes(run_cli, tmp_path):
