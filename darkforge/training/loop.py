@@ -37,7 +37,7 @@ from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
 from darkforge.weights import checkpoint
-from darkforge.weights.transfer import Transfer, transfer
+from darkforge.weights.transfer import Transfer, refuse_mismatch, transfer
 
 COLUMNS = [
     "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "img_s", "seconds",
@@ -141,6 +141,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     moved = None
     if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
         moved = transfer(model, job.weights)
+        if not job.weights_partial:  # another scale or network: one line, before a from-scratch run
+            refuse_mismatch(moved, job.weights, job.arch, job.scale)
         if distributed.is_main():
             run.write_text("transfer.txt", f"{moved}\n")
         on_event(Event("transfer", values={"report": moved}))
