@@ -1,19 +1,21 @@
 """Running a walked graph of layers: one module per layer, called on its sources in order, each
 intermediate freed after its last reader. Network runs the whole file; Block runs a block's use.
 
-A layer's module is its registered class (the type's name), or, for types outside the registry
-(user blocks), the class its spec names; `repeat: N` is N copies in a Sequential ("0", "1", ...).
+What module a layer builds is fixed by darkforge, never by the file: a user block's use builds a
+Block (by its spec class), every other layer the class registered for its spec class. No name
+from a file or checkpoint reaches an import. `repeat: N` is N copies in a Sequential ("0", "1", ...).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from darkforge.errors import SpecError
 from darkforge.spec import registry
 from darkforge.spec.base import LayerSpec, Operand, Shape
+from darkforge.spec.blocks import BlockUse
 from darkforge.spec.graph import LayerInfo
 
 
@@ -26,13 +28,39 @@ def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
             copies.append(module_for(one, shapes))
             shapes = [one.infer([Operand(shapes[0], "")]).output]
         return nn.Sequential(*copies)
-    if spec.module is not None:
-        path, name = spec.module.split(":")
-        cls = getattr(importlib.import_module(path), name)
-    else:
-        cls = registry.get(spec.type).module_class()
-    module: nn.Module = cls(spec, list(inputs))
+    if isinstance(spec, BlockUse):
+        return Block(spec, inputs)
+    layer_type = registry.get(spec.type)
+    if not isinstance(spec, layer_type.spec):  # a spec class the registry does not know builds nothing
+        raise SpecError(f"layer type {spec.type!r} is not registered by {type(spec).__name__}")
+    module: nn.Module = layer_type.module_class()(spec, list(inputs))
     return module
+
+
+class Block(nn.Module):
+    """The module of a user block's use: the block's layers, named by their ids (or positions), run
+    as a graph of their own. With the use's id `stage3` and `repeat: 4`, module names read
+    `stage3.2.conv1`: the checkpoint keys follow the structure."""
+
+    def __init__(self, spec: BlockUse, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        inst = spec.instance(inputs)
+        shapes = {-(k + 1): shape for k, shape in enumerate(inputs)}
+        shapes |= {info.index: info.output for info in inst.infos}
+        for info in inst.infos:
+            try:
+                self.add_module(info.name, module_for(info.spec, [shapes[s] for s in info.sources]))
+            except KeyError:  # an attribute of nn.Module ("forward", "training", ...)
+                raise SpecError(
+                    f"block {spec.block.name}: id {info.name!r} is reserved (an attribute of torch modules)",
+                    "choose another id",
+                ) from None
+        self._sources = [info.sources for info in inst.infos]
+        self._outputs = (inst.output,)
+        self._free = schedule(inst.infos, self._outputs)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return run(list(self.children()), self._sources, self._free, self._outputs, inputs)[0]
 
 
 def schedule(infos: Sequence[LayerInfo], outputs: Sequence[int]) -> list[list[int]]:

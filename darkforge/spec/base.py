@@ -97,8 +97,6 @@ class LayerSpec(Strict):
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
-    # "package.module:Class" of the module, for types outside the registry (user blocks)
-    module: ClassVar[str | None] = None
 
     def sources(self) -> list[Ref]:
         return list(self.from_) if isinstance(self.from_, list) else [self.from_]

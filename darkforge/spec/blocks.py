@@ -134,7 +134,6 @@ class BlockUse(LayerSpec):
 
     block: ClassVar[Block]
     library: ClassVar[Library]
-    module: ClassVar[str | None] = "darkforge.nn.block:Block"
     _scale: Scale | None = PrivateAttr(None)
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
@@ -324,12 +323,27 @@ class BlockUse(LayerSpec):
         return SpecError(str(self._error(message, path)))
 
 
+# Names a use's parameters cannot take: a parameter is an attribute of the use's model, so one named
+# like the model's own fields, methods or class data (`type`, `infer`, `block`, pydantic's
+# `model_config`...) would replace what darkforge reads there. Refused by name when the file is read.
+_INTERNAL = frozenset(
+    {*dir(BlockUse), *BlockUse.model_fields, "from", "block", "library", "module", *RESERVED_NAMES}
+)
+
+
+def internal_name(name: str) -> bool:
+    """True for a parameter name that collides with darkforge's or pydantic's internals."""
+    return name in _INTERNAL or name.startswith(("_", "model_"))
+
+
 def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpec]]) -> Library:
     """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
     library = Library(dict(blocks))
     for name, block in blocks.items():
         fields: dict[str, Any] = {"type": (Literal[name], name)}  # type: ignore[valid-type]
         for pname, param in block.params().items():
+            if internal_name(pname):  # read_blocks refuses it with its line; this guards other callers
+                raise SpecError(f"block {name}: parameter name {pname!r} is reserved", "rename it")
             fields[pname] = _field(param)
         arity = len(block.definition.inputs)
         model = create_model(

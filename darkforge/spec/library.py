@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, create_model
 
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
-from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockDefinition, Library, make_library
+from darkforge.spec.blocks import BLOCK_NAME, Block, BlockDefinition, Library, internal_name, make_library
 from darkforge.spec.messages import located_error
 from darkforge.spec.source import SourceMap, read_yaml
 
@@ -70,9 +70,13 @@ def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...])
             definition = BlockDefinition.model_validate(raw)
         except ValidationError as e:
             raise located_error(e, data, source, path, BlockDefinition) from None
-        clash = set(definition.params) & set(RESERVED_NAMES)
-        if clash:
-            raise source.error(f"parameter {clash.pop()!r} is reserved", "expressions see it already", path)
+        for pname in definition.params:
+            if internal_name(pname):
+                raise source.error(
+                    f"parameter name {pname!r} is reserved (darkforge uses it internally)",
+                    "rename the parameter (e.g. add a suffix) and its $references",
+                    (*path, "params", pname),
+                )
         line, _ = source.locate(path)
         positions = {p[2:]: pos for p, pos in source.positions.items() if p[:2] == path}
         _add(blocks, Block(name, definition, source.file, line, positions), source, path)
