@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, Self, Union
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError
 
 from darkforge.errors import SpecError
+from darkforge.spec import work
 from darkforge.spec.base import (
     ID_PATTERN,
     LayerCost,
@@ -49,11 +50,8 @@ from darkforge.spec.layers.graph import Route
 BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
 RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
-_PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
 _PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 1, "missing": 2}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
-
-
 ParamType = Literal["int", "float", "bool", "str"]
 
 
@@ -114,6 +112,9 @@ class Library:
     blocks: dict[str, Block] = field(default_factory=dict)
     models: dict[str, type[BlockUse]] = field(default_factory=dict)
     adapter: TypeAdapter[Any] | None = None
+    # (block, input shapes, arguments, scale) -> its instance, shared by every use that asks the
+    # same: 20 uses of a block in a block used 20 times are instantiated once, not 400 times
+    instances: dict[tuple[Any, ...], Instance] = field(default_factory=dict)
 
     def layer(self, data: dict[str, Any]) -> LayerSpec:
         assert self.adapter is not None  # set by make_library
@@ -127,6 +128,7 @@ class Instance:
     layers: list[LayerSpec]
     infos: list[LayerInfo]
     output: int
+    size: int  # layers after expansion, summed once here (nested uses have theirs by now)
 
 
 class BlockUse(LayerSpec):
@@ -174,8 +176,7 @@ class BlockUse(LayerSpec):
     def flat_size(self) -> int:
         """Layers after expansion, from the instance the plan made (1 per layer before it has)."""
         inst = next(iter(self._cache.values()), None)
-        inner = sum(layer.flat_size() for layer in inst.layers) if inst else len(self.block.definition.layers)
-        return self.repeat * inner
+        return self.repeat * (inst.size if inst else len(self.block.definition.layers))
 
     def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
         inst = self.instance(inputs)
@@ -184,7 +185,10 @@ class BlockUse(LayerSpec):
     def instance(self, inputs: Sequence[Shape]) -> Instance:
         key = (*inputs, self.arguments_key())
         if key not in self._cache:
-            self._cache[key] = self._instantiate(inputs)
+            shared = (self.block.name, *key)
+            if shared not in self.library.instances:
+                self.library.instances[shared] = self._instantiate(inputs)
+            self._cache[key] = self.library.instances[shared]
         return self._cache[key]
 
     def _instantiate(self, inputs: Sequence[Shape]) -> Instance:
@@ -226,6 +230,7 @@ class BlockUse(LayerSpec):
             layers.append(layer)
         if not layers:
             raise self._error("every layer's `when` is false for these parameters", ())
+        work.charge(len(written), len(layers), block.name, len(_stack.get()) > 1)
         layers = self._renumbered(layers, kept)
         scope = Scope(
             tuple(zip(block.definition.inputs, inputs, strict=False)),
@@ -241,7 +246,7 @@ class BlockUse(LayerSpec):
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
-        return Instance(layers, infos, output)
+        return Instance(layers, infos, output, sum(layer.flat_size() for layer in layers))
 
     def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
         """The most telling of pydantic's errors about layer k (a misspelt key before the
@@ -323,54 +328,35 @@ class BlockUse(LayerSpec):
         return SpecError(str(self._error(message, path)))
 
 
-# Names a use's parameters cannot take: a parameter is an attribute of the use's model, so one named
-# like the model's own fields, methods or class data (`type`, `infer`, `block`, pydantic's
-# `model_config`...) would replace what darkforge reads there. Refused by name when the file is read.
-_INTERNAL = frozenset(
-    {*dir(BlockUse), *BlockUse.model_fields, "from", "block", "library", "module", *RESERVED_NAMES}
-)
+def least_layers(layers: Sequence[LayerSpec]) -> list[int]:
+    """For each layer, a lower bound of the layers it expands to (darkforge.spec.work)."""
+    memo: dict[str, int] = {}
+    return [_least_of(layer, memo) for layer in layers]
 
 
-def internal_name(name: str) -> bool:
-    """True for a parameter name that collides with darkforge's or pydantic's internals."""
-    return name in _INTERNAL or name.startswith(("_", "model_"))
+def _least_of(layer: LayerSpec, memo: dict[str, int]) -> int:
+    """A lower bound of the layers `layer` expands to, from block definitions alone (nothing is
+    instantiated): a use counts its definition's layers without `when`, block uses among them
+    recursively, repeats as 1 (a depth scale may lower them). Each definition is read once."""
+    if not isinstance(layer, BlockUse):
+        return 1
+    return _least(layer.block, layer.library, memo, ())
 
 
-def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpec]]) -> Library:
-    """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
-    library = Library(dict(blocks))
-    for name, block in blocks.items():
-        fields: dict[str, Any] = {"type": (Literal[name], name)}  # type: ignore[valid-type]
-        for pname, param in block.params().items():
-            if internal_name(pname):  # read_blocks refuses it with its line; this guards other callers
-                raise SpecError(f"block {name}: parameter name {pname!r} is reserved", "rename it")
-            fields[pname] = _field(param)
-        arity = len(block.definition.inputs)
-        model = create_model(
-            name,
-            __base__=BlockUse,
-            __doc__=block.definition.description or f"User block {name} ({block.where}).",
-            **fields,
-        )
-        model.block = block
-        model.library = library
-        model.arity = (arity, arity)
-        library.models[name] = model
-    types = (*base_types, *library.models.values())
-    union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
-    library.adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
-    return library
-
-
-def _field(param: Param) -> tuple[Any, Any]:
-    kind: Any = _PARAM_TYPES[param.type]
-    if param.choices is not None:
-        kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
-    limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
-    default: Any = ... if param.default is None else param.default
-    if param.type != "float" and param.choices is None:
-        limits["strict"] = True  # 64.0 is no channel count, "yes" no bool; 1 is a fine float
-    return (kind, Field(default, description=param.description, validate_default=True, **limits))
+def _least(block: Block, library: Library, memo: dict[str, int], stack: tuple[str, ...]) -> int:
+    if block.name in memo:
+        return memo[block.name]
+    if block.name in stack:  # a block using itself: the walk says so
+        return 1
+    total = 0
+    for raw in block.definition.layers:
+        if "when" in raw:
+            continue
+        kind = raw.get("type")
+        inner = library.blocks.get(kind) if isinstance(kind, str) else None
+        total += 1 if inner is None else _least(inner, library, memo, (*stack, block.name))
+    memo[block.name] = max(total, 1)
+    return memo[block.name]
 
 
 def _truth(value: Any) -> bool:

@@ -33,6 +33,14 @@ class LayerInfo:
         return self.cost.output
 
 
+class OverBudget(ShapeError):
+    """Planning would do more work than the layer budget allows (user blocks instantiating
+    blocks...). Walks pass it up unchanged, each setting `path` to its layer, so the network's
+    walk leaves the top-level layer that grew too large; `plan` locates it there."""
+
+    path: tuple[Any, ...] = ()
+
+
 ErrorAt = Callable[[str, tuple[Any, ...], str], SpecError]  # (message, key path, hint) -> located error
 
 
@@ -86,6 +94,9 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
         ]
         try:
             cost = repeated(layer, inputs)
+        except OverBudget as e:
+            e.path = ("layers", index)
+            raise
         except ShapeError as e:
             raise scope.error(str(e), ("layers", index), "") from None
         except ValueError as e:  # a plugin's rule (or pydantic inside one) refusing its inputs

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 import darkforge
-from darkforge.spec.blocks import internal_name
+from darkforge.spec.library import internal_name
 
 INTERNALS = [
     "module",
