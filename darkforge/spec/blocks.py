@@ -25,14 +25,13 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import PrivateAttr, TypeAdapter, ValidationError
 
 from darkforge.errors import SpecError
 from darkforge.spec import work
 from darkforge.spec.base import (
-    ID_PATTERN,
     LayerCost,
     LayerSpec,
     Operand,
@@ -40,9 +39,9 @@ from darkforge.spec.base import (
     Scale,
     Shape,
     ShapeError,
-    Strict,
     scaled,
 )
+from darkforge.spec.definitions import BlockDefinition, Param
 from darkforge.spec.expr import ExprError, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
@@ -52,32 +51,6 @@ RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameter
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
 _PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 1, "missing": 2}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
-ParamType = Literal["int", "float", "bool", "str"]
-
-
-class Param(Strict):
-    """One parameter of a block: its type, default and limits."""
-
-    type: ParamType
-    default: int | float | bool | str | None = None
-    min: float | None = None
-    max: float | None = None
-    choices: list[int | float | str] | None = None
-    description: str | None = None
-
-
-class BlockDefinition(Strict):
-    """What a `blocks:` entry holds (the layers stay plain data until a use instantiates them)."""
-
-    description: str | None = None
-    params: dict[
-        Annotated[str, Field(pattern=ID_PATTERN)], Param | Literal["int", "float", "bool", "str"]
-    ] = Field(default_factory=dict)
-    inputs: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
-        default_factory=lambda: ["input"], min_length=1, max_length=16
-    )
-    layers: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    output: Ref | None = Field(None, description="the layer whose output the block returns (default: last)")
 
 
 @dataclass
@@ -95,7 +68,7 @@ class Block:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def params(self) -> dict[str, Param]:
-        return {k: Param(type=v) if isinstance(v, str) else v for k, v in self.definition.params.items()}
+        return dict(self.definition.params)
 
     def locate(self, path: tuple[object, ...]) -> str:
         for end in range(len(path), -1, -1):

@@ -15,7 +15,8 @@ from pydantic import Field, TypeAdapter, ValidationError, create_model
 from darkforge.errors import SpecError
 from darkforge.spec import registry
 from darkforge.spec.base import LayerSpec, NetworkSpec
-from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockDefinition, BlockUse, Library, Param
+from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockUse, Library
+from darkforge.spec.definitions import BlockDefinition, Param
 from darkforge.spec.messages import located_error
 from darkforge.spec.source import SourceMap, read_yaml
 
