@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from pydantic import PrivateAttr, TypeAdapter, ValidationError
@@ -71,11 +72,14 @@ class Block:
         return dict(self.definition.params)
 
     def locate(self, path: tuple[object, ...]) -> str:
+        """'resnet.yaml:12:9': the file by its name only (the line's front names the path in full;
+        one error line stays readable with a deep folder)."""
+        name = Path(self.file).name or self.file
         for end in range(len(path), -1, -1):
             if path[:end] in self.positions:
                 line, column = self.positions[path[:end]]
-                return f"{self.file}:{line}:{column}"
-        return self.where
+                return f"{name}:{line}:{column}"
+        return f"{name}:{self.line}" if self.line else name
 
 
 @dataclass
@@ -170,7 +174,7 @@ class BlockUse(LayerSpec):
         if block.name in stack:
             raise ShapeError(f"block {block.name} uses itself ({' → '.join([*stack, block.name])})")
         if len(stack) >= MAX_DEPTH:
-            raise ShapeError(f"blocks nest deeper than {MAX_DEPTH} levels ({' → '.join(stack)})")
+            raise ShapeError(f"blocks nest deeper than {MAX_DEPTH} levels")  # the error names the chain
         token = _stack.set((*stack, block.name))
         try:
             return self._build(inputs)
@@ -290,6 +294,9 @@ class BlockUse(LayerSpec):
         raise self._error(f"output {ref!r} is no layer of the block", ("output",))
 
     def _error(self, message: str, path: tuple[Any, ...], hint: str = "") -> ShapeError:
+        if message.startswith(_NESTED):  # from a block inside this one: name the chain, keep its place
+            text = f"{_NESTED}{self.block.name} → {message.removeprefix(_NESTED)}"
+            return ShapeError(f"{text}; {hint}" if hint else text)
         where = self.block.locate(tuple(p for p in path if p is not None))
         key = _key(path)
         text = f"in block {self.block.name} ({where}): {key + ': ' if key else ''}{message}"
@@ -330,6 +337,9 @@ def _least(block: Block, library: Library, memo: dict[str, int], stack: tuple[st
         total += 1 if inner is None else _least(inner, library, memo, (*stack, block.name))
     memo[block.name] = max(total, 1)
     return memo[block.name]
+
+
+_NESTED = "in block "  # how a block's errors start (nested ones chain: "in block A → B (where): ...")
 
 
 def _truth(value: Any) -> bool:

@@ -139,7 +139,7 @@ def rule(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
     return cost
 
 
-BLAME = "; the plugin is at fault, not the file: report it to its author"
+BLAME = "; a fault of the plugin: report it to its author"
 
 
 def why(e: BaseException) -> str:
@@ -155,11 +155,11 @@ def _bad_cost(cost: object) -> str:
     if not isinstance(shape, tuple) or not 1 <= len(shape) <= 8:
         return f"output {str(shape)[:60]}, not a shape (a tuple of 1 to 8 sizes)"
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-        return f"output shape {str(shape)[:60]}: every size must be a whole number of at least 1"
+        return f"output shape {str(shape)[:60]}: sizes are whole numbers ≥ 1"
     counts = {"params": cost.params, "macs": cost.macs, "dead_params": cost.dead_params}
     for name, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return f"{name} {str(value)[:30]}: counts are whole numbers of at least 0"
+            return f"{name} {str(value)[:30]}: counts are whole numbers ≥ 0"
     return ""
 
 

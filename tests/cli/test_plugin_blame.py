@@ -69,12 +69,12 @@ layers:
   - {{type: GlobalAvgPool}}
   - {{type: Linear}}
 """
-BLAME = "the plugin is at fault, not the file: report it to its author"
+BLAME = "a fault of the plugin: report it to its author"
 CASES = {
     ("validate", "Garbage"): "plugin 'oddplug': the shape rule of Garbage returned a str, not a LayerCost",
     ("validate", "Raises"): "plugin 'oddplug': the shape rule of Raises failed (KeyError: 'oops')",
-    ("validate", "Negative"): "the shape rule of Negative returned output shape (-4, 8, 8): every size must",
-    ("validate", "Params"): "the shape rule of Params returned params -10: counts are whole numbers",
+    ("validate", "Negative"): "the shape rule of Negative returned output shape (-4, 8, 8): sizes are whole",
+    ("validate", "Params"): "the shape rule of Params returned params -10: counts are whole numbers ≥ 0",
     ("validate", "Words"): "the shape rule of Words returned output shape ('a', 8, 8)",
     ("summary", "Init"): "plugin 'oddplug': building its Init module failed (RuntimeError: init broke)",
     (
