@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from darkforge.spec.graph import OverBudget
 
 DEFAULT_LAYER_LIMIT = 100_000  # darkforge.spec.budget's default: layers after expansion
-READ_PER_LAYER = 10  # written layers read (`when` false included) per layer of the limit
+READ_PER_LAYER = 2  # written layers read (`when` false included) per layer of the limit
 
 
 @dataclass

@@ -84,6 +84,14 @@ BLOCKS: dict[str, str] = {
     "block-nested-6x20": nested(6, 20),
     "block-nested-6x20-when": nested(6, 20, "${in_channels > 0}"),
     "block-nested-17-deep": nested(17, 1, "${in_channels > 0}"),
+    "block-when-read-bomb": HEAD.replace("layers:\n", "")
+    + "blocks:\n  B0:\n    params: {w: int}\n    layers: [{type: Conv, filters: $w, size: 1}, "
+    + ", ".join(["{type: Conv, filters: 4, size: 1, when: '${in_channels < 0}'}"] * 1000)
+    + "]\n  B1:\n    params: {v: int}\n    layers: ["
+    + ", ".join(f"{{type: B0, w: '${{v * 40 + {k}}}'}}" for k in range(1, 41))
+    + "]\n  B2:\n    layers: ["
+    + ", ".join(f"{{type: B1, v: {v}, when: '${{in_channels > 0}}'}}" for v in range(1, 41))
+    + "]\nlayers:\n  - {type: B2}\n",
     "expr-round-huge": expr("round(1, -1000000000)"),
     "expr-string-times-1e12": expr('"a" * 10**12'),
     "expr-string-times-product": expr('"a" * (10**6 * 10**6)'),

@@ -210,3 +210,28 @@ def test_the_limit_follows_validate_max_layers(write, run_cli):
     result = run_cli("validate", "--max-layers", "1000", path)
     assert result.exit_code == 1 and "at least 8,000 layers" in result.stderr
     assert run_cli("validate", "--no-budget", write("m.yaml", nested(5, 20))).exit_code == 0
+
+
+def test_layers_left_out_by_when_still_count_as_read(write):
+    """Each instance reads all its written layers, kept or not: bounded at twice the limit."""
+    from darkforge.spec import budget
+
+    whens = ", ".join(["{type: Conv, filters: 4, size: 1, when: '${in_channels < 0}'}"] * 50)
+    uses = ", ".join(f"{{type: B0, w: {w}}}" for w in range(1, 41))
+    text = HEAD + textwrap.dedent(
+        f"""\
+        blocks:
+          B0:
+            params: {{w: int}}
+            layers: [{{type: Conv, filters: $w, size: 1}}, {whens}]
+          B1:
+            layers: [{uses}]
+        layers:
+          - {{type: B1}}
+        """
+    )
+    spec = darkforge.load_spec(write("n.yaml", text))
+    with budget.planning_within(budget.Budget(layers=500)), pytest.raises(SpecError) as caught:
+        plan(spec)
+    assert "blocks read more than 1,000 written layers to instantiate (block B0 leaves" in str(caught.value)
+    assert len(type(spec.layers[0]).library.instances) < 40
