@@ -40,6 +40,7 @@ def network_model_for(data: dict[str, Any], source: SourceMap) -> tuple[type[Net
 _PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
 MAX_INCLUDE_DEPTH = 16  # libraries including libraries
 MAX_INCLUDE_FILES = 64  # distinct files one network reads, however often they are included
+MAX_PATH = 4096  # characters of an include path (Linux's PATH_MAX)
 LIBRARY_KEYS = frozenset({"blocks", "include", "description", "name"})
 
 
@@ -77,11 +78,15 @@ def read_blocks(
 def _included(
     name: str, source: SourceMap, chain: tuple[str, ...], reads: _Reads, at: tuple[Any, ...]
 ) -> dict[str, Block]:
+    if "\0" in name or len(name) > MAX_PATH:
+        raise source.error(
+            f"include path '{_shown(name)}' is no file name", "give a path to a .yaml file", at
+        )
     path = Path(source.file).parent / name
     real = os.path.realpath(path)
     if real in chain:
         shown = " → ".join([*(Path(c).name for c in chain), Path(real).name])
-        raise source.error(f"{name} includes itself ({shown})", "remove the cycle", at)
+        raise source.error(f"{_shown(name)} includes itself ({shown})", "remove the cycle", at)
     if real in reads.done:
         return reads.done[real]
     if len(chain) > MAX_INCLUDE_DEPTH:
@@ -92,11 +97,21 @@ def _included(
     try:
         included, included_source = read_yaml(path)
     except SpecError as e:  # a library's own errors, without what the file holds (it may be no library)
+        if e.line is None:  # missing, a folder, a FIFO, too big: said where the include is written
+            raise source.error(f"{_shown(name)}: {e.message}", e.hint, at) from None
         raise SpecError(_without_content(e.message), e.hint, e.file, e.line, e.column) from None
     if not isinstance(included, dict) or set(included) - LIBRARY_KEYS:
-        raise source.error(f"{name} is not a block library", "a library holds `blocks:` (and `include:`)", at)
+        raise source.error(
+            f"{_shown(name)} is not a block library", "a library holds `blocks:` (and `include:`)", at
+        )
     reads.done[real] = read_blocks(included, included_source, (*chain, real), reads)
     return reads.done[real]
+
+
+def _shown(name: str) -> str:
+    """An include path for an error: control characters escaped, at most 60 characters."""
+    text = name if name.isprintable() else repr(name)[1:-1]
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _without_content(message: str) -> str:

@@ -68,6 +68,6 @@ def charge(read: int, kept: int, block: str, nested: bool) -> None:
         )
     if work.read > work.limit * READ_PER_LAYER:
         raise OverBudget(
-            f"blocks read more than {work.limit * READ_PER_LAYER:,} written layers to instantiate "
-            f"(block {block} leaves most of its layers out by `when`), over the limit"
+            f"blocks read more than {work.limit * READ_PER_LAYER:,} written layers "
+            f"({block} leaves most out by `when`)"
         )

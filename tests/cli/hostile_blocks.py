@@ -141,6 +141,8 @@ include_case(
 include_case("dev-zero", {}, "[/dev/zero]")
 include_case("etc-passwd", {}, "[/etc/passwd]")
 include_case("missing", {}, "[nope.yaml]")
+include_case("nul-in-path", {}, '["a\\0b.yaml"]')
+include_case("path-5000-long", {}, "[" + "a" * 5000 + "]")
 include_case("a-network", {"n.yaml": TINY}, "[n.yaml]")
 include_case("not-a-list", {}, "lib.yaml")
 include_case("ints", {}, "[1, 2]")
