@@ -106,6 +106,8 @@ class Instance:
     infos: list[LayerInfo]
     output: int
     size: int  # layers after expansion, summed once here (nested uses have theirs by now)
+    cost: LayerCost  # the output's shape and every layer's cost, summed once (a use repeated
+    # 1000 times asks 1000 times)
 
 
 class BlockUse(LayerSpec):
@@ -133,16 +135,7 @@ class BlockUse(LayerSpec):
         return list(self.block.definition.inputs)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        inst = self.instance([x.shape for x in inputs])
-        cost = LayerCost(inst.infos[inst.output].output)
-        for info in inst.infos:
-            cost = LayerCost(
-                cost.output,
-                cost.params + info.cost.params,
-                cost.macs + info.cost.macs,
-                cost.dead_params + info.cost.dead_params,
-            )
-        return cost
+        return self.instance([x.shape for x in inputs]).cost
 
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         inst = self.instance(inputs)
@@ -223,7 +216,13 @@ class BlockUse(LayerSpec):
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
-        return Instance(layers, infos, output, sum(layer.flat_size() for layer in layers))
+        total = LayerCost(
+            infos[output].output,
+            sum(i.cost.params for i in infos),
+            sum(i.cost.macs for i in infos),
+            sum(i.cost.dead_params for i in infos),
+        )
+        return Instance(layers, infos, output, sum(layer.flat_size() for layer in layers), total)
 
     def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
         """The most telling of pydantic's errors about layer k (a misspelt key before the
@@ -309,18 +308,22 @@ class BlockUse(LayerSpec):
 
 
 def least_layers(layers: Sequence[LayerSpec]) -> list[int]:
-    """For each layer, a lower bound of the layers it expands to (darkforge.spec.work)."""
+    """For each layer, a lower bound of the layers it expands to (darkforge.spec.work); none
+    without block uses (the size the walk computes is then cheap and exact)."""
+    if not any(isinstance(layer, BlockUse) for layer in layers):
+        return []
     memo: dict[str, int] = {}
     return [_least_of(layer, memo) for layer in layers]
 
 
 def _least_of(layer: LayerSpec, memo: dict[str, int]) -> int:
-    """A lower bound of the layers `layer` expands to, from block definitions alone (nothing is
-    instantiated): a use counts its definition's layers without `when`, block uses among them
-    recursively, repeats as 1 (a depth scale may lower them). Each definition is read once."""
+    """A lower bound of the layers `layer` (of a resolved network) expands to, from block
+    definitions alone (nothing is instantiated): a use counts its own repeats times its
+    definition's layers without `when`, block uses among them recursively, their repeats as 1 (a
+    depth scale may lower them). Each definition is read once; other layers count exactly."""
     if not isinstance(layer, BlockUse):
-        return 1
-    return _least(layer.block, layer.library, memo, ())
+        return layer.flat_size()
+    return layer.repeat * _least(layer.block, layer.library, memo, ())
 
 
 def _least(block: Block, library: Library, memo: dict[str, int], stack: tuple[str, ...]) -> int:

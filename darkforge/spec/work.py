@@ -39,7 +39,7 @@ def counting(least: Sequence[int]) -> Iterator[None]:
     """Count block instantiation against `layer_limit` while a plan walks its layers; `least`
     is a lower bound of what each layer expands to, refused at once if it already passes."""
     limit = layer_limit.get()
-    if limit is not None and sum(least) > limit:
+    if limit is not None and least and sum(least) > limit:
         error = OverBudget(
             f"the network expands to at least {sum(least):,} layers ({max(least):,} from this one), "
             f"over the limit of {limit:,}"

@@ -235,3 +235,14 @@ def test_layers_left_out_by_when_still_count_as_read(write):
         plan(spec)
     assert "blocks read more than 1,000 written layers (B0 leaves most out by `when`)" in str(caught.value)
     assert len(type(spec.layers[0]).library.instances) < 40
+
+
+def test_a_repeated_use_counts_its_repeats_before_any_instance(write, monkeypatch):
+    from darkforge.spec.blocks import BlockUse
+
+    rows = ", ".join(["{type: Conv, filters: 4, size: 1}"] * 200)
+    text = HEAD + f"blocks:\n  B:\n    layers: [{rows}]\nlayers:\n  - {{type: B, repeat: 1000}}\n"
+    spec = darkforge.load_spec(write("n.yaml", text))
+    monkeypatch.setattr(BlockUse, "_instantiate", lambda *a: pytest.fail("instantiated"))
+    with pytest.raises(SpecError, match="expands to at least 200,000 layers"):
+        plan(spec)
