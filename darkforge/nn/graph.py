@@ -42,7 +42,7 @@ def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
         built = layer_type.module_class()(spec, list(inputs))
     except (DarkforgeError, MemoryError):
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise SpecError(
             f"plugin {layer_type.plugin!r}: building its {spec.type} module failed ({why(e)}){BLAME}"
         ) from None
@@ -75,7 +75,7 @@ def _checked(module: nn.Module, args: list[Tensor], check: Check) -> Tensor:
         out = module(*args)
     except (DarkforgeError, MemoryError):
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         if "out of memory" in str(e):
             raise
         raise SpecError(

@@ -127,7 +127,7 @@ def rule(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
         cost = layer.infer(inputs)
     except (ValueError, MemoryError, RecursionError):
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # a plugin that exits is a plugin that failed
         raise ShapeError(
             f"plugin {plugin!r}: the shape rule of {layer.type} failed ({why(e)}){BLAME}"
         ) from None

@@ -233,3 +233,8 @@ plugin_case("init-raises", plugin("HostileInit", init="raise KeyError('init')"),
 plugin_case("forward-disagrees", plugin("HostileForward", forward="x[:, :1]"), "HostileForward")
 plugin_case("forward-raises", plugin("HostileCrash", forward="x.no_such_method()"), "HostileCrash")
 plugin_case("forward-returns-none", plugin("HostileForwardNone", forward="None"), "HostileForwardNone")
+plugin_case("rule-exits", plugin("HostileRuleExit", rule="__import__('sys').exit(7)"), "HostileRuleExit")
+plugin_case("init-exits", plugin("HostileInitExit", init="__import__('sys').exit(7)"), "HostileInitExit")
+plugin_case(
+    "forward-exits", plugin("HostileForwardExit", forward="__import__('sys').exit(7)"), "HostileForwardExit"
+)
