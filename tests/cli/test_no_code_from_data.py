@@ -28,6 +28,7 @@ layers:
   - {{type: GlobalAvgPool}}
   - {{type: Linear}}
 """
+FORMAT = "darkforge-checkpoint-1"  # what darkforge's checkpoints say they are (as a hostile file would)
 REFUSED = "parameter name 'module' is reserved"
 
 
@@ -76,8 +77,6 @@ def pt(root: Path) -> Path:
     """A `.pt` shaped like darkforge's checkpoints (training/checkpoint.py) whose arch is EVIL."""
     import torch
 
-    from darkforge.training.checkpoint import FORMAT
-
     state = {"layers.0.0.weight": torch.zeros(4, 3, 3, 3), "layers.2.weight": torch.zeros(2, 4)}
     path = root / "evil.pt"
     torch.save({"format": FORMAT, "model": state, "inference": info()}, path)
@@ -87,8 +86,6 @@ def pt(root: Path) -> Path:
 def safetensors(root: Path) -> Path:
     import torch
     from safetensors.torch import save_file
-
-    from darkforge.training.checkpoint import FORMAT
 
     metadata = {k: json.dumps(v) for k, v in info().items()} | {"format": FORMAT}
     path = root / "evil.safetensors"
