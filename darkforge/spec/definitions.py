@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from darkforge.spec.base import ID_PATTERN, Ref, Strict
+from darkforge.spec.expr import MAX_MAGNITUDE as LIMIT  # a limit past what expressions compute is no limit
 
 ParamType = Literal["int", "float", "bool", "str"]
 
@@ -18,8 +19,8 @@ class Param(Strict):
 
     type: ParamType
     default: bool | int | float | str | None = None  # bool first: `true` stays a bool
-    min: float | None = Field(None, allow_inf_nan=False)
-    max: float | None = Field(None, allow_inf_nan=False)
+    min: float | None = Field(None, allow_inf_nan=False, ge=-LIMIT, le=LIMIT)
+    max: float | None = Field(None, allow_inf_nan=False, ge=-LIMIT, le=LIMIT)
     choices: list[bool | int | float | str] | None = Field(None, min_length=1, max_length=1000)
     description: str | None = None
 

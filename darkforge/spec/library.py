@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter, ValidationError, create_model
+from pydantic import Field, PydanticSchemaGenerationError, TypeAdapter, ValidationError, create_model
+from pydantic_core import SchemaError
 
 from darkforge.errors import SpecError
 from darkforge.spec import registry
@@ -174,12 +175,19 @@ def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpe
                 raise SpecError(f"block {name}: parameter name {pname!r} is reserved", "rename it")
             fields[pname] = _field(param)
         arity = len(block.definition.inputs)
-        model = create_model(
-            name,
-            __base__=BlockUse,
-            __doc__=block.definition.description or f"User block {name} ({block.where}).",
-            **fields,
-        )
+        try:
+            model = create_model(
+                name,
+                __base__=BlockUse,
+                __doc__=block.definition.description or f"User block {name} ({block.where}).",
+                **fields,
+            )
+        except (PydanticSchemaGenerationError, SchemaError, TypeError, ValueError) as e:
+            # the parameters' checks (darkforge.spec.definitions) should leave nothing pydantic refuses
+            first = (str(e).splitlines() or [type(e).__name__])[-1][:120]
+            raise SpecError(
+                f"block {name} ({block.where}): its parameters cannot be checked ({first})"
+            ) from None
         model.block = block
         model.library = library
         model.arity = (arity, arity)

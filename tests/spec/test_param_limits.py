@@ -39,6 +39,18 @@ layers:
         ("int", "default: x", "5:14: blocks.B.params.w", "default 'x' is no int"),
         ("int", "default: 3, choices: [1, 2]", "5:14: blocks.B.params.w", "default 3 is none of the choices"),
         ("int", "default: 0, min: 1", "5:14: blocks.B.params.w", "default 0 lies outside `min`..`max`"),
+        (
+            "int",
+            "min: -9223372036854775809",
+            "5:29: blocks.B.params.w.min",
+            "Input should be greater than or equal to -1000000000000; got -9223372036854775809",
+        ),
+        (
+            "float",
+            "max: 1.0e+300",
+            "5:31: blocks.B.params.w.max",
+            "Input should be less than or equal to 1000000000000; got 1e+300",
+        ),
     ],
 )
 def test_bad_limits_are_one_located_line(run_cli, write, kind, limits, at, what):
