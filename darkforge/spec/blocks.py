@@ -233,7 +233,7 @@ class BlockUse(LayerSpec):
         messages = {
             "extra_forbidden": lambda: f"unknown key {loc[-1]!r}",
             "missing": lambda: f"missing required key {loc[-1]!r}",
-            "union_tag_invalid": lambda: f"unknown layer type {data.get('type')!r}",
+            "union_tag_invalid": lambda: f"unknown layer type {str(data.get('type'))[:60]!r}",
         }
         message = messages.get(detail["type"], lambda: str(detail["msg"]))()
         return self._error(message, ("layers", k, *loc))

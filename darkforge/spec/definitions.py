@@ -38,18 +38,18 @@ class Param(Strict):
         if self.default is not None:
             self._check_value(self.default, "default")
             if self.choices is not None and self.default not in self.choices:
-                raise ValueError(f"default {self.default!r} is none of the choices")
+                raise ValueError(f"default {_short(self.default)} is none of the choices")
             low, high = self.min, self.max
             if (low is not None and self.default < low) or (high is not None and self.default > high):  # type: ignore[operator]
-                raise ValueError(f"default {self.default!r} lies outside `min`..`max`")
+                raise ValueError(f"default {_short(self.default)} lies outside `min`..`max`")
         return self
 
     def _check_value(self, value: object, what: str) -> None:
         kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}[self.type]
         if (isinstance(value, bool) and self.type != "bool") or not isinstance(value, kinds):
-            raise ValueError(f"{what} {value!r} is no {self.type}")
+            raise ValueError(f"{what} {_short(value)} is no {self.type}")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{what} {value!r} is not a finite number")
+            raise ValueError(f"{what} {_short(value)} is not a finite number")
 
 
 class BlockDefinition(Strict):
@@ -70,3 +70,8 @@ class BlockDefinition(Strict):
         if isinstance(value, dict):
             return {k: {"type": v} if isinstance(v, str) else v for k, v in value.items()}
         return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
