@@ -125,6 +125,11 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
         data: bytes = graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise UsageError(f"cannot render {fmt}: Graphviz's `dot` program is not installed", INSTALL) from None
+    except BrokenPipeError:  # dot quit before reading the whole graph (click would exit 1 silently)
+        raise DarkforgeError(
+            f"Graphviz's `dot` failed to render {fmt}: it stopped reading the graph",
+            "write its source with --format dot",
+        ) from None
     except graphviz.CalledProcessError as e:
         stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr or "")
         reason = stderr.strip().splitlines()[0] if stderr.strip() else f"exit status {e.returncode}"

@@ -4,7 +4,10 @@ refused with one line before `dot` runs (the DOT source is still written with --
 
 from __future__ import annotations
 
+import shutil
+
 import graphviz
+import pytest
 
 HEAD = "name: r\ninput: {channels: 3, size: 8}\nlayers:\n  - {type: Conv, filters: 1, size: 1}\n"
 
@@ -41,3 +44,26 @@ def test_a_drawing_too_big_to_lay_out_is_refused_before_dot(run_cli, write, tmp_
     assert len(lines) == 1 and "more than Graphviz lays out in reasonable time (8,000)" in lines[0], lines
     assert "--format dot" in lines[0] and not (tmp_path / "w.svg").exists()
     assert run_cli("draw", path, "--format", "dot", "-o", tmp_path / "w.dot").exit_code == 0
+
+
+def test_dot_quitting_mid_graph_is_one_line_not_a_silent_exit(run_cli, write, tmp_path, monkeypatch):
+    """Base darkforge exited 1 with no word when `dot` died on a huge tooltip (click's EPIPE rule)."""
+
+    def quits(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", quits)
+    result = run_cli("draw", write("r.yaml", HEAD), "-o", tmp_path / "r.svg")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: Graphviz's `dot` failed to render svg: it stopped reading the graph; "
+        "write its source with --format dot"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")
+def test_the_route_of_5000_inputs_renders(run_cli, write, tmp_path):
+    path = write("r.yaml", HEAD + "  - {type: Route, from: [" + ", ".join(["0"] * 5000) + "]}\n")
+    result = run_cli("draw", path, "-o", tmp_path / "r.svg")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.svg").read_text().count("×4999") == 1
