@@ -79,6 +79,8 @@ def describe(
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
         hint = "add it"
+    elif kind == "value_error":  # darkforge's own validators say what is wrong in their words
+        message = message.removeprefix("Value error, ")
     else:
         message = f"{message}; got {_short(_lookup(data, loc))}" if _has(data, loc) else message
     block = _block_of(data, loc, library)
