@@ -153,8 +153,14 @@ def eval_(
     model.to(dev)
     # the data the checkpoint was trained on, unless --data says otherwise (older ones: cifar10)
     source = data or info.data or "cifar10"
+    # the test split alone, decoded as it is read: eval writes no cache beside the user's images
+    folder = source.startswith("imagefolder:") or Path(source).is_dir()
     dataset = load_dataset(
-        source, data_dir or (info.data_dir if not data else None), (info.input[1], info.input[2])
+        source,
+        data_dir or (info.data_dir if not data else None),
+        (info.input[1], info.input[2]),
+        cache_mode="none" if folder else "auto",
+        only="test",
     )
     if dataset.classes != info.classes:
         raise DataError(

@@ -204,9 +204,10 @@ def _splits(data: Dataset, recipe: Recipe, device: torch.device) -> tuple[Split,
 
 
 def split_off(train: Split, share: float, seed: int) -> tuple[Split, Split]:
-    """(train, val): a seeded random `share` of train held out, the same on every resume."""
+    """(train, val): a seeded random `share` of train held out (one image at least, of a tiny
+    set), the same on every resume."""
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-    n_val = int(share * len(order))
+    n_val = min(max(1, int(share * len(order))), len(order) - 1)
     return train.subset(order[n_val:]), train.subset(order[:n_val])
 
 

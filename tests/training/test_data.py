@@ -118,3 +118,32 @@ def test_crop_is_a_shift_with_zero_padding():
     padded = torch.nn.functional.pad(image, (1, 1, 1, 1))
     windows = [padded[..., i : i + 4, j : j + 4] for i in range(3) for j in range(3)]
     assert any(torch.equal(out, w) for w in windows)
+
+
+def test_a_bare_folder_and_the_train_val_layout_load(tmp_path):
+    root = make_folder(tmp_path / "data")
+    (root / "test").rename(root / "val")  # ImageNet's (and Ultralytics') layout: train/ + val/
+    data = load_dataset(str(root), None, (8, 8))  # a bare path: an image folder
+    assert data.name == f"imagefolder:{root} (val/ as the test split)"
+    assert len(data.test) == 6 and data.val is None  # best is then picked on a share of train
+    (root / "val").rename(root / "other")
+    with pytest.raises(DataError, match="no test/ or val/ folder"):
+        load_dataset(str(root), None, (8, 8))
+
+
+def test_eval_decodes_only_the_split_it_measures_and_writes_nothing(run_cli, tmp_path):
+    from conftest import ROOT
+
+    root = make_folder(tmp_path / "data", per_class=4, size=16)
+    arch = ROOT / "archs" / "darknet53.yaml"
+    train = ["train", arch, "--scale", "nano", "--data", root, "epochs=1", "--project", tmp_path / "runs"]
+    assert run_cli(*train).exit_code == 0
+    for p in (root / "train").rglob("*.png"):
+        p.write_bytes(b"not an image")  # eval must not read train/
+    for cache in root.rglob(".darkforge-cache"):
+        for f in cache.iterdir():
+            f.unlink()
+        cache.rmdir()
+    result = run_cli("eval", tmp_path / "runs" / "train" / "weights" / "best.pt")
+    assert result.exit_code == 0, result.output
+    assert "on 8 test images" in result.output and not list(root.rglob(".darkforge-cache"))

@@ -75,11 +75,14 @@ def load_dataset(
     cache_mode: str = "auto",
     budget: int | None = None,
     workers: int | None = None,
+    only: str | None = None,
 ) -> Dataset:
     """`source` is cifar10, cifar100, fake, or imagefolder:DIR; images come out at `size` (H, W).
     `cache_mode` and `budget` (bytes) choose where an image folder's pixels live; `workers` decode
     files in `none` mode (default: up to 4, one per CPU)."""
     kind, _, arg = source.partition(":")
+    if kind not in SOURCES and Path(source).expanduser().is_dir():  # a bare folder: an image folder
+        kind, arg = "imagefolder", source
     if kind not in SOURCES:
         raise UsageError(
             f"--data {source!r} is not a dataset", "use cifar10, cifar100, imagefolder:DIR or fake"
@@ -91,7 +94,7 @@ def load_dataset(
             raise UsageError(f"--cache {cache_mode} applies to imagefolder: data", "use --cache ram or auto")
         return SOURCES[kind](arg, data_dir, size)
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    return imagefolder(arg, size, cache_mode, budget or default_budget(), workers)
+    return imagefolder(arg, size, cache_mode, budget or default_budget(), workers, only)
 
 
 def _cifar(kind: str) -> Callable[[str, str | None, tuple[int, int]], Dataset]:
@@ -124,23 +127,36 @@ def _cifar(kind: str) -> Callable[[str, str | None, tuple[int, int]], Dataset]:
     return load
 
 
-def imagefolder(arg: str, size: tuple[int, int], mode: str, budget: int, workers: int) -> Dataset:
+def imagefolder(
+    arg: str, size: tuple[int, int], mode: str, budget: int, workers: int, only: str | None = None
+) -> Dataset:
+    """DIR/train/<class>/, DIR/test/<class>/ and an optional DIR/val/<class>/; the ImageNet (and
+    Ultralytics) layout of train/ and val/ alone uses val/ as the test split (`best` is then
+    picked on a share of train held out). `only`: decode that split alone (eval's), the classes
+    read from train/'s folder names."""
     if not arg:
         raise UsageError("--data imagefolder needs a folder", "e.g. --data imagefolder:/data/cifar10-jpeg")
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder", "it must hold train/<class>/ and test/<class>/")
-    names = [s for s in FOLDER_SPLITS if s != "val" or (root / "val").is_dir()]
+    names = [s for s in FOLDER_SPLITS if s == "train" or (root / s).is_dir()]
+    if "test" not in names and "val" not in names:
+        raise DataError(
+            f"{root}: no test/ or val/ folder",
+            "an image folder needs train/<class>/ and test/<class>/ (or val/<class>/)",
+        )
+    as_test = "test" if "test" in names else "val"  # train/ + val/ (ImageNet's layout): val/ is reported once
     files = {split: _class_files(root / split) for split in names}
     classes = list(files["train"])
     for split in names[1:]:
         if list(files[split]) != classes:
-            only = sorted(set(classes) ^ set(files[split]))
+            odd = sorted(set(classes) ^ set(files[split]))
             raise DataError(
-                f"{root}: train and {split} have different classes ({', '.join(only)})",
+                f"{root}: train and {split} have different classes ({', '.join(odd)})",
                 f"train and {split} need the same class folders",
             )
-    items = {s: [(p, label) for label, paths in enumerate(files[s].values()) for p in paths] for s in names}
+    wanted = [as_test if only == "test" else only] if only else names
+    items = {s: [(p, label) for label, paths in enumerate(files[s].values()) for p in paths] for s in wanted}
     decoded = sum(len(v) for v in items.values()) * 3 * size[0] * size[1]
     if mode == "auto":
         mode = choose_cache(decoded, budget, _free_space(root))
@@ -148,8 +164,12 @@ def imagefolder(arg: str, size: tuple[int, int], mode: str, budget: int, workers
         splits = {s: Split(Files([p for p, _ in v], size, 3, workers), _labels(v)) for s, v in items.items()}
     else:
         splits = _cached(root, size, classes, items, mode)
-    val = splits.get("val")
-    return Dataset(f"imagefolder:{root}", splits["train"], splits["test"], classes, val, mode)
+    if only:  # eval's split alone: nothing else decoded (an empty train)
+        empty = Split(torch.empty(0, 3, *size, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
+        return Dataset(f"imagefolder:{root}", empty, splits[wanted[0]], classes, None, mode)
+    val = splits.get("val") if as_test == "test" else None
+    name = f"imagefolder:{root}" + ("" if as_test == "test" else " (val/ as the test split)")
+    return Dataset(name, splits["train"], splits[as_test], classes, val, mode)
 
 
 def _labels(items: list[tuple[Path, int]]) -> torch.Tensor:
