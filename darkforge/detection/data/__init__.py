@@ -1,0 +1,19 @@
+"""Detection data: data.yaml and COCO json readers, label checks, letterboxed uint8 pixels with
+boxes beside them (ram/disk/none, as classification), and batched box augmentation."""
+
+from darkforge.detection.data.augment import BoxAugment, augment
+from darkforge.detection.data.batches import DetectionBatches
+from darkforge.detection.data.labels import Labels
+from darkforge.detection.data.load import DetectionData, load_detection_data, read_detection_labels
+from darkforge.detection.data.split import DetectionSplit
+
+__all__ = [
+    "BoxAugment",
+    "DetectionBatches",
+    "DetectionData",
+    "DetectionSplit",
+    "Labels",
+    "augment",
+    "load_detection_data",
+    "read_detection_labels",
+]
