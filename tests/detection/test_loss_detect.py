@@ -94,6 +94,23 @@ def test_optimising_free_maps_finds_the_boxes_and_their_classes():
         assert box_iou(boxes[a : a + 1], target[None]).item() > 0.9
 
 
+def test_the_loss_of_a_detect_head_reads_its_attributes():
+    class Head:  # what the Detect module exposes (DETECTION.md)
+        nc, reg_max, stride = 5, 8, torch.tensor([8.0, 16.0])
+
+    loss = DetectionLoss.for_head(Head(), box=1.0)
+    assert (loss.nc, loss.reg_max, loss.strides) == (5, 8, [8.0, 16.0])
+    assert loss.gains == {"box": 1.0, "cls": 0.5, "dfl": 1.5}
+
+
+def test_half_precision_maps_give_a_float32_loss():
+    raw = [m.detach().half().requires_grad_() for m in maps()]
+    total, _ = DetectionLoss(NC)(raw, TARGETS, image_size=64)
+    assert total.dtype == torch.float32
+    total.backward()
+    assert raw[0].grad.dtype == torch.float16 and torch.isfinite(raw[0].grad).all()
+
+
 def test_maps_that_do_not_fit_the_loss_are_refused():
     loss = DetectionLoss(NC)
     with pytest.raises(DataError, match=r"level 0: a Detect map must be \(B, 67, H, W\)"):

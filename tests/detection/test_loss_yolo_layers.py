@@ -44,6 +44,7 @@ def test_a_mask_left_out_means_every_anchor():
         ({"truth_thresh": 0.9}, "yolo layer 1: truth_thresh 0.9 .* is not supported; set truth_thresh=1"),
         ({"loss": {"iou_normalizer": 0.07}}, "yolo layer 1: `iou_normalizer=0.07` changes Darknet's loss"),
         ({"loss": {"iou_loss": "giou"}}, "yolo layer 1: `iou_loss=giou` changes Darknet's loss"),
+        ({"decode": True}, "yolo layer 1: `decode` outputs decoded boxes; .*; set decode: false to train"),
     ],
 )
 def test_what_the_loss_cannot_honour_is_refused(changes, message):

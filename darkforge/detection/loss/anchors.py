@@ -19,7 +19,7 @@ DFL_EPS = 0.01
 
 
 def make_anchors(
-    feature_sizes: Sequence[tuple[int, int]],
+    feature_sizes: Sequence[Sequence[int]],  # (H, W) per level
     strides: Sequence[float],
     *,
     device: torch.device | str | None = None,

@@ -14,6 +14,7 @@ batch factor (what a log shows per epoch).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,13 +55,19 @@ class DetectionLoss:
         self.gains = {"box": box, "cls": cls, "dfl": dfl}
         self.assigner = assigner or TaskAlignedAssigner()
 
+    @staticmethod
+    def for_head(head: Any, *, box: float = 7.5, cls: float = 0.5, dfl: float = 1.5) -> DetectionLoss:
+        """The loss of a Detect module, from its `nc`, `reg_max` and `stride` (DETECTION.md)."""
+        strides = [float(s) for s in head.stride]
+        return DetectionLoss(head.nc, head.reg_max, strides, box=box, cls=cls, dfl=dfl)
+
     def __call__(
         self, raw_maps: Sequence[Tensor], targets: Tensor, image_size: int | tuple[int, int]
     ) -> tuple[Tensor, dict[str, float]]:
         """raw_maps: per level (B, 4·reg_max + nc, H_i, W_i); targets (M, 6) rows (image, class,
         x1, y1, x2, y2) in input pixels; image_size the input's side (or (h, w))."""
         self._check(raw_maps, image_size)
-        flat = flatten_levels(raw_maps)  # (B, A, 4R + nc)
+        flat = flatten_levels(raw_maps).float()  # (B, A, 4R + nc); float32 under autocast too
         b = flat.shape[0]
         box_logits, cls_logits = flat.split([4 * self.reg_max, self.nc], -1)
         points, stride = make_anchors(
@@ -69,7 +76,7 @@ class DetectionLoss:
         grid = points / stride[:, None]  # anchor points in stride units
         dist = dfl_expectation(box_logits, self.reg_max)  # (B, A, 4) in stride units
         pred_boxes = dist2bbox(grid, dist) * stride[:, None]  # (B, A, 4) xyxy input pixels
-        gt = pad_targets(targets.to(flat.dtype), b)
+        gt = pad_targets(targets.to(flat.device, flat.dtype), b)
         got = self.assigner(cls_logits.detach().sigmoid(), pred_boxes.detach(), points, gt)
         norm = got.scores.sum().clamp(min=1)
         cls_loss = F.binary_cross_entropy_with_logits(cls_logits, got.scores, reduction="sum") / norm

@@ -39,6 +39,9 @@ def _check(i: int, layer: Yolo, first: Yolo) -> None:
     where = f"yolo layer {i}"
     if type(layer) is not Yolo:
         raise SpecError(f"{where}: a {layer.type} head has no loss here", hint="use [yolo] heads")
+    if layer.decode:
+        raise SpecError(f"{where}: `decode` outputs decoded boxes; the loss needs the raw map",
+                        hint="set decode: false to train")  # fmt: skip
     if layer.anchors is None:
         raise SpecError(f"{where}: no anchors", hint="give `anchors` (w, h pairs in input pixels)")
     if (layer.classes, layer.anchors, layer.new_coords) != (first.classes, first.anchors, first.new_coords):

@@ -64,8 +64,9 @@ class YoloLoss:
         y2) in input pixels; image_size the input's side (or (h, w))."""
         if len(raw_maps) != len(self.heads.masks):
             raise ValueError(f"{len(self.heads.masks)} yolo heads, {len(raw_maps)} maps")
+        raw_maps = [m.float() for m in raw_maps]  # the loss in float32, under autocast too
         size, b = input_hw(image_size), raw_maps[0].shape[0]
-        targets = targets.to(raw_maps[0].dtype)
+        targets = targets.to(raw_maps[0].device, raw_maps[0].dtype)
         gt = pad_targets(targets, b)
         best = self._best_anchor(targets)
         box = cls = obj = raw_maps[0].sum() * 0  # zero terms that still reach the graph
