@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from darkforge.errors import SpecError, did_you_mean
 from darkforge.nn.graph import module_for, run, schedule
-from darkforge.spec.base import NetworkSpec
+from darkforge.spec.base import NetworkSpec, ShapeError
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import Plan, describe, plan
 
@@ -38,6 +38,14 @@ class Network(nn.Module):
                     f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
                     "choose another id",
                 ) from e
+        for info in kept:  # heads that need the plan's input (Detect's strides)
+            for module in self.layers[info.name].modules():
+                bind = getattr(module, "bind_input", None)
+                if callable(bind):
+                    try:
+                        bind(plan.input)
+                    except ShapeError as e:
+                        raise SpecError(f"{describe(plan.spec, info.index)}: {e}") from None
         self._sources = [info.sources for info in kept]
         self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.

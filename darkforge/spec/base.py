@@ -132,6 +132,11 @@ class LayerSpec(Strict):
         """len(self.expand(...)), without building the parts (darkforge.spec.budget counts it)."""
         return self.repeat
 
+    def note(self, inputs: Sequence[Shape], network_input: Shape) -> str:
+        """One line `summary` prints under its table for this layer (a head's strides and
+        classes), "" for none."""
+        return ""
+
 
 class InputSpec(Strict):
     channels: int = Field(3, ge=1, le=4096)
@@ -181,6 +186,10 @@ class NetworkSpec(Strict):
         None, description="the training recipe (see docs/training.md); flags override it"
     )
     _source: Any = PrivateAttr(None)  # darkforge.spec.load.SourceMap: file name and YAML positions
+    # Readers of formats with their own scale rule (Ultralytics') set it: scale name -> the spec
+    # read again at that scale; such a spec lists no `scales` of darkforge's kind.
+    _rescale: Any = PrivateAttr(None)
+    _converted_from: str | None = PrivateAttr(None)  # the format a reader translated, e.g. "ultralytics"
 
     def resolved(
         self,
@@ -189,6 +198,9 @@ class NetworkSpec(Strict):
         classes: int | None = None,
     ) -> Self:
         """The concrete network: a scale applied, the input size and class count overridden."""
+        if scale is not None and self._rescale is not None:
+            rescaled: Self = self._rescale(scale)
+            return rescaled.resolved(None, input_size, classes)
         layers = list(self.layers)
         if scale is not None:
             if scale not in self.scales:

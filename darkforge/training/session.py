@@ -160,6 +160,11 @@ def prepare(
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
     path = arch_path(arch)
     spec = load_spec(path)
+    if spec._converted_from is not None and scale is not None:
+        spec, scale = (
+            spec.resolved(scale),
+            None,
+        )  # its reader's own scale rule, applied once: the run keeps that
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
     rec = recipe.resolve(preset, spec.train, overrides, str(path))
@@ -186,7 +191,7 @@ def prepare(
 def _arch_yaml(path: Path, spec: Any) -> str:
     """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
     .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
-    if path.suffix == ".cfg":
+    if path.suffix == ".cfg" or spec._converted_from is not None:  # e.g. an Ultralytics YAML
         return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
     return path.read_text()
 

@@ -28,6 +28,7 @@ from darkforge.nn.network import Network
 from darkforge.nn.network import build as build_network
 from darkforge.spec.base import NetworkSpec
 from darkforge.training import checkpoint
+from darkforge.ultralytics.weights import darkforge_names, plain_state_dict
 
 DARKNET = re.compile(r"(\.weights|\.conv\.\d+)$")
 
@@ -89,6 +90,7 @@ def transfer(model: nn.Module, path: str | os.PathLike[str]) -> Transfer:
     if DARKNET.search(file.name):
         return _darknet(model, file)
     tensors, classes = _read(file)
+    tensors = darkforge_names(tensors, model)  # Ultralytics' `model.i.` names, if the file has them
     target = model.state_dict()
     report = Transfer(str(path), len(target))
     mapped: dict[str, Tensor] = {}
@@ -129,7 +131,14 @@ def _read(file: Path) -> tuple[dict[str, Tensor], int | None]:
             raise DataError(f"{file}: not a readable safetensors file ({type(e).__name__})") from None
         classes = metadata.get("classes")
         return tensors, len(_json_list(classes)) if classes else None
-    payload = checkpoint.load(file)
+    try:
+        payload = checkpoint.load(file)
+    except DataError:  # not darkforge's: a bare state_dict (Ultralytics' names, say) also loads
+        plain = plain_state_dict(file)
+        if plain is None:
+            raise
+        checkpoint.check_tensors(plain, file)
+        return plain, None
     classes_list = payload.get("inference", {}).get("classes")
     return dict(payload["model"]), len(classes_list) if isinstance(classes_list, list) else None
 
