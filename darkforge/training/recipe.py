@@ -26,6 +26,25 @@ class Augment(Strict):
     )
 
 
+class Boxes(Strict):
+    """Detection: box augmentation (detection/data/augment.py), loss gains, evaluation NMS."""
+
+    mosaic: bool = Field(True, description="4-image mosaic (YOLOv4) on each training batch")
+    close_mosaic: int = Field(2, ge=0, description="the last N epochs train without mosaic")
+    flip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal mirror")
+    scale: float = Field(0.5, ge=0, lt=1, description="random gain in [1 - scale, 1 + scale]")
+    translate: float = Field(0.1, ge=0, le=0.5, description="random shift, a fraction of the side")
+    hsv_h: float = Field(0.015, ge=0, le=0.5, description="hue turn, a fraction of the colour circle")
+    hsv_s: float = Field(0.7, ge=0, le=1, description="saturation gain in [1 - s, 1 + s]")
+    hsv_v: float = Field(0.4, ge=0, le=1, description="value gain in [1 - v, 1 + v]")
+    box: float = Field(7.5, ge=0, description="loss gain of the box term (CIoU)")
+    cls: float = Field(0.5, ge=0, description="loss gain of the class term (BCE)")
+    dfl: float = Field(1.5, ge=0, description="loss gain of the DFL term (Detect heads)")
+    conf: float = Field(0.001, ge=0, le=1, description="validation: lowest score kept before NMS")
+    iou: float = Field(0.7, gt=0, le=1, description="validation: NMS IoU threshold")
+    max_det: int = Field(300, ge=1, le=100_000, description="validation: detections kept per image")
+
+
 class Recipe(Strict):
     epochs: int = Field(30, ge=1, le=100_000)
     batch: int = Field(256, ge=1, le=65536, description="images per optimizer step (global)")
@@ -43,6 +62,7 @@ class Recipe(Strict):
         True, description="start each residual block as the identity (last batch-norm scale 0)"
     )
     augment: Augment = Field(default_factory=Augment)
+    boxes: Boxes = Field(default_factory=Boxes, description="detection: box augmentation, loss, NMS")
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
     ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of weights for evaluation (0: off)")
@@ -90,6 +110,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment": {"crop": 0, "flip": False, "cutout": 0},
         "normalize": False,
         "tta_flip": False,
+    },
+    # Detectors (what `train` uses for a network with a detection head unless --recipe says):
+    # SGD with YOLO's momentum, pixels / 255, no label smoothing or flip-TTA, a short warm-up.
+    "detect": {
+        "epochs": 30,
+        "batch": 64,
+        "lr": 0.01,
+        "momentum": 0.937,
+        "warmup": 0.1,
+        "label_smoothing": 0.0,
+        "normalize": False,
+        "tta_flip": False,
+        "ema": 0.999,
     },
 }
 
