@@ -160,3 +160,13 @@ def test_hue_turns_about_the_grey_axis_and_saturation_keeps_the_max():
     torch.testing.assert_close(grey, x.amax(1, keepdim=True).expand_as(x))
     half = jitter_colour(x, torch.tensor([[0.0, 1.0, 0.5]] * 2))
     torch.testing.assert_close(half, x * 0.5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_seed_gives_the_same_batch_on_the_gpu():
+    images, targets = painted(8)
+    cpu = augment(images, targets, torch.Generator().manual_seed(3), mosaic=True)
+    gpu = augment(images.cuda(), targets.cuda(), torch.Generator().manual_seed(3), mosaic=True)
+    assert gpu[0].device.type == "cuda"
+    assert (gpu[0].cpu().int() - cpu[0].int()).abs().max() <= 1  # float rounding of the bilinear taps
+    torch.testing.assert_close(gpu[1].cpu(), cpu[1])

@@ -30,3 +30,15 @@ def test_without_augmentation_a_batch_is_the_split_in_order(tmp_path):
     assert torch.equal(x, data.train.gather(torch.tensor([0, 1])))
     assert torch.equal(t, data.train.targets(torch.tensor([0, 1])))
     assert u.shape == (0, 6)  # c.jpg and d.png are background images
+
+
+def test_a_subset_keeps_each_image_with_its_boxes(tmp_path):
+    data_yaml, _ = write_set(tmp_path)
+    train = load_detection_data(data_yaml, 32, cache_mode="ram").train
+    rows = torch.tensor([1, 3, 0])
+    part = train.subset(rows)
+    assert len(part) == 3 and part.counts.tolist() == [1, 0, 2]
+    assert torch.equal(part.gather(torch.arange(3)), train.gather(rows))
+    assert torch.equal(part.targets(torch.arange(3)), train.targets(rows))
+    assert [f.name for f in part.files] == ["b.png", "d.png", "a.jpg"]
+    assert torch.equal(part.scale, train.scale[rows]) and torch.equal(part.pad, train.pad[rows])

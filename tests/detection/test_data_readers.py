@@ -13,7 +13,7 @@ from conftest import SHARED
 from detset import NAMES, write_images, write_set, write_yaml
 from PIL import Image, ImageOps
 
-from darkforge.detection.data import load_detection_data, read_detection_labels
+from darkforge.detection.data import is_detection_source, load_detection_data, read_detection_labels
 from darkforge.detection.data.coco import read_coco
 from darkforge.detection.data.images import decode_upright
 from darkforge.detection.data.yolo import label_path, list_images, read_yolo
@@ -113,7 +113,7 @@ def test_every_cache_mode_serves_the_same_pixels(tmp_path, monkeypatch):
         assert torch.equal(data.train.gather(rows), expected), mode
         assert torch.equal(data.val.targets(torch.tensor([0])), loads["none"].val.targets(torch.tensor([0])))
     assert isinstance(loads["ram"].train.images, torch.Tensor)
-    assert list((tmp_path / "set" / ".darkforge-cache").glob("darkforge-det-*.u8"))  # beside the data
+    assert list((tmp_path / "set/images/.darkforge-cache").glob("darkforge-det-*.u8"))  # beside the images
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -157,3 +157,20 @@ def test_shared_cifar_det_reads_alike_in_both_forms(tmp_path):
     }
     for split in yolo:
         same_labels(yolo[split], coco[split])
+
+
+def test_both_label_forms_of_a_set_share_one_decoded_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKFORGE_CACHE", str(tmp_path / "cache"))
+    data_yaml, train_json = write_set(tmp_path / "set")
+    yolo = load_detection_data(data_yaml, 24, cache_mode="disk")
+    coco = load_detection_data(train_json, 24, cache_mode="disk")
+    assert len(list((tmp_path / "set").rglob("darkforge-det-*.u8"))) == 1
+    assert torch.equal(yolo.train.gather(torch.arange(4)), coco.train.gather(torch.arange(4)))
+    assert torch.equal(yolo.train.targets(torch.arange(4))[:, :2], coco.train.targets(torch.arange(4))[:, :2])
+
+
+def test_which_data_arguments_are_detection_sets():
+    assert [is_detection_source(s) for s in ("a/data.yaml", "x.YML", "t/instances_train2017.json")] == [
+        True
+    ] * 3
+    assert [is_detection_source(s) for s in ("cifar10", "imagefolder:/d", "fake:10,10")] == [False] * 3

@@ -4,7 +4,12 @@ boxes beside them (ram/disk/none, as classification), and batched box augmentati
 from darkforge.detection.data.augment import BoxAugment, augment
 from darkforge.detection.data.batches import DetectionBatches
 from darkforge.detection.data.labels import Labels
-from darkforge.detection.data.load import DetectionData, load_detection_data, read_detection_labels
+from darkforge.detection.data.load import (
+    DetectionData,
+    is_detection_source,
+    load_detection_data,
+    read_detection_labels,
+)
 from darkforge.detection.data.split import DetectionSplit
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "DetectionSplit",
     "Labels",
     "augment",
+    "is_detection_source",
     "load_detection_data",
     "read_detection_labels",
 ]

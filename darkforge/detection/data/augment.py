@@ -96,10 +96,10 @@ def apply(images: Tensor, targets: Tensor, numbers: Draw, config: BoxAugment) ->
     gain, shift = numbers.gain.to(device, torch.float32), numbers.shift.to(device, torch.float32)
     x = warp(canvas, gain, shift, size) if _moves(numbers) else canvas
     index = rows[:, 0].long()
-    g = gain[index, None]
-    offset = size / 2 - g * side / 2 + shift[index]  # (M, 2): p_out = p·gain + offset
-    rows[:, 2:] = rows[:, 2:] * g + offset.repeat(1, 2)
-    area = area * g[:, 0] ** 2
+    gains = gain[index, None]  # (M, 1)
+    offset = size / 2 - gains * side / 2 + shift[index]  # (M, 2): p_out = p·gain + offset
+    rows[:, 2:] = rows[:, 2:] * gains + offset.repeat(1, 2)
+    area = area * gains[:, 0] ** 2
     mirror = numbers.mirror.to(device)
     x = torch.where(mirror[:, None, None, None], x.flip(3), x)
     flipped = rows[:, [0, 1, 4, 3, 2, 5]] * torch.tensor([1, 1, -1, 1, -1, 1], device=device)

@@ -28,6 +28,8 @@ from darkforge.files import read_text
 from darkforge.training.datasets import default_budget
 from darkforge.training.splits import Lazy
 
+DETECTION_FILES = (".yaml", ".yml", ".json")
+
 
 @dataclass
 class DetectionData:
@@ -50,7 +52,8 @@ def load_detection_data(
     """Read, check and letterbox a detection set; `cache_mode` and `budget` (bytes) as for
     classification (`auto`: ram when it fits half the memory, else disk, else none)."""
     names, labels = read_detection_labels(source)
-    root = Path(source).parent
+    # the cache sits beside the images, so both label forms of one set share it
+    root = Path(os.path.commonpath([str(f.parent) for split in labels.values() for f in split.files]))
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     pixels, mode = place_pixels(root, labels, input_size, cache_mode, budget or default_budget(), workers)
     splits = {s: _split(labels[s], pixels[s], input_size) for s in labels}
@@ -59,13 +62,19 @@ def load_detection_data(
     )
 
 
+def is_detection_source(source: str | os.PathLike[str]) -> bool:
+    """Whether `--data` names a detection set (a data.yaml or a COCO json) rather than a
+    classification source (cifar10, imagefolder:DIR, fake)."""
+    return Path(source).suffix.lower() in DETECTION_FILES
+
+
 def read_detection_labels(source: str | os.PathLike[str]) -> tuple[list[str], dict[str, Labels]]:
     """(names, split -> Labels) of a data.yaml or a COCO json, every label checked."""
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError("no such file", "give a data.yaml or a COCO instances .json", str(path))
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
+    if suffix in (".yaml", ".yml"):  # DETECTION_FILES
         data = read_data_yaml(path)
         where = f"names in {path.name}"
         splits = {s: concat([_read(p, data.names, where) for p in paths]) for s, paths in data.splits.items()}
