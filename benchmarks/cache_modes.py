@@ -4,7 +4,7 @@
 
 Each mode trains the same network (darknet53 --scale nano by default) from the same start with the
 default recipe's batch, augmentation (crop 4, flip) and SGD, exactly as `darkforge train` builds its
-batches (darkforge.training.batches). It also times the data path alone (fetch + augment, no model).
+batches (darkforge.training.data.batches). It also times the data path alone (fetch + augment, no model).
 
     python benchmarks/cache_modes.py /tmp/cifar10-jpeg [--rounds 5] [--steps 10] [--modes ram,disk]
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 import darkforge
-from darkforge.training.data import Batches, load_dataset
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
 from darkforge.training.optim import make_optimizer
 from darkforge.training.recipe import resolve
 

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reference import Darknet53
 
 import darkforge
-from darkforge.training.data import Batches, load_dataset
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
 from darkforge.training.optim import make_optimizer
 from darkforge.training.recipe import resolve
 

@@ -21,13 +21,13 @@ if TYPE_CHECKING:
     from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
     from darkforge.nn.network import Network
     from darkforge.training.session import Run, train
-    from darkforge.training.transfer import build
+    from darkforge.weights.transfer import build
 
 __version__ = "0.2.0"
 
 # torch-backed names, imported on first use so `import darkforge` does not import torch
 _LAZY = {
-    "build": "darkforge.training.transfer",  # build(..., weights=) needs training
+    "build": "darkforge.weights.transfer",
     "Network": "darkforge.nn.network",
     "load_darknet_weights": "darkforge.darknet.weights",
     "save_darknet_weights": "darkforge.darknet.weights",

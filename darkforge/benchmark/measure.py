@@ -19,9 +19,10 @@ from typing import Any
 import torch
 
 from darkforge.benchmark.modes import MODES, Runner, Setup, Unavailable
-from darkforge.nn.network import Network, build
+from darkforge.nn.network import Network
 from darkforge.spec.load import load_spec
 from darkforge.views import memory
+from darkforge.weights.transfer import build
 
 FORMAT_VERSION = 1  # of the JSON result (docs/cli.md); bump on any incompatible change
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from darkforge.export.common import ExportJob
 from darkforge.export.onnx import write_onnx
 from darkforge.nn.network import Network
-from darkforge.training.checkpoint import Inference
+from darkforge.weights.checkpoint import Inference
 
 
 class Unavailable(Exception):

@@ -74,7 +74,7 @@ def _network(arch: str | None, output: str | None, lenient: bool, darknet: str) 
         raise UsageError("converting weights needs the network", "add --cfg FILE.cfg (or a .yaml)")
     if output is None:
         raise UsageError("weights are binary", "add -o FILE")
-    from darkforge.nn.network import build  # torch: imported on use, so `convert` of text stays fast
+    from darkforge.weights.transfer import build  # torch: imported on use, so `convert` of text stays fast
 
     if arch.endswith(".cfg") and (lenient or darknet != "alexeyab"):
         return build(convert_cfg(arch, lenient, darknet).spec)
@@ -88,7 +88,7 @@ def _weights_to_safetensors(
     from safetensors.torch import save_file
 
     from darkforge.darknet.weights import load_darknet_weights
-    from darkforge.training.checkpoint import check_tensors
+    from darkforge.weights.checkpoint import check_tensors
 
     check_regular(source, "give a Darknet .weights file")
     model = _network(arch, output, lenient, darknet)
@@ -109,7 +109,7 @@ def _safetensors_to_weights(
     from safetensors.torch import load_file
 
     from darkforge.darknet.weights import VERSION, save_darknet_weights
-    from darkforge.training.checkpoint import check_tensors
+    from darkforge.weights.checkpoint import check_tensors
 
     check_regular(source, "give a .safetensors file")
     model = _network(arch, output, lenient, darknet)

@@ -153,10 +153,12 @@ def eval_(
 ) -> None:
     """Accuracy and per-class report of a checkpoint on a dataset's test split."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training import checkpoint, report
-    from darkforge.training.data import Batches, load_dataset
+    from darkforge.training import report
+    from darkforge.training.data.batches import Batches
+    from darkforge.training.data.datasets import load_dataset
     from darkforge.training.device import pick_device
     from darkforge.training.evaluate import logits_of, score
+    from darkforge.weights import checkpoint
 
     dev = pick_device(device)
     model, info, _ = checkpoint.load_model(ckpt)
@@ -194,9 +196,9 @@ def predict(ckpt: str, images: tuple[str, ...], top: int, device: str) -> None:
     import torch
     from torchvision.transforms.v2.functional import resize
 
-    from darkforge.training import checkpoint
-    from darkforge.training.data import read_image
+    from darkforge.training.data.images import read_image
     from darkforge.training.device import pick_device
+    from darkforge.weights import checkpoint
 
     dev = pick_device(device)
     model, info, _ = checkpoint.load_model(ckpt)

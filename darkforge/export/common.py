@@ -15,7 +15,7 @@ from torch.export import Dim
 from darkforge.export import TOLERANCE
 from darkforge.nn.network import Network
 from darkforge.spec.base import NetworkSpec
-from darkforge.training.checkpoint import Inference
+from darkforge.weights.checkpoint import Inference
 
 INPUT_NAME = "input"
 DYNAMIC_BATCHES = (2, 3)  # torch.export specializes sizes 0 and 1, so a dynamic batch is traced at 2

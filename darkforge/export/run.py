@@ -18,7 +18,7 @@ from darkforge.export.formats import FORMATS
 from darkforge.files import replacing
 from darkforge.nn.network import Network
 from darkforge.spec import budget
-from darkforge.training import checkpoint
+from darkforge.weights import checkpoint
 
 
 def open_checkpoint(

@@ -9,8 +9,8 @@ from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import DarkforgeError, DataError
 from darkforge.export.common import ExportJob, Runner, runner
-from darkforge.nn.network import build
-from darkforge.training.checkpoint import load_model, save_safetensors
+from darkforge.weights.checkpoint import load_model, save_safetensors
+from darkforge.weights.transfer import build
 
 
 def darknet_cfg(job: ExportJob) -> tuple[dict[str, str], list[str]]:

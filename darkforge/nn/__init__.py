@@ -1,5 +1,2 @@
-"""torch modules for the layer types, the Network that runs a plan, and build()."""
-
-from darkforge.nn.network import Network, build, forward_order_copy
-
-__all__ = ["Network", "build", "forward_order_copy"]
+"""torch modules for the layer types (layers.py, channel.py, block.py), and the Network that runs
+a plan (network.py); `darkforge.build` compiles a file into one (darkforge.weights.transfer)."""

@@ -61,11 +61,6 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(self.conv1(x))  # Darknet [shortcut] activation=linear
 
-    def zero_init_residual(self) -> None:
-        """Start as the identity: a zero batch-norm scale before the add (Goyal et al., 2017)."""
-        if isinstance(self.conv2.bn, nn.BatchNorm2d):
-            nn.init.zeros_(self.conv2.bn.weight)
-
 
 class ResidualStage(nn.Module):
     def __init__(self, spec: specs.ResidualStage, inputs: Sequence[Shape]) -> None:

@@ -1,8 +1,8 @@
-"""Spec -> nn.Module: one loop over the plan, each layer's module looked up in the registry."""
+"""Plan -> nn.Module: one loop over the plan, each layer's module looked up in the registry.
+`darkforge.build` (darkforge.weights.transfer) compiles a file into one."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +10,8 @@ from torch import Tensor, nn
 
 from darkforge.errors import SpecError, did_you_mean
 from darkforge.nn.graph import module_for, run, schedule
-from darkforge.spec.base import NetworkSpec, ShapeError
-from darkforge.spec.load import load_spec
-from darkforge.spec.shapes import Plan, describe, plan
+from darkforge.spec.base import ShapeError
+from darkforge.spec.shapes import Plan, describe
 
 
 class Network(nn.Module):
@@ -61,20 +60,6 @@ class Network(nn.Module):
         if self.taps is not None:
             return outs
         return outs[0] if len(outs) == 1 else tuple(outs)
-
-
-def build(
-    arch: str | os.PathLike[str] | NetworkSpec,
-    scale: str | None = None,
-    input_size: int | None = None,
-    classes: int | None = None,
-    features: Sequence[str | int] | None = None,
-) -> Network:
-    """Compile an architecture (a path or a loaded spec) into a Network; with `features` (layer
-    ids or indices) one that returns those layers' maps (`Network.taps`)."""
-    spec = arch if isinstance(arch, NetworkSpec) else load_spec(arch)
-    compiled = plan(spec.resolved(scale, input_size, classes))
-    return Network(compiled, tap_indices(compiled, features) if features is not None else None)
 
 
 def tap_indices(compiled: Plan, names: Sequence[str | int]) -> tuple[int, ...]:

@@ -45,12 +45,12 @@ from darkforge.spec.base import (
 from darkforge.spec.expr import ExprError, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
+from darkforge.spec.messages import describe
 
 BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
 RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
 _PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
-_PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 1, "missing": 2}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
 
 
@@ -245,18 +245,9 @@ class BlockUse(LayerSpec):
         return Instance(layers, infos, output)
 
     def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
-        """The most telling of pydantic's errors about layer k (a misspelt key before the
-        "missing" it causes), in the words the loader uses."""
-        details = error.errors(include_input=False, include_url=False)
-        detail = min(details, key=lambda d: _PRIORITY.get(d["type"], 9))
-        loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-        messages = {
-            "extra_forbidden": lambda: f"unknown key {loc[-1]!r}",
-            "missing": lambda: f"missing required key {loc[-1]!r}",
-            "union_tag_invalid": lambda: f"unknown layer type {data.get('type')!r}",
-        }
-        message = messages.get(detail["type"], lambda: str(detail["msg"]))()
-        return self._error(message, ("layers", k, *loc))
+        """Pydantic's most telling error about layer k, in the words the loader uses."""
+        problem = describe(error, data, library=self.library)
+        return self._error(problem.message, ("layers", k, *problem.loc), problem.hint)
 
     def _renumbered(self, layers: list[LayerSpec], kept: list[int]) -> list[LayerSpec]:
         """Every `from` as an absolute index among the kept layers (or an input name); a reference

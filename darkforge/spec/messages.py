@@ -4,14 +4,32 @@ and never the (possibly alias-expanded, huge) input itself."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from darkforge.errors import SpecError, did_you_mean
+from darkforge.errors import DarkforgeError, SpecError, did_you_mean
 from darkforge.spec import registry
-from darkforge.spec.blocks import Library
 from darkforge.spec.source import SourceMap
+
+
+class Library(Protocol):
+    """What messages need of a file's blocks (spec.library.Library; a protocol, so that the
+    block code below can use this module too)."""
+
+    blocks: Mapping[str, Any]  # name -> Block (its `name`, `where`)
+    models: Mapping[str, type[BaseModel]]  # name -> the model of its uses
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation error in users' words: where (a key path), what, and what to do."""
+
+    loc: tuple[Any, ...]
+    message: str
+    hint: str
 
 
 def located_error(
@@ -22,10 +40,37 @@ def located_error(
     model: type[BaseModel] | None = None,
     library: Library | None = None,
 ) -> SpecError:
-    """Turn pydantic's first error into one line. `include_input=False`: printing the input of an
-    alias-heavy document would expand it. `prefix` and `model` locate a section validated on its
-    own (the `train:` section is checked by darkforge.training against its Recipe); `library`
-    holds the file's own blocks (an error in a block's use also names where the block is defined)."""
+    """Pydantic's most telling error as one line at its place in a YAML file."""
+    problem = describe(error, data, prefix, model, library)
+    return source.error(problem.message, problem.hint, problem.loc)
+
+
+def error_line(
+    error: ValidationError,
+    data: Any,
+    kind: type[DarkforgeError] = SpecError,
+    file: str | None = None,
+    prefix: tuple[Any, ...] = (),
+    model: type[BaseModel] | None = None,
+    hint: str = "",
+) -> DarkforgeError:
+    """The same line for data without positions (args.yaml, a checkpoint's metadata, flags): the
+    file and the key path. `hint`, when given, replaces the one the error suggests."""
+    problem = describe(error, data, prefix, model)
+    return kind(problem.message, hint or problem.hint, file, path=problem.loc)
+
+
+def describe(
+    error: ValidationError,
+    data: Any,
+    prefix: tuple[Any, ...] = (),
+    model: type[BaseModel] | None = None,
+    library: Library | None = None,
+) -> Problem:
+    """Pydantic's most telling error. `include_input=False`: printing the input of an alias-heavy
+    document would expand it. `prefix` and `model` locate a section validated on its own (the
+    `train:` section is checked by darkforge.training against its Recipe); `library` holds the
+    file's own blocks (an error in a block's use also names where the block is defined)."""
     types = [*registry.names(), *(library.models if library else ())]
     details = error.errors(include_input=False, include_url=False)
     # The most telling error first: a misspelt key also shows up as a missing one, and a union
@@ -57,7 +102,7 @@ def located_error(
     if len(details) > 1:
         hint = f"{hint}; " if hint else ""
         hint += f"{len(details) - 1} more error(s) after this one"
-    return source.error(message, hint, loc)
+    return Problem(loc, message, hint)
 
 
 def _block_of(data: Any, loc: tuple[Any, ...], library: Library | None) -> Any:

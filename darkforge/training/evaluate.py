@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from darkforge.training.data import Batches
+from darkforge.training.data.batches import Batches
 
 
 @torch.no_grad()

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from darkforge.training import checkpoint, distributed, report
+from darkforge.training import distributed, report
 from darkforge.training.loop import Trainer, evaluate
 from darkforge.training.rundir import RunDir
+from darkforge.weights import checkpoint
 
 RECORD = "finished.json"
 REPORTS = ["report.txt", "report.json", "results.png", "confusion_matrix.png", "predictions.png"]

@@ -23,15 +23,21 @@ from torch import Tensor, nn
 
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
+from darkforge.nn.residual import zero_init_residual
 from darkforge.spec.load import spec_from_text
-from darkforge.training import checkpoint, distributed, ema, freeze, mixing
-from darkforge.training.data import Batches, Dataset, Split, load_dataset
+from darkforge.training import distributed, ema, freeze
+from darkforge.training.data import mixing
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
+from darkforge.training.data.splits import Dataset, Split
 from darkforge.training.device import pick_device, precision_of
 from darkforge.training.evaluate import logits_of, totals
+from darkforge.training.job import Job
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
-from darkforge.training.transfer import Transfer, transfer
+from darkforge.weights import checkpoint
+from darkforge.weights.transfer import Transfer, transfer
 
 COLUMNS = [
     "epoch",
@@ -45,24 +51,6 @@ COLUMNS = [
     "val_loss",
     "val_acc",
 ]
-
-
-@dataclass
-class Job:
-    """Everything a run needs; `darkforge.train` fills it from arguments, or from a run directory
-    on resume."""
-
-    arch_yaml: str
-    arch_name: str  # the file it came from, for messages
-    scale: str | None
-    recipe: Recipe
-    data: str = "cifar10"
-    data_dir: str | None = None
-    device: str = "auto"
-    sync_bn: bool = False  # under torchrun on GPUs: batch-norm statistics over the global batch
-    weights: str | None = None  # start from these (a new run only; transfer.py)
-    cache: str = "auto"  # where an image folder's decoded pixels live: auto, ram, disk, none
-    cache_budget: int | None = None  # bytes `auto` lets decoded images take in memory (None: half of RAM)
 
 
 EventKind = Literal["run", "transfer", "warning", "start", "step", "epoch", "stop", "finish"]
@@ -124,45 +112,40 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def batches(self, split: Split, train: bool) -> Batches:
-        aug = self.recipe.augment
-        # training: each rank takes its slice of every global batch; evaluation shards the split
-        rank, world = (distributed.rank(), distributed.world_size()) if train else (0, 1)
-        return Batches(
-            split,
-            self.recipe.batch if train else max(self.recipe.batch, 256),
-            self.info.mean,
-            self.info.std,
-            crop=aug.crop if train else 0,
-            flip=aug.flip if train else False,
-            shuffle=train,  # cutout is mixing.cutout, in train_epoch (a mean fill, an exact square)
-            drop_last=train and len(split) >= 2 * self.recipe.batch,
-            channels_last=self.channels_last,
-            rank=rank,
-            world=world,
-        )
+        return batches_of(self.recipe, self.info, split, train, self.channels_last)
+
+
+def batches_of(
+    recipe: Recipe, info: checkpoint.Inference, split: Split, train: bool, channels_last: bool
+) -> Batches:
+    """A split's batches: training's augmented and shuffled, each rank's slice of every global
+    batch; evaluation's plain, in order, the split sharded by the caller."""
+    aug = recipe.augment
+    rank, world = (distributed.rank(), distributed.world_size()) if train else (0, 1)
+    return Batches(
+        split,
+        recipe.batch if train else max(recipe.batch, 256),
+        info.mean,
+        info.std,
+        crop=aug.crop if train else 0,
+        flip=aug.flip if train else False,
+        shuffle=train,  # cutout is mixing.cutout, in train_epoch (a mean fill, an exact square)
+        drop_last=train and len(split) >= 2 * recipe.batch,
+        channels_last=channels_last,
+        rank=rank,
+        world=world,
+    )
 
 
 def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> Trainer:
+    """Everything a run holds across epochs, computed in order, then the Trainer built whole."""
     recipe = job.recipe
     device = pick_device(job.device)
     torch.manual_seed(recipe.seed)
-    spec = spec_from_text(job.arch_yaml, job.arch_name).resolved(job.scale)
-    c, h, w = spec.input.shape
-    with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
-        data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
-    if data.train.images.shape[1] != c:
-        raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
-    data_mean, data_std = data.mean_std
-    mean, std = (data_mean, data_std) if recipe.normalize else ([0.0] * c, [1.0] * c)
-    info = checkpoint.Inference(
-        job.arch_yaml, job.arch_name, job.scale, data.classes, [c, h, w], mean, std, job.data, job.data_dir
-    )
+    data, info, fill = _data(job)
     model = info.build().to(device)
     if recipe.zero_init_residual:
-        for module in model.modules():
-            init = getattr(module, "zero_init_residual", None)
-            if callable(init):
-                init()
+        zero_init_residual(model)
     moved = None
     if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
         moved = transfer(model, job.weights)
@@ -177,30 +160,51 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     replica = distributed.wrap(model, device, job.sync_bn)
     if recipe.compile:  # pays off on GPUs; measured slower on CPUs (docs/performance.md)
         replica = torch.compile(replica)  # type: ignore[assignment]
-    # a val split of the data's own (an image folder's val/), else one held out of train
-    train_split, val_split = data.train, getattr(data, "val", None)
-    if val_split is None and recipe.val_split:
-        train_split, val_split = split_off(data.train, recipe.val_split, recipe.seed)
-    train_split, data.test = train_split.to(device), data.test.to(device)
-    val_split = val_split.to(device) if val_split is not None else None
+    train_split, val_split = _splits(data, recipe, device)
+    steps = len(batches_of(recipe, info, train_split, True, channels_last)) * recipe.epochs
     optimizer = make_optimizer(model, recipe)
+    averaged = ema.make_ema(model, recipe.ema, recipe.ema_warmup) if recipe.ema else None
+    if recipe.ema and ema.horizon(recipe.ema) > steps:
+        on_event(_ema_warning(recipe, steps))
     dtype = precision_of(recipe, device)
-    fill = (torch.tensor(data_mean) - torch.tensor(mean)) / torch.tensor(std)
     trainer = Trainer(
-        job, run, data, model, replica, device, info, train_split, val_split, optimizer,
-        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
-        torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
-        None, dtype, fill.to(device), frozen, transfer=moved, channels_last=channels_last,
+        job=job, run=run, data=data, model=model, replica=replica, device=device, info=info,
+        train_split=train_split, val_split=val_split, optimizer=optimizer,
+        schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps)),
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        ema=averaged, dtype=dtype, fill=fill.to(device), frozen=frozen, transfer=moved,
+        channels_last=channels_last,
     )  # fmt: skip
-    steps = len(trainer.batches(train_split, True)) * recipe.epochs
-    trainer.schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
-    if recipe.ema:
-        trainer.ema = ema.make_ema(model, recipe.ema, recipe.ema_warmup)
-        if ema.horizon(recipe.ema) > steps:
-            on_event(_ema_warning(recipe, steps))
     if state is not None:
         _restore(trainer, state, steps)
     return trainer
+
+
+def _data(job: Job) -> tuple[Dataset, checkpoint.Inference, Tensor]:
+    """The dataset at the network's input size, the inference metadata (normalization by the
+    train set's statistics, or none), and cutout's fill: the train set's mean, normalized."""
+    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)
+    c, h, w = spec.input.shape
+    with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
+        data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
+    if data.train.images.shape[1] != c:
+        raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
+    data_mean, data_std = data.mean_std
+    mean, std = (data_mean, data_std) if job.recipe.normalize else ([0.0] * c, [1.0] * c)
+    info = checkpoint.Inference(
+        job.arch_yaml, job.arch, job.scale, data.classes, [c, h, w], mean, std, job.data, job.data_dir
+    )
+    return data, info, (torch.tensor(data_mean) - torch.tensor(mean)) / torch.tensor(std)
+
+
+def _splits(data: Dataset, recipe: Recipe, device: torch.device) -> tuple[Split, Split | None]:
+    """(train, val) on the device: a val split of the data's own (an image folder's val/), else
+    one held out of train; the test split moves too."""
+    train_split, val_split = data.train, getattr(data, "val", None)
+    if val_split is None and recipe.val_split:
+        train_split, val_split = split_off(data.train, recipe.val_split, recipe.seed)
+    data.test = data.test.to(device)
+    return train_split.to(device), val_split.to(device) if val_split is not None else None
 
 
 def split_off(train: Split, share: float, seed: int) -> tuple[Split, Split]:

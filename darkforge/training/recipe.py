@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError
 
 from darkforge.errors import SpecError, UsageError
 from darkforge.spec.base import NetworkSpec, Strict
-from darkforge.spec.load import located_error
+from darkforge.spec.messages import describe, error_line, located_error
 
 
 class Augment(Strict):
@@ -139,17 +139,25 @@ def resolve(
     try:
         Recipe.model_validate(from_file or {})
     except ValidationError as e:
-        first = e.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SpecError(f"train.{where}: {first['msg']}", file=file) from None
-    data.update(from_file or {})
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        raise error_line(e, {"train": from_file}, SpecError, file, ("train",), Recipe) from None
+    data = merge(data, from_file or {})
+    data = merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return Recipe.model_validate(data)
-    except ValidationError as e:
-        first = e.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+    except ValidationError as e:  # a flag's value: the flag by its name
+        problem = describe(e, data, model=Recipe)
+        flag = "--" + ".".join(str(p) for p in problem.loc).replace("_", "-")
+        raise UsageError(f"{flag}: {problem.message}", problem.hint) from None
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, section by section: `augment: {cutout: 8}` changes cutout alone."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        both = isinstance(below, dict) and isinstance(value, dict)
+        merged[key] = merge(below, value) if both else value  # type: ignore[arg-type]
+    return merged
 
 
 def check_recipe(spec: NetworkSpec) -> None:
@@ -160,9 +168,7 @@ def check_recipe(spec: NetworkSpec) -> None:
     try:
         Recipe.model_validate(spec.train)
     except ValidationError as e:
-        source = spec._source
+        source, data = spec._source, {"train": spec.train}
         if source is None:
-            first = e.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise SpecError(f"train.{where}: {first['msg']}") from None
-        raise located_error(e, {"train": spec.train}, source, ("train",), Recipe) from None
+            raise error_line(e, data, SpecError, None, ("train",), Recipe) from None
+        raise located_error(e, data, source, ("train",), Recipe) from None

@@ -16,20 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from darkforge.errors import UsageError
 from darkforge.spec import budget
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
-from darkforge.spec.shapes import plan
-from darkforge.training import checkpoint, distributed, finish, freeze, outputs, recipe
-from darkforge.training.data import parse_size
+from darkforge.training import distributed, finish, freeze, outputs, recipe
+from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device
-from darkforge.training.loop import COLUMNS, Callback, Event, Job, Trainer, fit, setup
-from darkforge.training.runargs import read_run_args
+from darkforge.training.job import Job, read_job
+from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setup
 from darkforge.training.rundir import RunDir, unlock
-from darkforge.training.transfer import Transfer
+from darkforge.weights import checkpoint
+from darkforge.weights.transfer import Transfer
 
 RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
 
@@ -85,23 +83,12 @@ def train(
             raise UsageError(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
-        given = {k: v for k, v in overrides.items() if v is not None and k != "epochs"}
-        given |= {
-            k: v for k, v in {"data": data, "data_dir": data_dir, "scale": scale}.items() if v is not None
-        }
-        if preset != "default":
-            given["recipe"] = preset
-        if str(project) != "runs" or name != "train":  # the run directory is the one resumed
-            given["project" if str(project) != "runs" else "name"] = True
-        if given:
-            key = {"batch": "batch_size"}.get(min(given), min(given)).replace("_", "-")
-            raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")
+        given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
+        _refuse_changes(overrides | given | {"recipe": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
+    budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
-    job.cache, job.cache_budget = (
-        cache,
-        parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget,
-    )
+    job.cache, job.cache_budget = cache, budget_bytes
     with _processes(job):
         run = _create(job, project, name)
         lock = run.lock() if distributed.is_main() else None
@@ -116,6 +103,14 @@ def train(
         finally:
             if lock is not None:
                 unlock(lock)
+
+
+def _refuse_changes(given: dict[str, Any]) -> None:
+    """A resumed run trains as it started: only --epochs may change (to extend it)."""
+    changed = sorted(k for k, v in given.items() if v is not None and v is not False and k != "epochs")
+    if changed:
+        key = {"batch": "batch_size"}.get(changed[0], changed[0]).replace("_", "-")
+        raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")
 
 
 def _announcing(run: Event, on_event: Callback) -> Callback:
@@ -171,21 +166,12 @@ def prepare(
     derived = outputs.derive(spec, path, output, scale)
     text = derived or _arch_yaml(path, spec)
     final = spec_from_text(text, str(path)) if derived else spec
-    budget.require_classifier(budget.check_before_build(final, scale), "train")  # before any allocation
-    freeze.frozen_layers(plan(spec_from_text(text, str(path)).resolved(scale)), rec.freeze)
+    compiled = budget.check_before_build(final, scale)  # before any allocation
+    freeze.frozen_layers(budget.require_classifier(compiled, "train"), rec.freeze)
     if weights is not None:
         checkpoint.resolve_path(weights)
-    return Job(
-        text,
-        str(path),
-        scale,
-        rec,
-        data or "cifar10",
-        data_dir,
-        device,
-        sync_bn,
-        str(weights) if weights else None,
-    )
+    weights = str(weights) if weights else None
+    return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
 
 
 def _arch_yaml(path: Path, spec: Any) -> str:
@@ -200,15 +186,9 @@ def _create(job: Job, project: str | os.PathLike[str], name: str) -> RunDir:
     """Rank 0 creates the run directory; under torchrun the others get its path."""
     path = ""
     if distributed.is_main():
-        files = {"arch.yaml": job.arch_yaml, "args.yaml": yaml.safe_dump(_args(job), sort_keys=False)}
+        files = {"arch.yaml": job.arch_yaml, "args.yaml": job.save_text()}
         path = str(RunDir.create(project, name, files).path)
     return RunDir(Path(distributed.broadcast(path)))
-
-
-def _args(job: Job) -> dict[str, Any]:
-    keys = ("arch_name", "scale", "data", "data_dir", "device", "sync_bn", "weights", "cache", "cache_budget")
-    args: dict[str, Any] = {key.removesuffix("_name"): getattr(job, key) for key in keys}
-    return args | {"recipe": job.recipe.model_dump(mode="json")}
 
 
 def _resume(run: RunDir, epochs: int | None, device: str, sync_bn: bool | None, on_event: Callback) -> Run:
@@ -240,9 +220,8 @@ def _resumed_job(
     run: RunDir, epochs: int | None, device: str, sync_bn: bool | None
 ) -> tuple[Job, Any, int | None]:
     """The run's job, its last checkpoint, and the epoch count before --epochs extended it."""
-    checked = read_run_args(run)  # a damaged args.yaml or arch.yaml: one line naming the file
-    args = run.read_yaml("args.yaml")  # as written, to write back with more epochs
-    rec = checked.recipe
+    job = read_job(run)  # a damaged args.yaml or arch.yaml: one line naming the file
+    rec = job.recipe
     before = None
     payload = checkpoint.load(run.last) if run.last.exists() else None
     if payload is not None:
@@ -257,16 +236,12 @@ def _resumed_job(
         before, rec = rec.epochs, rec.model_copy(update={"epochs": epochs})
         if payload is not None:
             payload["state"]["stopped"] = None  # an early stop ended the old length, not the new
+        job.recipe = rec
         if distributed.is_main():
-            run.write_yaml("args.yaml", args | {"recipe": rec.model_dump(mode="json")})
-    device = device if device != "auto" else checked.device
-    job = Job(
-        checked.arch_yaml, checked.arch, checked.scale, rec, checked.data, checked.data_dir, device,
-        checked.sync_bn if sync_bn is None else sync_bn,
-        checked.weights,  # used again only when no epoch had completed
-        checked.cache, checked.cache_budget,
-    )  # fmt: skip
-    return job, payload, before
+            run.write_text("args.yaml", job.save_text())
+    job.device = device if device != "auto" else job.device
+    job.sync_bn = job.sync_bn if sync_bn is None else sync_bn
+    return job, payload, before  # job.weights are used again only when no epoch had completed
 
 
 def _complete(job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:

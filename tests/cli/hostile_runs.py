@@ -20,9 +20,9 @@ def checkpoint(root: Path, name: str = "ckpt.pt", **change: Any) -> Path:
     """A tiny valid checkpoint, with `change` applied: inference fields, `drop` keys, `model` edits."""
     import torch
 
-    from darkforge.nn.network import build
     from darkforge.spec.load import spec_from_text
-    from darkforge.training.checkpoint import FORMAT
+    from darkforge.weights.checkpoint import FORMAT
+    from darkforge.weights.transfer import build
 
     torch.manual_seed(0)
     model = build(spec_from_text(TINY, "tiny.yaml"))

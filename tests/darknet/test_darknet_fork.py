@@ -12,11 +12,11 @@ import torch
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.sections import read_cfg
 from darkforge.darknet.write import to_cfg
-from darkforge.nn.network import build
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
 from darkforge.views.darknet_table import fork_bflops, fork_total
+from darkforge.weights.transfer import build
 from tests.conftest import SHARED
 
 FORK = SHARED / "darknet-cfg" / "alexeyab"

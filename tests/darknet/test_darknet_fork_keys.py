@@ -14,8 +14,8 @@ from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import SpecError
-from darkforge.nn.network import build
 from darkforge.spec.shapes import plan
+from darkforge.weights.transfer import build
 from tests.conftest import SHARED
 
 NET = "[net]\nheight=32\nwidth=32\nchannels=8\n\n"

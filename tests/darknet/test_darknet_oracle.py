@@ -12,10 +12,10 @@ import torch
 
 from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights
-from darkforge.nn.network import build
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.shapes import plan
 from darkforge.views.darknet_table import fork_bflops, fork_total
+from darkforge.weights.transfer import build
 from tests.conftest import SHARED
 
 ORACLE = SHARED / "darknet-cfg" / "alexeyab-oracle"

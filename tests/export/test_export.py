@@ -15,8 +15,9 @@ from conftest import ARCHS
 
 from darkforge.darknet.weights import load_darknet_weights
 from darkforge.export import run as export
-from darkforge.nn.network import Network, build
-from darkforge.training import checkpoint
+from darkforge.nn.network import Network
+from darkforge.weights import checkpoint
+from darkforge.weights.transfer import build
 
 HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(

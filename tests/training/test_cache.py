@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 
 from darkforge.errors import UsageError
-from darkforge.training import cache, datasets
-from darkforge.training.data import Batches, Split, load_dataset
-from darkforge.training.splits import channel_stats
+from darkforge.training.data import cache, datasets
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
+from darkforge.training.data.splits import Split, channel_stats
 
 
 def make_folder(root, splits=("train", "test"), classes=("cat", "dog"), per_class=5, size=10):
@@ -95,7 +96,7 @@ def test_mean_std_in_chunks_equals_the_float_reference(monkeypatch):
     images = torch.randint(
         0, 256, (37, 3, 5, 7), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
     )
-    monkeypatch.setattr("darkforge.training.splits.STATS_CHUNK_BYTES", 3 * 5 * 7 * 4)  # 4 images a chunk
+    monkeypatch.setattr("darkforge.training.data.splits.STATS_CHUNK_BYTES", 3 * 5 * 7 * 4)  # 4 images a chunk
     mean, std = channel_stats(Split(images, torch.zeros(37, dtype=torch.long)))
     x = images.double() / 255
     torch.testing.assert_close(torch.tensor(mean), x.mean((0, 2, 3)).float())
@@ -159,7 +160,7 @@ def test_one_builder_the_others_wait_then_read(tmp_path, monkeypatch):
 
 KILLED_BUILD = """
 import sys, time
-from darkforge.training import cache, datasets
+from darkforge.training.data import cache, datasets
 real = cache.decode_file
 def slow(*a):
     time.sleep(0.05)

@@ -9,8 +9,8 @@ import torch
 import yaml
 from conftest import ROOT
 
-from darkforge.training import checkpoint
 from darkforge.training.recipe import Recipe
+from darkforge.weights import checkpoint
 
 DATA = ROOT / "tests" / "data"
 

@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 from darkforge.errors import DataError, UsageError
-from darkforge.training.data import Batches, Split, load_dataset
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
+from darkforge.training.data.splits import Split
 
 
 def make_folder(root, classes=("cat", "dog"), per_class=3, size=8):

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from darkforge.training import checkpoint, distributed
-from darkforge.training.data import Batches, Split, load_dataset
+from darkforge.training import distributed
+from darkforge.training.data.batches import Batches
+from darkforge.training.data.datasets import load_dataset
+from darkforge.training.data.splits import Split
 from darkforge.training.evaluate import logits_of, score
+from darkforge.weights import checkpoint
 
 # No batch norm: each rank would normalize over its own 16 images, one process over all 32
 # (by design, DESIGN.md §5), and the runs would differ for that reason alone.

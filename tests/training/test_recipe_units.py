@@ -13,8 +13,10 @@ import torch
 from conftest import ARCHS
 
 from darkforge.files import remove_stale_temps
-from darkforge.training import ema, loop, mixing
-from darkforge.training.data import Split
+from darkforge.nn.layers import ResidualBlock
+from darkforge.training import ema, loop
+from darkforge.training.data import mixing
+from darkforge.training.data.splits import Split
 from darkforge.training.optim import lr_factor
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
@@ -87,15 +89,13 @@ def test_val_split_is_seeded_disjoint_and_complete():
 
 def test_zero_init_residual_starts_every_block_as_the_identity(tmp_path):
     t = trainer(tmp_path)
-    blocks = [m for m in t.model.modules() if hasattr(m, "zero_init_residual")]
+    blocks = [m for m in t.model.modules() if isinstance(m, ResidualBlock)]
     assert len(blocks) == 9  # nano (depth 0.34): 1 + 1 + 3 + 3 + 1 residual blocks
     block = blocks[0].eval()
     x = torch.randn(2, block.conv1.conv.in_channels, 8, 8)
     assert torch.equal(block(x), x)
     off = trainer(tmp_path, zero_init_residual=False)
-    assert all(
-        m.conv2.bn.weight.abs().sum() > 0 for m in off.model.modules() if hasattr(m, "zero_init_residual")
-    )
+    assert all(m.conv2.bn.weight.abs().sum() > 0 for m in off.model.modules() if isinstance(m, ResidualBlock))
 
 
 def test_fp16_uses_a_loss_scaler_that_resumes(tmp_path):
@@ -198,3 +198,27 @@ def test_a_run_directory_appears_whole(tmp_path):
     assert run.path.name == "train2" and (run.path / "args.yaml").read_text() == "a: 1\n"
     assert (run.path / "weights").is_dir() and not killed.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train", "train2"]
+
+
+def _zeroed_norms(model):
+    return sum(
+        1
+        for m in model.modules()
+        if isinstance(m, torch.nn.BatchNorm2d) and not m.weight.detach().abs().sum()
+    )
+
+
+@pytest.mark.parametrize("arch, adds", [("resnet18.yaml", 8), ("resnet50.yaml", 16)])
+def test_zero_init_reaches_block_written_residuals(tmp_path, arch, adds):
+    """The last batch norm of each residual branch (not the projection's) starts at 0: one per add."""
+    job = loop.Job((ARCHS / arch).read_text(), arch, None, Recipe(epochs=1, batch=8), "fake:16,8")
+    t = loop.setup(job, RunDir.create(tmp_path, "t"), lambda e: None)
+    assert _zeroed_norms(t.model) == adds
+    first = (
+        t.model.layers["layer1"][0]
+        if arch == "resnet18.yaml"
+        else t.model.layers["layer1"].get_submodule("0")
+    )
+    assert not first.residual.bn.weight.detach().abs().sum()  # the branch's last conv, not `down`'s
+    off = loop.Job(job.arch_yaml, arch, None, Recipe(epochs=1, batch=8, zero_init_residual=False), job.data)
+    assert _zeroed_norms(loop.setup(off, RunDir.create(tmp_path, "u"), lambda e: None).model) == 0

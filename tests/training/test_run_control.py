@@ -13,7 +13,7 @@ import pytest
 from conftest import ARCHS
 
 import darkforge
-from darkforge.training import checkpoint
+from darkforge.weights import checkpoint
 
 NANO = [
     "train",

@@ -16,7 +16,8 @@ import torch
 from conftest import ARCHS
 from PIL import Image
 
-from darkforge.training import checkpoint, recipe
+from darkforge.training import recipe
+from darkforge.weights import checkpoint
 
 NANO = ["train", str(ARCHS / "darknet53.yaml"), "--scale", "nano", "--data", "fake"]
 
@@ -261,3 +262,13 @@ def test_train_from_a_darknet_cfg_keeps_it_as_yaml(run_cli, write, tmp_path):
     assert "Converted from small.cfg" in (run / "arch.yaml").read_text()
     model, info, _ = checkpoint.load_model(run / "weights" / "last.pt")  # rebuilds from the stored YAML
     assert info.input == [3, 16, 16] and model.plan.output_shapes == [(10,)]
+
+
+@pytest.mark.parametrize("preset", list(recipe.PRESETS))
+def test_one_nested_key_keeps_the_presets_others(preset):
+    """A file's `augment: {cutout: 8}` changes cutout alone: the preset's crop and flip stay."""
+    base = recipe.resolve(preset).augment
+    r = recipe.resolve(preset, {"augment": {"cutout": 8}})
+    assert r.augment == base.model_copy(update={"cutout": 8})
+    flags = recipe.resolve(preset, {"augment": {"crop": 2}}, {"augment": {"flip": not base.flip}})
+    assert (flags.augment.crop, flags.augment.flip, flags.augment.cutout) == (2, not base.flip, base.cutout)

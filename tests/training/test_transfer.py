@@ -12,9 +12,9 @@ from PIL import Image
 
 import darkforge
 from darkforge.darknet.weights import save_darknet_weights
-from darkforge.training import checkpoint
 from darkforge.views.draw import draw
 from darkforge.views.summary import table
+from darkforge.weights import checkpoint
 
 NANO = ["train", str(ARCHS / "darknet53.yaml"), "--scale", "nano"]
 

@@ -15,8 +15,8 @@ from torch import Tensor
 
 from darkforge.detection.data.augment import BoxAugment, augment
 from darkforge.detection.data.split import DetectionSplit
-from darkforge.training.batches import fetch
-from darkforge.training.splits import Split
+from darkforge.training.data.batches import fetch
+from darkforge.training.data.splits import Split
 
 
 class DetectionBatches:

@@ -1,6 +1,6 @@
 """Image files -> letterboxed uint8 pixels, and the geometry that maps boxes in and out.
 
-Decoding reuses the classification decoder (darkforge.training.images.read_image: capped read,
+Decoding reuses the classification decoder (darkforge.training.data.images.read_image: capped read,
 decompression-bomb check, libjpeg/libpng with PIL as fallback) and then applies the file's EXIF
 orientation, because labels describe the image as it is displayed (a phone photo stored sideways
 with orientation 6 is labelled upright). The size a label refers to is read from the header alone
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from darkforge.errors import DataError
-from darkforge.training.images import read_image, reason, resize
+from darkforge.training.data.images import read_image, reason, resize
 
 FILL = 114  # the letterbox grey (Ultralytics' and Darknet's 0.5 grey in uint8)
 EXIF_ORIENTATION = 0x0112

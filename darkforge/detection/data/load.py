@@ -25,8 +25,8 @@ from darkforge.detection.data.store import place_pixels
 from darkforge.detection.data.yolo import list_images, read_yolo
 from darkforge.errors import DataError, UsageError
 from darkforge.files import read_text
-from darkforge.training.datasets import default_budget
-from darkforge.training.splits import Lazy
+from darkforge.training.data.datasets import default_budget
+from darkforge.training.data.splits import Lazy
 
 DETECTION_FILES = (".yaml", ".yml", ".json")
 

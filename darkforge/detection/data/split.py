@@ -16,7 +16,7 @@ from torch import Tensor
 
 from darkforge.detection.data.images import letterbox_geometry
 from darkforge.detection.data.labels import Labels
-from darkforge.training.splits import Lazy
+from darkforge.training.data.splits import Lazy
 
 
 @dataclass

@@ -25,10 +25,10 @@ from darkforge.detection.data.images import decode_letterboxed
 from darkforge.detection.data.labels import Labels
 from darkforge.errors import DataError, UsageError
 from darkforge.files import replacing
-from darkforge.training import cache
-from darkforge.training.datasets import MODES, cache_dir, choose_cache
-from darkforge.training.images import OnDemand, reason
-from darkforge.training.splits import Lazy
+from darkforge.training.data import cache
+from darkforge.training.data.datasets import MODES, cache_dir, choose_cache
+from darkforge.training.data.images import OnDemand, reason
+from darkforge.training.data.splits import Lazy
 
 VERSION = 1
 

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from darkforge.files import TEMP_MARK, replacing
-from darkforge.training.images import OnDemand, decode_file
+from darkforge.training.data.images import OnDemand, decode_file
 
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
 VERSION = 1

@@ -17,7 +17,7 @@ class Augment:
     def __call__(
         self, x: Tensor, g: torch.Generator, whole: int | None = None, part: slice = slice(None)
     ) -> Tensor:
-        """Crop and flip of `x` (cutout is darkforge.training.mixing's, on normalized batches),
+        """Crop and flip of `x` (cutout is darkforge.training.data.mixing's, on normalized batches),
         which may be `part` of a batch of `whole` images (a DDP
         rank's slice): the random numbers are drawn for the whole batch and this part of them used,
         as one process would use them."""

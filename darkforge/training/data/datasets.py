@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from darkforge.errors import DataError, UsageError
-from darkforge.training import cache
-from darkforge.training.images import IMAGE_SUFFIXES, Files, reason, resize
-from darkforge.training.splits import Dataset, Split
+from darkforge.training.data import cache
+from darkforge.training.data.images import IMAGE_SUFFIXES, Files, reason, resize
+from darkforge.training.data.splits import Dataset, Split
 
 MODES = ("auto", "ram", "disk", "none")
 FOLDER_SPLITS = ("train", "val", "test")  # val is optional

@@ -24,10 +24,11 @@ from torch import Tensor, nn
 from darkforge.darknet.weights import load_darknet_weights, weighted_layers
 from darkforge.errors import DataError
 from darkforge.files import check_regular
-from darkforge.nn.network import Network
-from darkforge.nn.network import build as build_network
+from darkforge.nn.network import Network, tap_indices
 from darkforge.spec.base import NetworkSpec
-from darkforge.training import checkpoint
+from darkforge.spec.load import load_spec
+from darkforge.spec.shapes import plan
+from darkforge.weights import checkpoint
 from darkforge.ultralytics.weights import darkforge_names, plain_state_dict
 
 DARKNET = re.compile(r"(\.weights|\.conv\.\d+)$")
@@ -195,10 +196,13 @@ def build(
     features: Sequence[str | int] | None = None,
     weights: str | os.PathLike[str] | None = None,
 ) -> Network:
-    """`darkforge.build`: compile an architecture; with `weights`, start from them (matched as
-    `train --weights` does). The report is `network.transfer`; anything not transferred is
-    also a warning, never silence."""
-    network = build_network(arch, scale, input_size, classes, features)
+    """`darkforge.build`: compile an architecture (a path or a loaded spec) into a Network; with
+    `features` (layer ids or indices) one that returns those layers' maps (`Network.taps`); with
+    `weights`, start from them (matched as `train --weights` does). The report is
+    `network.transfer`; anything not transferred is also a warning, never silence."""
+    spec = arch if isinstance(arch, NetworkSpec) else load_spec(arch)
+    compiled = plan(spec.resolved(scale, input_size, classes))
+    network = Network(compiled, tap_indices(compiled, features) if features is not None else None)
     if weights is not None:
         report = transfer(network, weights)
         network.transfer = report  # type: ignore[assignment]

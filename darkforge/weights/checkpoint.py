@@ -20,12 +20,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
-from darkforge.errors import DataError, key_path
+from darkforge.errors import DataError
 from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
-from darkforge.nn.network import Network, build
+from darkforge.nn.network import Network
 from darkforge.spec import budget
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import spec_from_text
+from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
 
 FORMAT = "darkforge-checkpoint-1"
@@ -53,7 +54,7 @@ class Inference:
         return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
-        return build(self.spec(), scale=self.scale, input_size=None, classes=len(self.classes))
+        return Network(plan(self.spec().resolved(self.scale, None, len(self.classes))))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}
@@ -138,9 +139,9 @@ def _checked_inference(fields: Any, p: Path) -> dict[str, Any]:
     try:
         checked = _Fields.model_validate(fields).model_dump()
     except ValidationError as e:
-        detail = e.errors(include_input=False, include_url=False)[0]
-        where = key_path(("inference", *detail["loc"]))
-        raise DataError(f"{p}: {where}: {detail['msg']}", "was it written by darkforge?") from None
+        data = {"inference": fields}
+        hint = "was it written by darkforge?"
+        raise error_line(e, data, DataError, str(p), ("inference",), _Fields, hint) from None
     channels = checked["input"][0]
     if len(checked["mean"]) != channels or len(checked["std"]) != channels:
         raise DataError(

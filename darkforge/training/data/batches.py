@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from darkforge.training.augment import Augment
+from darkforge.training.data.augment import Augment
+from darkforge.training.data.splits import Split
 from darkforge.training.distributed import shard
-from darkforge.training.splits import Split
 
 
 class Batches:
