@@ -20,11 +20,13 @@ from darkforge.errors import UsageError
 from darkforge.spec import budget
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
+from darkforge.spec.shapes import plan
 from darkforge.training import distributed, finish, freeze, outputs, recipe
+from darkforge.training.tasks import Task, task_of
 from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job, read_job
-from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setup
+from darkforge.training.loop import Callback, Event
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
@@ -94,12 +96,13 @@ def train(
         lock = run.lock() if distributed.is_main() else None
         try:
             try:
-                t = fit(job, run, _announcing(Event("run", values={"path": str(run.path)}), on_event))
+                task = _task(job)
+                t = task.fit(job, run, _announcing(Event("run", values={"path": str(run.path)}), on_event))
             except BaseException:
                 if distributed.is_main() and not run.last.exists():
                     shutil.rmtree(run.path, ignore_errors=True)  # nothing trained: leave no empty run
                 raise
-            return _finished(t, on_event)
+            return _finished(task, t, on_event)
         finally:
             if lock is not None:
                 unlock(lock)
@@ -162,16 +165,25 @@ def prepare(
         )  # its reader's own scale rule, applied once: the run keeps that
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
-    rec = recipe.resolve(preset, spec.train, overrides, str(path))
     derived = outputs.derive(spec, path, output, scale)
     text = derived or _arch_yaml(path, spec)
     final = spec_from_text(text, str(path)) if derived else spec
     compiled = budget.check_before_build(final, scale)  # before any allocation
-    freeze.frozen_layers(budget.require_classifier(compiled, "train"), rec.freeze)
+    task = task_of(compiled)  # a classifier, or a detector (a Detect head, [yolo] outputs)
+    task.check(compiled)
+    rec = recipe.resolve(task.preset if preset == "default" else preset, spec.train, overrides, str(path))
+    freeze.frozen_layers(compiled, rec.freeze)
     if weights is not None:
         checkpoint.resolve_path(weights)
     weights = str(weights) if weights else None
+    if task.name == "detect" and data is None:
+        raise UsageError("train: a detector needs --data", "give a data.yaml (YOLO labels) or a COCO .json")
     return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+
+
+def _task(job: Job) -> Task:
+    """The task of a run's network (from the YAML it keeps: old runs and new agree)."""
+    return task_of(plan(spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)))
 
 
 def _arch_yaml(path: Path, spec: Any) -> str:
@@ -201,16 +213,17 @@ def _resume(run: RunDir, epochs: int | None, device: str, sync_bn: bool | None, 
                 message = f"removed {len(removed)} temp file(s) of a killed write: {names}"
                 on_event(Event("warning", values={"message": message}))
         job, payload, before = _resumed_job(run, epochs, device, sync_bn)
+        task = _task(job)
         history = payload["state"]["history"] if payload else []
         stopped = payload["state"].get("stopped") if payload else None
         if payload and distributed.is_main():  # a kill between last.pt and the CSV: catch it up
-            run.write_metrics(COLUMNS, history)
+            run.write_metrics(task.columns(history), history)
         with _processes(job):
             if len(history) >= job.recipe.epochs or stopped:
-                return _complete(job, run, payload, on_event)
+                return _complete(task, job, run, payload, on_event)
             values = {"path": str(run.path), "resume": len(history), "epochs": job.recipe.epochs}
             announce = _announcing(Event("run", values=values | {"extended_from": before}), on_event)
-            return _finished(fit(job, run, announce, resume=payload), on_event)
+            return _finished(task, task.fit(job, run, announce, resume=payload), on_event)
     finally:
         if lock is not None:
             unlock(lock)
@@ -244,22 +257,24 @@ def _resumed_job(
     return job, payload, before  # job.weights are used again only when no epoch had completed
 
 
-def _complete(job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:
+def _complete(task: Task, job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:
     """A complete run: write what a kill while finishing left missing, or say it is complete."""
-    absent = finish.missing(run, job.recipe.epochs)
+    absent = finish.missing(run, job.recipe.epochs, task.reports)
     state = payload["state"]
     if not absent:
         on_event(
             Event("finish", values={"path": str(run.path), "complete": True, "epochs": len(state["history"])})
         )
         return Run(run.path, list(state["history"]), float(state["best"]), int(state.get("best_epoch", 0)))
-    t: Trainer = setup(job, run, lambda e: None, state | {"model": payload["model"]})
+    t = task.setup(job, run, lambda e: None, state | {"model": payload["model"]})
     source = finish.restore_best(t) if any(name.startswith("weights/") for name in absent) else None
-    return _finished(t, on_event, absent, source)
+    return _finished(task, t, on_event, absent, source)
 
 
-def _finished(t: Trainer, on_event: Callback, wrote: Sequence[str] = (), best_from: str | None = None) -> Run:
-    summary = finish.finish(t)
+def _finished(
+    task: Task, t: Any, on_event: Callback, wrote: Sequence[str] = (), best_from: str | None = None
+) -> Run:
+    summary = task.finish(t)
     values = {"path": str(t.run.path), "summary": summary, "wrote": list(wrote), "best_from": best_from}
     on_event(Event("finish", len(t.history), values=values | {"best": t.best, "stopped": t.stopped}))
     return Run(t.run.path, t.history, t.best, t.best_epoch, summary, t.transfer, t.stopped, list(wrote))
