@@ -51,6 +51,15 @@ def test_a_box_trains_the_best_shaped_anchor_in_the_cell_of_its_centre():
     )
 
 
+def test_a_large_box_goes_to_the_coarse_head():
+    raw = zero_maps()
+    box = torch.tensor([[0, 0, 0.0, 0.0, 60.0, 64.0]])  # 60×64: best shape (81, 82) = anchor 3, head 0
+    YoloLoss(NC, ANCHORS, MASKS)(raw, box, image_size=64)[0].backward()
+    obj0 = per_anchor(raw[0].grad)[0, :, 4]
+    assert obj0[0, 1, 0] < 0 and (obj0 < 0).sum() == 1  # centre (30, 32): row 1, col 0 of the 2×2 map
+    assert (per_anchor(raw[1].grad)[0, :, 4] >= 0).all()
+
+
 def test_predictions_overlapping_a_box_by_more_than_ignore_thresh_learn_no_objectness():
     raw = zero_maps()
     with torch.no_grad():  # head 0, anchor 0 (81×82), cell (0, 0): decoded box = the box exactly
