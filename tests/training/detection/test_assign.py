@@ -100,3 +100,28 @@ def test_a_batch_assigns_each_image_its_own_boxes():
     got = assign(scores, boxes, [[1, 2, 0.0, 0.0, 16.0, 16.0]], batch=2, topk=1)
     assert not got.foreground[0].any()
     assert torch.nonzero(got.foreground[1]).flatten().tolist() == [index(12, 12)]
+
+
+def test_assigning_a_padded_batch_equals_assigning_each_image_alone():
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(3, 84, NC, generator=g)
+    centres = torch.rand(3, 84, 2, generator=g) * 64
+    sides = torch.rand(3, 84, 2, generator=g) * 30 + 4
+    boxes = torch.cat([centres - sides / 2, centres + sides / 2], -1)
+    rows = []
+    for image, n in enumerate([1, 4, 2]):  # images padded to 4 boxes
+        xy = torch.rand(n, 2, generator=g) * 40
+        wh = torch.rand(n, 2, generator=g) * 20 + 6
+        cls = torch.randint(0, NC, (n, 1), generator=g).float()
+        rows.append(torch.cat([torch.full((n, 1), float(image)), cls, xy, xy + wh], 1))
+    targets = torch.cat(rows)
+    batched = assign(scores, boxes, targets.tolist(), batch=3)
+    assert batched.foreground.sum() > 10
+    for image, own in enumerate(rows):
+        alone = assign(
+            scores[image : image + 1], boxes[image : image + 1], [[0, *r[1:].tolist()] for r in own]
+        )
+        assert torch.equal(batched.foreground[image], alone.foreground[0])
+        assert torch.equal(batched.labels[image], alone.labels[0])
+        assert torch.equal(batched.boxes[image], alone.boxes[0])
+        assert torch.allclose(batched.scores[image], alone.scores[0])

@@ -62,6 +62,13 @@ def test_a_batch_without_boxes_learns_background_only():
     assert raw[0].grad[:, : 4 * REG_MAX].abs().sum() == 0
 
 
+def test_a_box_without_area_changes_nothing():
+    point = torch.tensor([[0, 1, 20.0, 20.0, 20.0, 20.0]])
+    total, parts = DetectionLoss(NC)(maps(), torch.cat([TARGETS, point]), image_size=64)
+    _, alone = DetectionLoss(NC)(maps(), TARGETS, image_size=64)
+    assert torch.isfinite(total) and parts == pytest.approx(alone)
+
+
 def test_gradients_reach_box_and_class_channels():
     raw = maps()
     total, _ = DetectionLoss(NC)(raw, TARGETS, image_size=64)

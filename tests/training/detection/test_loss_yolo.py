@@ -12,6 +12,7 @@ from torchvision.ops import batched_nms, box_convert, box_iou
 from darkforge.darknet import layers as specs
 from darkforge.darknet.modules import Yolo as DarknetYolo
 from darkforge.training.detection.loss import YoloLoss
+from darkforge.errors import DataError
 
 NC = 3
 # yolov3-tiny.cfg's anchors and masks: head 0 (stride 32 at 64 px, 2×2) the big three, head 1 (4×4)
@@ -51,6 +52,15 @@ def test_a_box_trains_the_best_shaped_anchor_in_the_cell_of_its_centre():
     )
 
 
+def test_a_large_box_goes_to_the_coarse_head():
+    raw = zero_maps()
+    box = torch.tensor([[0, 0, 0.0, 0.0, 60.0, 64.0]])  # 60×64: best shape (81, 82) = anchor 3, head 0
+    YoloLoss(NC, ANCHORS, MASKS)(raw, box, image_size=64)[0].backward()
+    obj0 = per_anchor(raw[0].grad)[0, :, 4]
+    assert obj0[0, 1, 0] < 0 and (obj0 < 0).sum() == 1  # centre (30, 32): row 1, col 0 of the 2×2 map
+    assert (per_anchor(raw[1].grad)[0, :, 4] >= 0).all()
+
+
 def test_predictions_overlapping_a_box_by_more_than_ignore_thresh_learn_no_objectness():
     raw = zero_maps()
     with torch.no_grad():  # head 0, anchor 0 (81×82), cell (0, 0): decoded box = the box exactly
@@ -72,6 +82,23 @@ def test_a_batch_without_boxes_learns_background_objectness_only():
     assert parts["obj"] == pytest.approx(2 * math.log(2), rel=1e-5)  # BCE(0.5, 0) per head, two heads
     total.backward()
     assert (per_anchor(raw[0].grad)[:, :, 4] > 0).all()
+
+
+def test_a_box_without_area_is_not_matched():
+    raw = zero_maps()
+    point = torch.tensor([[0, 1, 20.0, 20.0, 20.0, 20.0], [0, 2, 5.0, 5.0, 5.0, 30.0]])
+    total, parts = YoloLoss(NC, ANCHORS, MASKS)(raw, torch.cat([TARGETS, point]), image_size=64)
+    _, alone = YoloLoss(NC, ANCHORS, MASKS)(raw, TARGETS, image_size=64)
+    assert torch.isfinite(total) and parts == pytest.approx(alone)
+
+
+def test_the_wrong_number_of_maps_is_refused():
+    with pytest.raises(DataError, match="the loss has 2 yolo heads, the network gave 1 maps"):
+        YoloLoss(NC, ANCHORS, MASKS)(zero_maps()[:1], TARGETS, image_size=64)
+    with pytest.raises(
+        DataError, match=r"yolo head 1: the map must have 3 anchors × \(5 \+ 3 classes\) = 24"
+    ):
+        YoloLoss(NC, ANCHORS, MASKS)([zero_maps()[0], torch.zeros(1, 25, 4, 4)], TARGETS, image_size=64)
 
 
 @pytest.mark.parametrize("scale_x_y, new_coords", [(1.0, False), (1.05, False), (2.0, True)])

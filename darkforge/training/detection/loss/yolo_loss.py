@@ -27,6 +27,7 @@ from torchvision.ops import complete_box_iou_loss
 from darkforge.training.detection.loss.iou import paired_iou, shape_iou
 from darkforge.training.detection.loss.targets import PaddedTargets, input_hw, pad_targets
 from darkforge.training.detection.loss.yolo_heads import HeadOutput, YoloHeads
+from darkforge.errors import DataError
 
 
 class YoloLoss:
@@ -63,11 +64,14 @@ class YoloLoss:
         """raw_maps: per head (B, n·(5 + nc), H, W); targets (M, 6) rows (image, class, x1, y1, x2,
         y2) in input pixels; image_size the input's side (or (h, w))."""
         if len(raw_maps) != len(self.heads.masks):
-            raise ValueError(f"{len(self.heads.masks)} yolo heads, {len(raw_maps)} maps")
+            heads, given = len(self.heads.masks), len(raw_maps)
+            raise DataError(f"the loss has {heads} yolo heads, the network gave {given} maps")
         raw_maps = [m.float() for m in raw_maps]  # the loss in float32, under autocast too
         size, b = input_hw(image_size), raw_maps[0].shape[0]
         targets = targets.to(raw_maps[0].device, raw_maps[0].dtype)
-        gt = pad_targets(targets, b)
+        gt = pad_targets(targets, b)  # for the ignore rule; a box without area overlaps nothing
+        # ... and is never matched: the CIoU of a point is undefined (NaN), and nothing can learn it
+        targets = targets[(targets[:, 4:6] > targets[:, 2:4]).all(1)]
         best = self._best_anchor(targets)
         box = cls = obj = raw_maps[0].sum() * 0  # zero terms that still reach the graph
         n_matched = 0
