@@ -22,12 +22,12 @@ from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.spec.shapes import plan
 from darkforge.training import distributed, finish, freeze, outputs, recipe
-from darkforge.training.tasks import Task, task_of
 from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job, read_job
 from darkforge.training.loop import Callback, Event
 from darkforge.training.rundir import RunDir, unlock
+from darkforge.training.tasks import Task, task_of
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
 
@@ -165,7 +165,9 @@ def prepare(
         )  # its reader's own scale rule, applied once: the run keeps that
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
-    derived = outputs.derive(spec, path, output, scale)
+    # a detector trains as written; --output turns a layer of any network into a classifier
+    written = task_of(plan(spec.resolved(scale)))
+    derived = outputs.derive(spec, path, output, scale) if written.name == "classify" or output else None
     text = derived or _arch_yaml(path, spec)
     final = spec_from_text(text, str(path)) if derived else spec
     compiled = budget.check_before_build(final, scale)  # before any allocation

@@ -28,8 +28,8 @@ from darkforge.nn.network import Network, tap_indices
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
-from darkforge.weights import checkpoint
 from darkforge.ultralytics.weights import darkforge_names, plain_state_dict
+from darkforge.weights import checkpoint
 
 DARKNET = re.compile(r"(\.weights|\.conv\.\d+)$")
 

@@ -10,8 +10,13 @@ from typing import Any
 import torch
 
 from darkforge.training.detection.fit import DetectionTrainer, truth_of, validate
-from darkforge.training.detection.metrics import plot_labels, plot_pr_curves, plot_results, plot_val_predictions
-from darkforge.training.detection.metrics import write_report
+from darkforge.training.detection.metrics import (
+    plot_labels,
+    plot_pr_curves,
+    plot_results,
+    plot_val_predictions,
+    write_report,
+)
 from darkforge.training.finish import RECORD, WEIGHTS
 
 REPORTS = ["report.txt", "report.json", "results.png", "pr_curve.png", "val_predictions.png", "labels.png"]

@@ -17,14 +17,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from darkforge.training.detection.data import BoxAugment, DetectionBatches, DetectionData, DetectionSplit
-from darkforge.training.detection.data import load_detection_data
-from darkforge.training.detection.head import Head, head_of, raw_maps
-from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
 from darkforge.spec.load import spec_from_text
 from darkforge.training import ema
+from darkforge.training.detection.data import (
+    BoxAugment,
+    DetectionBatches,
+    DetectionData,
+    DetectionSplit,
+    load_detection_data,
+)
+from darkforge.training.detection.head import Head, head_of, raw_maps
+from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job
 from darkforge.training.loop import Callback, Event
@@ -179,7 +184,9 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
             t.best, t.best_epoch = row["map50_95"], epoch
         patience = t.recipe.patience
         if patience and epoch - t.best_epoch >= patience and epoch < t.recipe.epochs:
-            t.stopped = f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
+            t.stopped = (
+                f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
+            )
         save_epoch(t, improved)
         on_event(Event("epoch", epoch, values=row | {"best": t.best}))
         if t.stopped:
@@ -215,7 +222,9 @@ def train_epoch(t: DetectionTrainer, epoch: int, on_event: Callback) -> dict[str
     batches = t.batches(t.train_split, True)
     sums = dict.fromkeys(t.head.parts, 0.0)
     seen, lr_sum, start = 0, 0.0, time.perf_counter()
-    for step, (x, targets) in enumerate(batches.epoch(t.recipe.seed * 1_000_003 + epoch, mosaic_on(t.recipe, epoch)), 1):
+    for step, (x, targets) in enumerate(
+        batches.epoch(t.recipe.seed * 1_000_003 + epoch, mosaic_on(t.recipe, epoch)), 1
+    ):
         lr_sum += t.optimizer.param_groups[0]["lr"]
         images = x.float().div_(255)  # (B, 3, S, S) in [0, 1]
         total, parts = t.head.loss(raw_maps(t.model(images)), targets, t.size)
@@ -227,7 +236,10 @@ def train_epoch(t: DetectionTrainer, epoch: int, on_event: Callback) -> dict[str
         if t.ema is not None:
             t.ema.update_parameters(t.model)
         if not torch.isfinite(total):
-            raise DataError(f"training diverged in epoch {epoch}: the loss is not finite", f"lower --lr (now {t.recipe.lr})")
+            raise DataError(
+                f"training diverged in epoch {epoch}: the loss is not finite",
+                f"lower --lr (now {t.recipe.lr})",
+            )
         for k, v in parts.items():
             sums[k] += v * len(x)
         seen += len(x)

@@ -16,10 +16,10 @@ from typing import Any
 from torch import Tensor, nn
 
 from darkforge.darknet.layers import Yolo
-from darkforge.training.detection.loss import DetectionLoss, decode_detect, yolo_loss_from_layers
 from darkforge.errors import SpecError
 from darkforge.nn.detect import Detect
 from darkforge.nn.network import Network
+from darkforge.training.detection.loss import DetectionLoss, decode_detect, yolo_loss_from_layers
 
 Loss = Callable[[Sequence[Tensor], Tensor, int], tuple[Tensor, dict[str, float]]]
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from detset import NAMES, write_coco, write_images, write_set, write_yaml
 
-from darkforge.training.detection.data import load_detection_data, read_detection_labels
 from darkforge.errors import DataError
+from darkforge.training.detection.data import load_detection_data, read_detection_labels
 
 TEN = "names:\n" + "".join(f"  {i}: c{i}\n" for i in range(10))
 
@@ -100,7 +100,9 @@ def test_a_split_without_any_label_file_is_refused(tmp_path):
 def test_bad_labels_stop_before_any_pixel_is_decoded(tmp_path, monkeypatch):
     write_images(tmp_path)
     (tmp_path / "labels/val/e.txt").write_text("7 0.5 0.5 0.2 0.2\n")
-    monkeypatch.setattr("darkforge.training.detection.data.load.place_pixels", lambda *a: pytest.fail("decoded"))
+    monkeypatch.setattr(
+        "darkforge.training.detection.data.load.place_pixels", lambda *a: pytest.fail("decoded")
+    )
     with pytest.raises(DataError, match=r"e\.txt:1: class 7 >= 3 classes \(names in data\.yaml\)"):
         load_detection_data(write_yaml(tmp_path), 32)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from darkforge.errors import DataError
 from darkforge.training.detection.loss import (
     bbox2dist,
     decode_detect,
@@ -13,7 +14,6 @@ from darkforge.training.detection.loss import (
     make_anchors,
     pad_targets,
 )
-from darkforge.errors import DataError
 
 
 def test_anchor_counts_and_cell_centres():

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms, box_convert, box_iou
 
-from darkforge.training.detection.loss import DetectionLoss, decode_detect, dfl_loss
 from darkforge.errors import DataError
+from darkforge.training.detection.loss import DetectionLoss, decode_detect, dfl_loss
 
 NC, REG_MAX = 3, 16
 TARGETS = torch.tensor([[0, 1, 8.0, 10.0, 30.0, 40.0], [0, 2, 30.0, 20.0, 60.0, 50.0]])

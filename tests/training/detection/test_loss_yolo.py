@@ -11,8 +11,8 @@ from torchvision.ops import batched_nms, box_convert, box_iou
 
 from darkforge.darknet import layers as specs
 from darkforge.darknet.modules import Yolo as DarknetYolo
-from darkforge.training.detection.loss import YoloLoss
 from darkforge.errors import DataError
+from darkforge.training.detection.loss import YoloLoss
 
 NC = 3
 # yolov3-tiny.cfg's anchors and masks: head 0 (stride 32 at 64 px, 2×2) the big three, head 1 (4×4)

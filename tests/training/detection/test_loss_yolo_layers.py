@@ -9,8 +9,8 @@ from conftest import SHARED
 
 import darkforge
 from darkforge.darknet import layers as specs
-from darkforge.training.detection.loss import yolo_loss_from_layers
 from darkforge.errors import SpecError
+from darkforge.training.detection.loss import yolo_loss_from_layers
 
 ANCHORS = [(10, 14), (23, 27), (37, 58), (81, 82), (135, 169), (344, 319)]
 

@@ -14,9 +14,9 @@ from conftest import SHARED
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from darkforge.errors import DataError
 from darkforge.training.detection.metrics.coco import write_results
 from darkforge.training.detection.metrics.evaluation import evaluate
-from darkforge.errors import DataError
 
 NAMES = ["cat", "dog", "ship"]
 

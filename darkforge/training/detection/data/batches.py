@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from darkforge.training.detection.data.augment import BoxAugment, augment
-from darkforge.training.detection.data.split import DetectionSplit
 from darkforge.training.data.batches import fetch
 from darkforge.training.data.splits import Split
+from darkforge.training.detection.data.augment import BoxAugment, augment
+from darkforge.training.detection.data.split import DetectionSplit
 
 
 class DetectionBatches:

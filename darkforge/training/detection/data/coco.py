@@ -19,10 +19,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from darkforge.training.detection.data.images import image_header
-from darkforge.training.detection.data.labels import Labels, build_labels
 from darkforge.errors import DataError
 from darkforge.files import read_bytes
+from darkforge.training.detection.data.images import image_header
+from darkforge.training.detection.data.labels import Labels, build_labels
 
 MAX_JSON_BYTES = 2 * 2**30  # COCO's instances_train2017.json is 448 MB
 OVERRUN_PX = 1.0  # how far a box may reach past the image edge and still be clipped

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from torch import Tensor
 
+from darkforge.errors import DataError, UsageError
+from darkforge.files import read_text
+from darkforge.training.data.datasets import default_budget
+from darkforge.training.data.splits import Lazy
 from darkforge.training.detection.data.coco import read_coco
 from darkforge.training.detection.data.images import DETECTION_SUFFIXES
 from darkforge.training.detection.data.labels import Labels, concat
@@ -23,10 +27,6 @@ from darkforge.training.detection.data.source import read_data_yaml
 from darkforge.training.detection.data.split import DetectionSplit, letterboxed_targets
 from darkforge.training.detection.data.store import place_pixels
 from darkforge.training.detection.data.yolo import list_images, read_yolo
-from darkforge.errors import DataError, UsageError
-from darkforge.files import read_text
-from darkforge.training.data.datasets import default_budget
-from darkforge.training.data.splits import Lazy
 
 DETECTION_FILES = (".yaml", ".yml", ".json")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from darkforge.training.data.splits import Lazy
 from darkforge.training.detection.data.images import letterbox_geometry
 from darkforge.training.detection.data.labels import Labels
-from darkforge.training.data.splits import Lazy
 
 
 @dataclass

@@ -21,14 +21,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from darkforge.training.detection.data.images import decode_letterboxed
-from darkforge.training.detection.data.labels import Labels
 from darkforge.errors import DataError, UsageError
 from darkforge.files import replacing
 from darkforge.training.data import cache
 from darkforge.training.data.datasets import MODES, cache_dir, choose_cache
 from darkforge.training.data.images import OnDemand, reason
 from darkforge.training.data.splits import Lazy
+from darkforge.training.detection.data.images import decode_letterboxed
+from darkforge.training.detection.data.labels import Labels
 
 VERSION = 1
 

@@ -18,10 +18,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from darkforge.training.detection.data.images import DETECTION_SUFFIXES, image_header
-from darkforge.training.detection.data.labels import Labels, build_labels
 from darkforge.errors import DataError
 from darkforge.files import read_text
+from darkforge.training.detection.data.images import DETECTION_SUFFIXES, image_header
+from darkforge.training.detection.data.labels import Labels, build_labels
 
 MAX_LABEL_BYTES = 16 * 2**20  # one label file; a row is ~40 bytes, so 400,000 objects
 BOX_FIELDS = ("cx", "cy", "w", "h")

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import complete_box_iou_loss
 
+from darkforge.errors import DataError
 from darkforge.training.detection.loss.anchors import bbox2dist, dfl_expectation, dist2bbox, make_anchors
 from darkforge.training.detection.loss.assign import Assignment, TaskAlignedAssigner
 from darkforge.training.detection.loss.decode import flatten_levels
 from darkforge.training.detection.loss.targets import input_hw, pad_targets
-from darkforge.errors import DataError
 
 
 def dfl_loss(logits: Tensor, target: Tensor) -> Tensor:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from darkforge.training.detection.loss.targets import input_hw
 from darkforge.errors import DataError
+from darkforge.training.detection.loss.targets import input_hw
 
 # exp(tw) of a wild initial prediction overflows float32 near 88; a box 20000× its anchor is
 # already meaningless, and the clamp keeps CIoU finite.

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from darkforge.darknet.layers import Yolo
-from darkforge.training.detection.loss.yolo_loss import YoloLoss
 from darkforge.errors import SpecError
+from darkforge.training.detection.loss.yolo_loss import YoloLoss
 
 # The fork's [yolo] keys that only concern NMS, tracking or printing, not training.
 NOT_LOSS = {

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import complete_box_iou_loss
 
+from darkforge.errors import DataError
 from darkforge.training.detection.loss.iou import paired_iou, shape_iou
 from darkforge.training.detection.loss.targets import PaddedTargets, input_hw, pad_targets
 from darkforge.training.detection.loss.yolo_heads import HeadOutput, YoloHeads
-from darkforge.errors import DataError
 
 
 class YoloLoss:

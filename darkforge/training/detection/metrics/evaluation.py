@@ -25,8 +25,8 @@ import torch
 from pycocotools.cocoeval import COCOeval
 from torch import Tensor
 
-from darkforge.training.detection.metrics.coco import ground_truth, load_results, quiet, results
 from darkforge.errors import DataError
+from darkforge.training.detection.metrics.coco import ground_truth, load_results, quiet, results
 
 ALL_AREAS = [0**2, 1e5**2]  # COCOeval's "all" range; the small/medium/large ones are not computed
 RECALL_POINTS = torch.linspace(0, 1, 101, dtype=torch.float64)  # COCOeval's recThrs

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from darkforge.training.detection.metrics.evaluation import DetectionMetrics
 from darkforge.files import write_text
+from darkforge.training.detection.metrics.evaluation import DetectionMetrics
 
 
 def report_dict(metrics: DetectionMetrics, **extra: Any) -> dict[str, Any]:
