@@ -69,7 +69,8 @@ class Progress:
             click.echo(
                 f"done: best epoch {summary['best_epoch']} (val mAP50-95 {v['best']:.4f}); final epoch "
                 f"{summary['final_epoch']} on val: mAP50 {summary['map50']:.4f}, mAP50-95 "
-                f"{summary['map']:.4f}, class-agnostic mAP50 {summary['map50_agnostic']:.4f}; results in {v['path']}"
+                f"{summary['map']:.4f}, class-agnostic mAP50 {summary['map50_agnostic']:.4f}; "
+                f"results in {v['path']}"
             )
             with open(f"{v['path']}/report.txt", encoding="utf-8") as handle:
                 click.echo(handle.read().rstrip())
