@@ -48,7 +48,7 @@ def anchor_grid(maps: Sequence[Tensor], strides: Tensor) -> tuple[Tensor, Tensor
         sy = torch.arange(h, device=m.device, dtype=m.dtype) + 0.5
         gy, gx = torch.meshgrid(sy, sx, indexing="ij")
         points.append(torch.stack((gx, gy), -1).view(-1, 2))
-        steps.append(torch.full((h * w, 1), float(strides[level]), device=m.device, dtype=m.dtype))
+        steps.append(strides[level].to(m.dtype).expand(h * w, 1))  # a tensor op: export keeps it
     return torch.cat(points).transpose(0, 1), torch.cat(steps).transpose(0, 1)
 
 

@@ -30,6 +30,9 @@ class Network(nn.Module):
         kept = plan.layers if taps is None else plan.layers[: max(taps) + 1]
         for info in kept:
             module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
+            tie = getattr(module, "tie", None)
+            if callable(tie):  # a layer that uses an earlier layer's weights (Darknet's share_index)
+                tie(list(self.layers.values()))
             try:
                 self.layers[info.name] = module
             except KeyError as e:  # ModuleDict refuses names of its own attributes ("keys", ...)

@@ -190,6 +190,11 @@ class NetworkSpec(Strict):
     # read again at that scale; such a spec lists no `scales` of darkforge's kind.
     _rescale: Any = PrivateAttr(None)
     _converted_from: str | None = PrivateAttr(None)  # the format a reader translated, e.g. "ultralytics"
+    _scale_names: tuple[str, ...] = PrivateAttr(())  # the scales `_rescale` knows
+
+    def scale_names(self) -> list[str]:
+        """The scales `resolved` accepts: the file's `scales:`, or those of its reader's rule."""
+        return list(self.scales) or list(self._scale_names)
 
     def resolved(
         self,
@@ -199,8 +204,9 @@ class NetworkSpec(Strict):
     ) -> Self:
         """The concrete network: a scale applied, the input size and class count overridden."""
         if scale is not None and self._rescale is not None:
-            rescaled: Self = self._rescale(scale)
-            return rescaled.resolved(None, input_size, classes)
+            # read again at that scale, keeping this spec's input and class count
+            rescaled: Self = self._rescale(scale).model_copy(update={"input": self.input})
+            return rescaled.resolved(None, input_size, classes if classes is not None else self.classes)
         layers = list(self.layers)
         if scale is not None:
             if scale not in self.scales:

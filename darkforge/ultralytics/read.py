@@ -66,22 +66,7 @@ def name_scale(path: Path) -> str | None:
 
 def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None = None) -> NetworkSpec:
     """The spec at `scale` (default: the asked name's letter, else the file's first scale)."""
-    scales = data.get("scales")
-    if scales is not None and not isinstance(scales, dict):
-        raise source.error("`scales` must map a letter to [depth, width, max_channels]", path=("scales",))
-    chosen = scale or name_scale(asked)
-    if scales:
-        chosen = chosen if chosen is not None else next(iter(scales))
-        if chosen not in scales:
-            raise UsageError(f"{asked.name} has no scale {chosen!r}", f"its scales: {', '.join(scales)}")
-        depth, width, max_channels = _scale_row(scales[chosen], source, chosen)
-    else:
-        if scale is not None:
-            raise UsageError(f"{asked.name} has no scales", "leave out --scale")
-        chosen = None
-        depth = _number(data.get("depth_multiple", 1.0), source, "depth_multiple")
-        width = _number(data.get("width_multiple", 1.0), source, "width_multiple")
-        max_channels = math.inf
+    chosen, depth, width, max_channels = _multiples(data, source, asked, scale)
     nc = data.get("nc", 80)
     if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
         raise source.error(f"`nc` must be a positive integer, got {nc!r}", path=("nc",))
@@ -98,6 +83,8 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
     layers: list[dict[str, Any]] = []
     widths: list[int] = []
     in_channels = data.get("ch", 3)
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or not 1 <= in_channels <= 4096:
+        raise source.error(f"`ch` must be an input channel count (1–4096), got {in_channels!r}", path=("ch",))
     for i, (section, k, raw) in enumerate(rows):
         where = (section, k)
         try:
@@ -122,6 +109,30 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
     return _spec(data, source, asked, chosen, nc, in_channels, layers, rows)
 
 
+def _multiples(
+    data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
+) -> tuple[str | None, float, float, float]:
+    """(scale, depth, width, max_channels): the asked name's letter or `scale` from `scales:`,
+    else the file's depth_multiple/width_multiple."""
+    scales = data.get("scales")
+    if scales is not None and not isinstance(scales, dict):
+        raise source.error("`scales` must map a letter to [depth, width, max_channels]", path=("scales",))
+    chosen = scale or name_scale(asked)
+    if scales:
+        chosen = chosen if chosen is not None else next(iter(scales))
+        if chosen not in scales:
+            raise UsageError(f"{asked.name} has no scale {chosen!r}", f"its scales: {', '.join(scales)}")
+        depth, width, max_channels = _scale_row(scales[chosen], source, chosen)
+    else:
+        if scale is not None:
+            raise UsageError(f"{asked.name} has no scales", "leave out --scale")
+        chosen = None
+        depth = _number(data.get("depth_multiple", 1.0), source, "depth_multiple")
+        width = _number(data.get("width_multiple", 1.0), source, "width_multiple")
+        max_channels = math.inf
+    return chosen, depth, width, max_channels
+
+
 def _spec(
     data: dict[str, Any],
     source: SourceMap,
@@ -138,17 +149,21 @@ def _spec(
         mapped.positions[("layers", i)] = source.positions.get((section, k), (1, 1))
     name = asked.stem if scale is None or name_scale(asked) == scale else _named(asked.stem, scale)
     document = {"name": name, "input": {"channels": channels, "size": DEFAULT_SIZE}, "classes": nc}
+    if not rows:
+        raise source.error("`backbone` and `head` hold no rows", "add [from, repeats, module, args] rows")
     try:
         spec = network_model().model_validate({**document, "layers": layers})
-    except ValidationError as e:
+    except ValidationError as e:  # a value past a field's bounds: name the row as the file does
         detail = e.errors(include_input=False, include_url=False)[0]
         loc = detail["loc"]
-        raise mapped.error(
-            f"{'.'.join(str(p) for p in loc[2:])}: {detail['msg']}", path=tuple(loc[:2])
-        ) from None
+        row = rows[loc[1]] if len(loc) > 1 and isinstance(loc[1], int) and loc[1] < len(rows) else None
+        where = (row[0], row[1]) if row is not None else tuple(loc[:2])
+        what = ".".join(str(p) for p in loc[2:])
+        raise source.error(f"{what}: {detail['msg']}" if what else detail["msg"], path=where) from None
     spec._source = mapped
     spec._converted_from = "ultralytics"
     spec._rescale = lambda s: read(data, source, asked, s)
+    spec._scale_names = tuple(str(k) for k in data.get("scales") or ())
     return spec
 
 

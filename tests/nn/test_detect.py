@@ -75,8 +75,8 @@ def test_input_that_is_no_multiple_of_the_levels_is_refused() -> None:
         darkforge.build(spec_from_text(text, "t.yaml"))
 
 
-def test_classify_returns_logits_in_training_and_probabilities_in_eval() -> None:
-    text = "name: c\ninput: {size: 8}\nclasses: 3\nlayers:\n  - {type: Classify, hidden: 16}\n"
+def test_classify_with_softmax_returns_logits_in_training_and_probabilities_in_eval() -> None:
+    text = "name: c\ninput: {size: 8}\nclasses: 3\nlayers:\n  - {type: Classify, hidden: 16, softmax: true}\n"
     net = darkforge.build(spec_from_text(text, "c.yaml"))
     x = torch.rand(2, 3, 8, 8)
     logits = net.train()(x)
@@ -84,3 +84,11 @@ def test_classify_returns_logits_in_training_and_probabilities_in_eval() -> None
         probs = net.eval()(x)
     torch.testing.assert_close(probs.sum(1), torch.ones(2))
     assert not torch.allclose(logits.sum(1), torch.ones(2))
+
+
+def test_the_eval_head_exports_with_torch_export() -> None:
+    net = _net().eval()
+    x = torch.rand(1, 3, 16, 16)
+    program = torch.export.export(net, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x)[0], net(x)[0])

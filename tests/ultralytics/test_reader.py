@@ -59,6 +59,12 @@ def test_scale_option_and_first_scale_default(toy: Path) -> None:
     plain = load_spec(toy)  # no letter in the name: the first scale, as Ultralytics does
     assert plan(plain.resolved()).params == plan(load_spec(toy.with_name("toy8n.yaml")).resolved()).params
     assert plan(plain.resolved("s")).params == plan(load_spec(toy.with_name("toy8s.yaml")).resolved()).params
+    chained = plan(plain.resolved(input_size=64, classes=9).resolved("s"))  # keeps the input and classes
+    assert (
+        chained.params
+        == plan(load_spec(toy.with_name("toy8s.yaml")).resolved(input_size=64, classes=9)).params
+    )
+    assert chained.input == (3, 64, 64)
     with pytest.raises(UsageError, match="has no scale 'q'; its scales: n, s"):
         plain.resolved("q")
 
@@ -149,3 +155,49 @@ def test_convert_writes_darkforge_yaml_that_builds_the_same_network(
     assert native._converted_from is None
     assert plan(native.resolved()).params == plan(load_spec(toy.with_name("toy8s.yaml")).resolved()).params
     assert plan(native.resolved(classes=9)).params != plan(native.resolved()).params  # `classes` follows
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            "ch: abc\nbackbone:\n  - [-1, 1, Conv, [16]]\nhead: []\n",
+            ":1:",
+            "`ch` must be an input channel count",
+        ),
+        ("backbone: []\nhead: []\n", ":1:", "hold no rows"),
+        (
+            "backbone:\n  - [-1, 100000, C2f, [64]]\nhead: []\n",
+            ":2:5: backbone[0]",
+            "blocks: Input should be less",
+        ),
+        (
+            "backbone:\n  - [-1, 1, Conv, [16]]\nhead:\n  - [-1, 1, Conv, [99999999]]\n",
+            ":4:5: head[0]",
+            "filters",
+        ),
+        (
+            "scales:\n  n: [1, 2]\nbackbone:\n  - [-1, 1, Conv, [3]]\nhead: []\n",
+            ":2:3: scales.n",
+            "[depth, width",
+        ),
+    ],
+)
+def test_bad_files_end_in_one_located_line(run_cli, write, text: str, where: str, message: str) -> None:
+    path = write("bad8.yaml", text)
+    result = run_cli("validate", path)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and f"{path}{where}" in line and message in line
+
+
+def test_validate_checks_every_scale_of_the_file(run_cli, toy: Path) -> None:
+    result = run_cli("validate", toy)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("scales: n, s")
+
+
+def test_static_plan_agrees_with_torchinfo(run_cli, toy: Path) -> None:
+    result = run_cli("summary", toy, "--input-size", 64, "--runtime")
+    assert result.exit_code == 0, result.output
+    assert "torchinfo and the static plan agree" in result.stdout

@@ -246,13 +246,13 @@ class C2PSA(YoloBlock):
         qkv = yolo_conv(y, c + 2 * key_dim * heads)
         proj, pe = yolo_conv(y, c), yolo_conv(y, c, 3, 1, c)
         ffn = chain(y, (2 * c, 1, 1), (c, 1, 1))
-        positions = x.shape[1] * x.shape[2]
-        attention = heads * positions * positions * (key_dim + head_dim)  # q·k and attn·v products
         block = qkv + proj + pe + ffn
         cv1 = yolo_conv(x, 2 * c)
         cv2 = yolo_conv(with_channels(x, 2 * c), self.filters)
         params = cv1.params + self.blocks * block.params + cv2.params
-        macs = cv1.macs + self.blocks * (block.macs + attention) + cv2.macs
+        # convolution MACs only, as every layer counts them (the q·k and attention·v products,
+        # heads · (H·W)² · (key + head width) per block, are not convolutions)
+        macs = cv1.macs + self.blocks * block.macs + cv2.macs
         return LayerCost(cv2.output, params, macs)
 
 

@@ -72,9 +72,10 @@ class Detect(LayerSpec, YoloNumerics):
         for x in inputs:
             cost = cost + self._branch(x, [(c2, 3, 1), (c2, 3, 1)], box_bins)
             cost = cost + self._branch(x, self._class_convs(x.shape[0], c3), nc)
-        dfl = self.reg_max if self.reg_max > 1 else 0  # the fixed 1×reg_max conv (not trainable)
         anchors = sum(x.shape[1] * x.shape[2] for x in inputs)
-        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs, cost.dead_params)
+        # the DFL: a fixed (not trainable) 1×1 conv of reg_max weights over 4 sides × A anchors
+        dfl, dfl_macs = (self.reg_max, 4 * self.reg_max * anchors) if self.reg_max > 1 else (0, 0)
+        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs + dfl_macs, cost.dead_params)
 
     def _class_convs(self, channels: int, c3: int) -> list[tuple[int, int, int]]:
         if self.style == "v8":
@@ -100,8 +101,10 @@ class Detect(LayerSpec, YoloNumerics):
 
 
 class Classify(LayerSpec, YoloNumerics):
-    """conv-bn-act to `hidden` channels, global average pool, dropout, Linear to the classes;
-    softmax in eval mode (Ultralytics' -cls head), logits in training."""
+    """conv-bn-act to `hidden` channels, global average pool, dropout, Linear to the classes
+    (Ultralytics' -cls head). Logits, as every darkforge classifier returns (eval, predict and
+    export apply the softmax); `softmax: true` returns probabilities in eval mode, as
+    Ultralytics' own head does."""
 
     type: Literal["Classify"] = "Classify"
     classes: ClassCount = Field(None, description="class count; default (or `classes`): the network's")
@@ -109,7 +112,7 @@ class Classify(LayerSpec, YoloNumerics):
     size: int = Field(1, ge=1, le=31, description="kernel of that conv")
     stride: int = Field(1, ge=1, le=32)
     dropout: float = Field(0.0, ge=0, lt=1)
-    softmax: bool = Field(True, description="eval returns probabilities (Ultralytics), else logits")
+    softmax: bool = Field(False, description="eval returns probabilities (as Ultralytics' head)")
 
     def with_classes(self, classes: int | None) -> Self:
         if isinstance(self.classes, int) or classes is None:
