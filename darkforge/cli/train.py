@@ -45,6 +45,11 @@ DATA_DIR = click.option(
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="[recipe: 0]")
 @click.option("--scale", help="a scale from the file's `scales:`, e.g. tiny")
 @click.option(
+    "--input-size",
+    type=click.IntRange(1, 16384),
+    help="train at this square input instead of the file's (a detector letterboxes its images to it)",
+)
+@click.option(
     "--val-split",
     type=click.FloatRange(0, 1, max_open=True),
     help="hold out this share of train to pick `best`",

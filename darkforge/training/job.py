@@ -44,6 +44,8 @@ class Job:
     # memory (None: half of RAM)
     cache: Annotated[StrictStr, Field(max_length=20)] = "auto"
     cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None
+    # `--input-size`: the square input the run trains at instead of the file's (None: the file's)
+    input_size: Annotated[StrictInt | None, Field(ge=1, le=16384)] = None
 
     def record(self) -> dict[str, Any]:
         """args.yaml's content."""
@@ -76,5 +78,5 @@ def read_job(run: RunDir) -> Job:
     except ValidationError as e:
         raise error_line(e, data, DataError, str(path), hint=DAMAGED) from None
     spec = spec_from_text(arch_yaml, str(arch))
-    budget.check(plan(spec.resolved(job.scale)))
+    budget.check(plan(spec.resolved(job.scale, job.input_size)))
     return job

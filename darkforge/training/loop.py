@@ -175,7 +175,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
 def _data(job: Job) -> tuple[Dataset, checkpoint.Inference, Tensor]:
     """The dataset at the network's input size, the inference metadata (normalization by the
     train set's statistics, or none), and cutout's fill: the train set's mean, normalized."""
-    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)
+    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
     c, h, w = spec.input.shape
     with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
         data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)

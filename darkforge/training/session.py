@@ -64,6 +64,7 @@ def train(
     sync_bn: bool | None = None,
     cache: str = "auto",
     cache_budget: str | int | None = None,
+    input_size: int | None = None,
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
@@ -86,10 +87,13 @@ def train(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
         given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
+        given["input_size"] = input_size
         _refuse_changes(overrides | given | {"recipe": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
-    job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
+    job = prepare(
+        arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides, input_size
+    )
     job.cache, job.cache_budget = cache, budget_bytes
     with _processes(job):
         run = _create(job, project, name)
@@ -152,6 +156,7 @@ def prepare(
     device: str,
     sync_bn: bool,
     overrides: dict[str, Any],
+    input_size: int | None = None,
 ) -> Job:
     """Validate everything before a run directory is created (nothing is created for bad input)."""
     if arch is None:
@@ -164,13 +169,13 @@ def prepare(
             None,
         )  # its reader's own scale rule, applied once: the run keeps that
     recipe.check_recipe(spec)
-    spec.resolved(scale)  # an unknown scale fails here
+    spec.resolved(scale, input_size)  # an unknown scale, or an input the network cannot take, fails here
     # a detector trains as written; --output turns a layer of any network into a classifier
-    written = task_of(plan(spec.resolved(scale)))
+    written = task_of(plan(spec.resolved(scale, input_size)))
     derived = outputs.derive(spec, path, output, scale) if written.name == "classify" or output else None
     text = derived or _arch_yaml(path, spec)
     final = spec_from_text(text, str(path)) if derived else spec
-    compiled = budget.check_before_build(final, scale)  # before any allocation
+    compiled = budget.check_before_build(final, scale, input_size)  # before any allocation
     task = task_of(compiled)  # a classifier, or a detector (a Detect head, [yolo] outputs)
     task.check(compiled)
     rec = recipe.resolve(task.preset if preset == "default" else preset, spec.train, overrides, str(path))
@@ -180,12 +185,14 @@ def prepare(
     weights = str(weights) if weights else None
     if task.name == "detect" and data is None:
         raise UsageError("train: a detector needs --data", "give a data.yaml (YOLO labels) or a COCO .json")
-    return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+    job = Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+    job.input_size = input_size
+    return job
 
 
 def _task(job: Job) -> Task:
     """The task of a run's network (from the YAML it keeps: old runs and new agree)."""
-    return task_of(plan(spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)))
+    return task_of(plan(spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)))
 
 
 def _arch_yaml(path: Path, spec: Any) -> str:

@@ -112,7 +112,7 @@ def load_data(job: Job, size: int) -> DetectionData:
 def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> DetectionTrainer:
     recipe, device = job.recipe, pick_device(job.device)
     torch.manual_seed(recipe.seed)
-    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)
+    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
     c, h, w = spec.input.shape
     if h != w:
         raise DataError(f"{job.arch}: a detector's input must be square ({h}×{w})")
