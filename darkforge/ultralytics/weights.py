@@ -36,7 +36,7 @@ def darkforge_names(tensors: dict[str, Any], model: Any) -> dict[str, Any]:
 
 def plain_state_dict(file: Path) -> dict[str, Any] | None:
     """A `.pt` holding a bare state_dict (name -> tensor), read with weights_only=True; None for
-    anything else (a darkforge checkpoint is read by darkforge.training.checkpoint)."""
+    anything else (a darkforge checkpoint is read by darkforge.weights.checkpoint)."""
     import torch
 
     try:

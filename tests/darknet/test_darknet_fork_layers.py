@@ -16,8 +16,8 @@ from darkforge.darknet.read import convert_cfg
 from darkforge.darknet.weights import load_darknet_weights, save_darknet_weights, weighted_layers
 from darkforge.darknet.write import to_cfg
 from darkforge.errors import SpecError
-from darkforge.nn.network import build
 from darkforge.spec.shapes import plan
+from darkforge.weights.transfer import build
 
 NET = "[net]\nheight=9\nwidth=8\nchannels=3\n\n"
 
