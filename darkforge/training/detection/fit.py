@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
-from darkforge.spec.load import spec_from_text
+from darkforge.spec.archtext import embedded_spec
 from darkforge.training import ema
 from darkforge.training.detection.data import (
     BoxAugment,
@@ -112,7 +112,7 @@ def load_data(job: Job, size: int) -> DetectionData:
 def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | None = None) -> DetectionTrainer:
     recipe, device = job.recipe, pick_device(job.device)
     torch.manual_seed(recipe.seed)
-    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
+    spec = embedded_spec(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
     c, h, w = spec.input.shape
     if h != w:
         raise DataError(f"{job.arch}: a detector's input must be square ({h}×{w})")
