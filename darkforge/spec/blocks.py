@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, Self, Union
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
 
 from darkforge.errors import SpecError
+from darkforge.spec import registry
 from darkforge.spec.base import (
     ID_PATTERN,
     LayerCost,
@@ -134,7 +135,7 @@ class BlockUse(LayerSpec):
 
     block: ClassVar[Block]
     library: ClassVar[Library]
-    module: ClassVar[str | None] = "darkforge.nn.block:Block"
+    module: ClassVar[str | None] = "darkforge.nn.block:BlockModule"
     _scale: Scale | None = PrivateAttr(None)
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
@@ -315,7 +316,7 @@ class BlockUse(LayerSpec):
         return SpecError(str(self._error(message, path)))
 
 
-def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpec]]) -> Library:
+def make_library(blocks: Mapping[str, Block]) -> Library:
     """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
     library = Library(dict(blocks))
     for name, block in blocks.items():
@@ -333,9 +334,7 @@ def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpe
         model.library = library
         model.arity = (arity, arity)
         library.models[name] = model
-    types = (*base_types, *library.models.values())
-    union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
-    library.adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
+    library.adapter = TypeAdapter(registry.layer_union(tuple(library.models.values())))
     return library
 
 

@@ -32,7 +32,7 @@ from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
 from darkforge.weights.transfer import check_file as check_weights
 
-RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
+RECIPE_KEYS = tuple(recipe.flags())  # the Recipe fields marked as flags (recipe.flag)
 
 
 @dataclass
@@ -69,9 +69,9 @@ def train(
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
-    """Train `arch` (a path or a shipped name) and return the run. `overrides` are recipe fields
-    (epochs, batch, lr, precision, seed, val_split, ema, patience, freeze); with `resume` (a run
-    directory) only `epochs` may change, to extend the run."""
+    """Train `arch` (a path or a shipped name) and return the run. `overrides` are the recipe
+    fields in RECIPE_KEYS (epochs, batch, lr, ...: those `train` has flags for); with `resume` (a
+    run directory) only `epochs` may change, to extend the run."""
     unknown = set(overrides) - set(RECIPE_KEYS)
     if unknown:
         raise UsageError(
@@ -89,13 +89,18 @@ def train(
             )
         given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
         given["input_size"] = input_size
-        _refuse_changes(overrides | given | {"recipe": preset != "default", "name": name != "train"})
+        _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(
         arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides, input_size
     )
     job.cache, job.cache_budget = cache, budget_bytes
+    return _new_run(job, project, name, on_event)
+
+
+def _new_run(job: Job, project: str | os.PathLike[str], name: str, on_event: Callback) -> Run:
+    """Create the run directory, lock it and train; a run that trained nothing leaves nothing."""
     with _processes(job):
         run = _create(job, project, name)
         lock = run.lock() if distributed.is_main() else None
@@ -117,8 +122,8 @@ def _refuse_changes(given: dict[str, Any]) -> None:
     """A resumed run trains as it started: only --epochs may change (to extend it)."""
     changed = sorted(k for k, v in given.items() if v is not None and v is not False and k != "epochs")
     if changed:
-        key = {"batch": "batch_size"}.get(changed[0], changed[0]).replace("_", "-")
-        raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")
+        flag = recipe.flag_of(changed[0])
+        raise UsageError(f"{flag} cannot change when resuming", "only --epochs may (to extend the run)")
 
 
 def _announcing(run: Event, on_event: Callback) -> Callback:

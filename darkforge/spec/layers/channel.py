@@ -17,6 +17,7 @@ class Mul(LayerSpec):
     scales each channel (squeeze-and-excitation), 1×H×W each position, C×H×W each element."""
 
     type: Literal["Mul"] = "Mul"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Mul"
     from_: Ref | list[Ref] = Field(alias="from", description="the input, then the gate(s)")
     arity: ClassVar[tuple[int, int | None]] = (2, None)
 
@@ -37,6 +38,7 @@ class Slice(LayerSpec):
     `group` of `groups` equal groups (CSP's split: groups 2, group 1 is the second half)."""
 
     type: Literal["Slice"] = "Slice"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Slice"
     start: int | None = Field(None, ge=0, le=65536, description="first channel")
     end: int | None = Field(None, ge=1, le=65536, description="one past the last channel")
     groups: int | None = Field(None, ge=1, le=65536, description="split the channels in this many groups")
@@ -78,6 +80,7 @@ class LayerNorm(LayerSpec):
     features of a vector, then scales and shifts per channel."""
 
     type: Literal["LayerNorm"] = "LayerNorm"
+    module: ClassVar[str | None] = "darkforge.nn.channel:LayerNorm"
     eps: float = Field(1e-6, gt=0, lt=1)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -89,6 +92,7 @@ class LayerScale(LayerSpec):
     """Multiplies each channel by a learned scale (ConvNeXt, CaiT), initially `init`."""
 
     type: Literal["LayerScale"] = "LayerScale"
+    module: ClassVar[str | None] = "darkforge.nn.channel:LayerScale"
     init: float = Field(1e-6, description="initial value of every scale")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -101,6 +105,7 @@ class DropPath(LayerSpec):
     scales the rest by 1/(1-p) (put it on a residual branch, before the Shortcut); identity in eval."""
 
     type: Literal["DropPath"] = "DropPath"
+    module: ClassVar[str | None] = "darkforge.nn.channel:DropPath"
     p: float = Field(0.0, ge=0, lt=1, description="probability of dropping a sample's branch")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
