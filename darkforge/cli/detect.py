@@ -105,11 +105,13 @@ def _unique(stem: str, taken: set[str]) -> str:
 
 
 def _write_jpeg(path: Path, image: Any) -> None:
-    from torchvision.io import encode_jpeg
+    """(3, H, W) uint8 -> a JPEG, atomically (PIL: torchvision's encoders are deprecated)."""
+    from PIL import Image
 
-    from darkforge.files import write_bytes
+    from darkforge.files import write_with
 
-    write_bytes(path, bytes(encode_jpeg(image.contiguous(), quality=92).numpy()))
+    pixels = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
+    write_with(path, lambda temp: pixels.save(temp, "JPEG", quality=92))
 
 
 NOUNS = {"classify": "classifier", "detect": "detector"}
