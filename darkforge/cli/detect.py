@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from darkforge.errors import DataError, UsageError
+from darkforge.files import write_text, write_with
 
 PREDICT_PROJECT, PREDICT_NAME = Path("runs"), "predict"  # runs/predict, runs/predict2, … as train's runs
 
 
 def eval_boxes(ckpt: str, model: Any, info: Any, flags: dict[str, Any]) -> None:
     """COCO mAP of a detector on the val split of its data (or --data, --split), and the table."""
-    from darkforge.files import write_text
     from darkforge.training.detection.data import is_detection_source
     from darkforge.training.detection.evaluate import evaluate_split, load_split
     from darkforge.training.detection.metrics import report_dict, report_text
@@ -56,7 +56,7 @@ def predict_boxes(ckpt: str, model: Any, info: Any, images: tuple[str, ...], fla
     conf = 0.25 if flags["conf"] is None else flags["conf"]
     iou = 0.7 if flags["iou"] is None else flags["iou"]
     out = _folder(flags["output"])
-    detections, ids, drawn = [], [], set()
+    detections, ids, drawn = [], [], set[str]()
     for found in predict_files(model, files, conf, iou):
         picture = draw_detections(found.image, found.detections, info.classes)
         name = _unique(found.path.stem, drawn)
@@ -107,8 +107,6 @@ def _unique(stem: str, taken: set[str]) -> str:
 def _write_jpeg(path: Path, image: Any) -> None:
     """(3, H, W) uint8 -> a JPEG, atomically (PIL: torchvision's encoders are deprecated)."""
     from PIL import Image
-
-    from darkforge.files import write_with
 
     pixels = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
     write_with(path, lambda temp: pixels.save(temp, "JPEG", quality=92))

@@ -116,5 +116,9 @@ def _nms(nms: bool, conf: float | None, iou: float | None, max_det: int | None) 
         return None
     from darkforge.export.detect import Nms
 
-    settings = {"conf": conf, "iou": iou, "max_det": max_det}
-    return Nms(**{k: v for k, v in settings.items() if v is not None})
+    default = Nms()
+    return Nms(
+        default.conf if conf is None else conf,
+        default.iou if iou is None else iou,
+        default.max_det if max_det is None else max_det,
+    )
