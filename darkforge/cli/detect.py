@@ -24,9 +24,9 @@ def eval_boxes(ckpt: str, model: Any, info: Any, flags: dict[str, Any]) -> None:
 
     source = flags["data"] or info.data
     if source is None or not is_detection_source(source):
+        given = "it names no data" if source is None else f"--data {source} is not a detection set"
         raise UsageError(
-            f"{ckpt} is a detector: --data {source} is not a detection set",
-            "give --data path/to/data.yaml (or a COCO instances .json)",
+            f"{ckpt} is a detector: {given}", "give --data path/to/data.yaml (or a COCO instances .json)"
         )
     names, split, data = load_split(source, int(info.input[1]), flags["split"])
     if names != info.classes:
