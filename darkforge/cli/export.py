@@ -93,6 +93,8 @@ def export(
     check = exporting.verify(done)
     batches = ", ".join(map(str, check.batches))
     line = f"{check.runner} on batch {batches}: max abs difference {check.max_diff:.2e}"
+    if check.box_pixels is not None:
+        line += f" (boxes in stride units; {check.box_pixels:.2e} px)"
     if not check.ok:
         raise DataError(f"{done.path}: verification failed: {line} > {check.tolerance:g}", "the file is kept")
     if check.problem:

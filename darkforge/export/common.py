@@ -122,6 +122,8 @@ class Verification:
     tolerance: float = TOLERANCE
     detections: int | None = None  # with --nms: boxes the file kept, over every batch checked
     problem: str | None = None  # with --nms: how the file's NMS differs from batched_nms'
+    # a detector: the largest box difference in pixels (max_diff has boxes in stride units)
+    box_pixels: float | None = None
 
     @property
     def ok(self) -> bool:

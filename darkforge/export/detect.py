@@ -17,6 +17,7 @@ export their raw maps, as before.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -128,3 +129,38 @@ def reference_nms(decoded: Tensor, settings: Nms) -> list[Tensor]:
         kept = batched_nms(boxes, scores, classes, settings.iou)[: settings.max_det]
         out.append(torch.cat([boxes[kept], scores[kept, None], classes[kept, None].float()], 1))
     return out
+
+
+def anchor_strides(network: Network) -> Tensor:
+    """(A,) each anchor's stride, in the decoded output's order (level by level)."""
+    head = detect_head(network)
+    assert head is not None
+    strides = [float(s) for s in head.stride]
+    return torch.cat([torch.full((h * w,), s) for (_, h, w), s in zip(head.levels, strides, strict=True)])
+
+
+def differences(ours: tuple[Tensor, ...], theirs: tuple[Tensor, ...], strides: Tensor) -> tuple[float, float]:
+    """(what --verify holds to its tolerance, the largest box difference in pixels) of a detector
+    graph's outputs: class probabilities and scores as they are, box coordinates in units of their
+    anchor's stride. A box is anchor ± distance × stride, so float32's error on a distance grows
+    with the stride: at 640 px PyTorch's own float32 boxes differ from float64 by ~5e-4 px, which
+    no runtime can beat; in stride units the same boxes differ by ~2e-5."""
+    worst, pixels = 0.0, 0.0
+    for a, b in zip(ours, theirs, strict=True):
+        a, b = a.float(), b.float()
+        if a.dim() == 3:  # decoded (B, 4 + nc, A)
+            box = (a[:, :4] - b[:, :4]).abs()
+            scaled = (box / strides).amax().item() if box.numel() else 0.0
+            rest = (a[:, 4:] - b[:, 4:]).abs().amax().item() if a[:, 4:].numel() else 0.0
+        else:  # detections (K, 7): image, x1, y1, x2, y2, score, class
+            box = (a[:, 1:5] - b[:, 1:5]).abs()
+            scaled = (box / strides.max()).amax().item() if box.numel() else 0.0
+            same = torch.equal(a[:, [0, 6]], b[:, [0, 6]])
+            rest = (a[:, 5] - b[:, 5]).abs().amax().item() if len(a) and same else (0.0 if same else math.inf)
+        pixels = max(pixels, box.amax().item() if box.numel() else 0.0)
+        worst = _worst(worst, max(scaled, rest) if not math.isnan(scaled + rest) else math.nan)
+    return worst, pixels
+
+
+def _worst(a: float, b: float) -> float:
+    return b if math.isnan(b) or math.isnan(a) else max(a, b)

@@ -15,7 +15,7 @@ from torch import Tensor
 from darkforge.errors import DataError, UsageError
 from darkforge.export import TOLERANCE
 from darkforge.export.common import DYNAMIC_BATCHES, Exported, ExportJob, Verification, runner
-from darkforge.export.detect import Decoded, Nms, WithNms, check_nms, detect_head
+from darkforge.export.detect import Decoded, Nms, WithNms, anchor_strides, check_nms, detect_head, differences
 from darkforge.export.formats import FORMATS
 from darkforge.files import replacing
 from darkforge.nn.network import Network
@@ -116,22 +116,32 @@ def verify(exported: Exported, seed: int = 0) -> Verification:
     batch = exported.input[0]
     batches = DYNAMIC_BATCHES if isinstance(batch, str) else (batch,)
     generator = torch.Generator().manual_seed(seed)
-    worst, kept, problem = 0.0, 0, None
+    detector = job.graph is not None  # a Detect network: decoded boxes (and NMS)
+    strides = anchor_strides(job.model) if detector else None
+    worst, pixels, kept, problem = 0.0, 0.0, 0, None
     for n in batches:
-        x = torch.randn(n, *job.shape, generator=generator)
+        # a detector takes pixels in [0, 1]; a classifier normalized ones, about N(0, 1)
+        shape = (n, *job.shape)
+        x = torch.rand(shape, generator=generator) if detector else torch.randn(shape, generator=generator)
         ours, theirs = reference(x), run(x)
         if [t.shape for t in ours] != [t.shape for t in theirs]:
             raise DataError(
                 f"{exported.path}: at batch {n} it outputs {_shapes(theirs)}, torch {_shapes(ours)}"
             )
-        for a, b in zip(ours, theirs, strict=True):
-            diff = (a.float() - b.float()).abs().max().item()
-            worst = diff if math.isnan(diff) or math.isnan(worst) else max(worst, diff)
+        if strides is not None:
+            diff, px = differences(ours, theirs, strides)
+            pixels = max(pixels, px)
+        else:
+            diff = max((a.float() - b.float()).abs().max().item() for a, b in zip(ours, theirs, strict=True))
+        worst = diff if math.isnan(diff) or math.isnan(worst) else max(worst, diff)
         if job.nms is not None:  # the file's NMS against batched_nms on the file's own boxes
             kept += len(theirs[0])
             problem = problem or check_nms(theirs[0], theirs[1], job.nms, TOLERANCE)
+    seconds = time.perf_counter() - start
     counted = kept if job.nms is not None else None
-    return Verification(ran_by, batches, worst, time.perf_counter() - start, TOLERANCE, counted, problem)
+    return Verification(
+        ran_by, batches, worst, seconds, TOLERANCE, counted, problem, pixels if detector else None
+    )
 
 
 def _shape(tensor: Tensor) -> str:

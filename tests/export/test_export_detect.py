@@ -161,3 +161,23 @@ def test_nms_flags_that_do_not_apply(run_cli, ckpt, tmp_path):
     checkpoint.save(classifier, info.build(), info)
     result = run_cli("export", classifier, "--format", "pt2", "--nms")
     assert result.exit_code == 2 and "has no Detect head as its output" in result.output, result.output
+
+
+def test_verify_holds_boxes_in_stride_units_and_probabilities_as_they_are():
+    from darkforge.export.detect import differences
+
+    strides = torch.tensor([8.0] * 4 + [32.0] * 2)
+    a = torch.rand(1, 7, 6)
+    b = a.clone()
+    b[0, 0, 5] += 1e-3  # a box coordinate of a stride-32 anchor: 1e-3 px is 3.1e-5 strides
+    worst, pixels = differences((a,), (b,), strides)
+    assert worst == pytest.approx(1e-3 / 32, rel=1e-2) and pixels == pytest.approx(1e-3, rel=1e-2)
+    b[0, 0, 0] += 1e-3  # the same at stride 8: 1.25e-4, over the tolerance
+    assert differences((a,), (b,), strides)[0] == pytest.approx(1e-3 / 8, rel=1e-2)
+    b = a.clone()
+    b[0, 5, 2] += 2e-4  # a class probability: held as it is
+    assert differences((a,), (b,), strides)[0] == pytest.approx(2e-4, rel=1e-2)
+    rows = torch.tensor([[0.0, 1, 2, 3, 4, 0.9, 1]])
+    moved = rows.clone()
+    moved[0, 6] = 2  # another class is never within tolerance
+    assert differences((rows,), (moved,), strides)[0] == float("inf")
