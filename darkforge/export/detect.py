@@ -51,15 +51,7 @@ class Decoded(nn.Module):
     def __init__(self, network: Network) -> None:
         super().__init__()
         self.network = network
-        head = detect_head(network)
-        assert head is not None
-        # The strides as Python numbers, not the `stride` buffer: torch.export lifts a buffer into
-        # a graph input, and anchor_grid's float(stride) on it is then data-dependent (pt2 export
-        # fails). They are constants of the plan; the fix belongs in nn/detect.py (a float list
-        # beside the buffer), until then this export-only copy of the network holds a list.
-        strides = [float(s) for s in head.stride]
-        del head._buffers["stride"]
-        head.stride = strides  # type: ignore[assignment]
+        # nn.detect.anchor_grid keeps the strides as tensor ops, which torch.export records
 
     def forward(self, x: Tensor) -> Tensor:
         decoded, _ = self.network(x)  # a Detect head in eval mode: (decoded, raw maps)
