@@ -17,6 +17,8 @@ from darkforge.cli.options import arch_or_default, recipe_options
 from darkforge.cli.progress import Progress
 from darkforge.errors import DataError
 from darkforge.training.recipe import flags as recipe_flags
+from darkforge.training.recipe import merge
+from darkforge.training.settings import is_setting, parse_settings
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 DATA = click.option(
@@ -32,6 +34,7 @@ DATA_DIR = click.option(
 
 @cli.command()
 @click.argument("arch", required=False)
+@click.argument("settings", nargs=-1, metavar="[KEY=VALUE]...")
 @DATA
 @DATA_DIR
 @click.option(
@@ -40,7 +43,8 @@ DATA_DIR = click.option(
     "preset",
     default="default",
     show_default=True,
-    help="the recipe to start from: default (aims high) or tutorial (Adam, batch 64)",
+    help="the recipe to start from: default (aims high), tutorial (Adam, batch 64), or a YAML file "
+    "of recipe keys",
 )
 @recipe_options
 @DEVICE
@@ -87,13 +91,18 @@ DATA_DIR = click.option(
     default=None,
     help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm)",
 )
-def train(arch: str | None, resume: str | None, **flags: Any) -> None:
+def train(arch: str | None, settings: tuple[str, ...], resume: str | None, **flags: Any) -> None:
     """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots.
-    Under `torchrun --nproc_per_node=N -m darkforge train ...`, trains with DDP."""
+    KEY=VALUE sets any recipe key (`lr=0.05 optimizer=adamw augment.cutout=8`; `darkforge schema
+    --markdown` and docs/training.md list them). Under `torchrun --nproc_per_node=N -m darkforge
+    train ...`, trains with DDP."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
     from darkforge.training import distributed, session
 
-    overrides = {name: flags.pop(name) for name in recipe_flags()}
+    if arch is not None and is_setting(arch):  # `darkforge train lr=0.05`: the default ARCH
+        arch, settings = None, (arch, *settings)
+    flagged = {name: flags.pop(name) for name in recipe_flags()}
+    overrides = merge(parse_settings(settings), {k: v for k, v in flagged.items() if v is not None})
     progress = Progress(quiet=not distributed.is_main())
     callbacks: list[Any] = [progress]
     if flags.pop("tensorboard") and distributed.is_main():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darkforge.errors import DataError, UsageError
+from darkforge.errors import DataError, UsageError, did_you_mean
 from darkforge.spec import budget
 from darkforge.spec.archtext import arch_text, embedded_spec, inlined
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
@@ -27,6 +27,7 @@ from darkforge.training.device import pick_device
 from darkforge.training.job import Job, read_job
 from darkforge.training.loop import Callback, Event
 from darkforge.training.rundir import RunDir, unlock
+from darkforge.training.settings import is_recipe_file, read_recipe_file
 from darkforge.training.tasks import Task, task_of
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
@@ -69,13 +70,14 @@ def train(
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
-    """Train `arch` (a path or a shipped name) and return the run. `overrides` are the recipe
-    fields in RECIPE_KEYS (epochs, batch, lr, ...: those `train` has flags for); with `resume` (a
-    run directory) only `epochs` may change, to extend the run."""
-    unknown = set(overrides) - set(RECIPE_KEYS)
+    """Train `arch` (a path or a shipped name) and return the run. `overrides` are recipe fields
+    (epochs, batch, lr, optimizer, augment={...}: any key of the Recipe; sections merge key by
+    key); `preset` is a preset's name or a recipe file (YAML). With `resume` (a run directory)
+    only `epochs` may change, to extend the run."""
+    unknown = sorted(set(overrides) - set(recipe.Recipe.model_fields))
     if unknown:
         raise UsageError(
-            f"train: unknown option {sorted(unknown)[0]!r}", "recipe options: " + ", ".join(RECIPE_KEYS)
+            f"train: unknown recipe key {unknown[0]!r}", did_you_mean(unknown[0], recipe.Recipe.model_fields)
         )
 
     def on_event(event: Event) -> None:
@@ -91,6 +93,11 @@ def train(
         given["input_size"] = input_size
         _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
+    if is_recipe_file(preset):  # --recipe FILE: its settings under the flags, over the file's train:
+        overrides = recipe.merge(
+            read_recipe_file(preset), {k: v for k, v in overrides.items() if v is not None}
+        )
+        preset = "default"
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(
         arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides, input_size
