@@ -157,7 +157,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     optimizer = make_optimizer(model, recipe)
     averaged = ema.make_ema(model, recipe.ema, recipe.ema_warmup) if recipe.ema else None
     if recipe.ema and ema.horizon(recipe.ema) > steps:
-        on_event(_ema_warning(recipe, steps))
+        on_event(ema_warning(recipe, steps))
     dtype = precision_of(recipe, device)
     trainer = Trainer(
         job=job, run=run, data=data, model=model, replica=replica, device=device, info=info,
@@ -206,7 +206,7 @@ def split_off(train: Split, share: float, seed: int) -> tuple[Split, Split]:
     return train.subset(order[n_val:]), train.subset(order[:n_val])
 
 
-def _ema_warning(recipe: Recipe, steps: int) -> Event:
+def ema_warning(recipe: Recipe, steps: int) -> Event:
     horizon = ema.horizon(recipe.ema)
     ramp = "; the decay warm-up keeps early epochs usable" if recipe.ema_warmup else ""
     text = (

@@ -99,9 +99,12 @@ def train(
         )
         preset = "default"
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
-    job = prepare(
-        arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides, input_size
+    sync = bool(sync_bn)
+    job, notes = prepare(
+        arch, data, data_dir, preset, scale, weights, output, device, sync, overrides, input_size
     )
+    for note in notes:
+        on_event(Event("warning", values={"message": note}))
     job.cache, job.cache_budget = cache, budget_bytes
     return _new_run(job, project, name, on_event)
 
@@ -170,8 +173,9 @@ def prepare(
     sync_bn: bool,
     overrides: dict[str, Any],
     input_size: int | None = None,
-) -> Job:
-    """Validate everything before a run directory is created (nothing is created for bad input)."""
+) -> tuple[Job, list[str]]:
+    """Validate everything before a run directory is created (nothing is created for bad input);
+    returns the job and notes for the user (what the data changed in the network)."""
     if arch is None:
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
     path = arch_path(arch)
@@ -190,16 +194,17 @@ def prepare(
     compiled = budget.check_before_build(final, scale, input_size)  # before any allocation
     task = task_of(compiled)  # a classifier, or a detector (a Detect head, [yolo] outputs)
     task.check(compiled)
+    final, text, notes = task.prepare(final, text, path, data, overrides)
+    if notes:
+        compiled = budget.check_before_build(final, scale, input_size)  # the network the data resized
     rec = recipe.resolve(task.preset if preset == "default" else preset, spec.train, overrides, str(path))
     freeze.frozen_layers(compiled, rec.freeze)
     if weights is not None:
         check_weights(weights)  # before any data is read or network allocated
     weights = str(weights) if weights else None
-    if task.name == "detect" and data is None:
-        raise UsageError("train: a detector needs --data", "give a data.yaml (YOLO labels) or a COCO .json")
     job = Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
     job.input_size = input_size
-    return job
+    return job, notes
 
 
 def _task(job: Job) -> Task:

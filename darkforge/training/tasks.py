@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from darkforge.spec import budget
+from darkforge.spec.base import NetworkSpec
 from darkforge.spec.shapes import Plan
 from darkforge.training import finish as classify_finish
 from darkforge.training import loop
 from darkforge.training.detection import finish as detect_finish
 from darkforge.training.detection import fit as detect_fit
+from darkforge.training.detection.prepare import prepare_detector
+
+# (spec, its YAML text, the file, --data, recipe flags) -> (spec, text the run trains, notes)
+Prepare = Callable[[NetworkSpec, str, Path, "str | None", dict[str, Any]], tuple[NetworkSpec, str, list[str]]]
 
 # layer types that make a network a detector: the anchor-free head, and Darknet's anchor heads
 # when they are the network's outputs
@@ -33,6 +39,7 @@ class Task:
     reports: Sequence[str]  # the final files (finished.json names them)
     columns: Callable[[Sequence[dict[str, Any]]], list[str]]  # metrics.csv's, from the rows
     check: Callable[[Plan], None]  # what the network must have for this task (before a run exists)
+    prepare: Prepare  # the data and recipe checks of this task, before a run exists
 
 
 def _classifier(p: Plan) -> None:
@@ -41,6 +48,12 @@ def _classifier(p: Plan) -> None:
 
 def _no_check(p: Plan) -> None:
     return None
+
+
+def _as_written(
+    spec: NetworkSpec, text: str, path: Path, data: str | None, overrides: dict[str, Any]
+) -> tuple[NetworkSpec, str, list[str]]:
+    return spec, text, []  # a classifier's data is checked as it loads (datasets.py)
 
 
 TASKS = {
@@ -53,6 +66,7 @@ TASKS = {
         classify_finish.REPORTS,
         lambda rows: list(loop.COLUMNS),
         _classifier,
+        _as_written,
     ),
     "detect": Task(
         "detect",
@@ -63,6 +77,7 @@ TASKS = {
         detect_finish.REPORTS,
         detect_fit.columns_of,
         _no_check,
+        prepare_detector,
     ),
 }
 

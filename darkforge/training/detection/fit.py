@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
 from darkforge.spec.archtext import embedded_spec
-from darkforge.training import ema
+from darkforge.training import ema, freeze
 from darkforge.training.detection.data import (
     BoxAugment,
     DetectionBatches,
@@ -32,7 +32,7 @@ from darkforge.training.detection.head import Head, head_of, raw_maps
 from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job
-from darkforge.training.loop import Callback, Event
+from darkforge.training.loop import Callback, Event, ema_warning
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
@@ -74,6 +74,7 @@ class DetectionTrainer:
     best_epoch: int = 0
     stopped: str | None = None
     transfer: Transfer | None = None
+    frozen: list[str] = field(default_factory=list)  # layer names whose weights stay fixed
     last_metrics: DetectionMetrics | None = None  # of the final model on val, for the reports
     last_predictions: list[Tensor] = field(default_factory=list)
 
@@ -122,7 +123,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     )
     model = info.build().to(device)
     b = recipe.boxes
-    head = head_of(model, {"box": b.box, "cls": b.cls, "dfl": b.dfl})
+    head = head_of(model, {"box": b.box, "cls": b.cls, "dfl": b.dfl, "obj": b.obj})
     if head is None:
         raise DataError(f"{job.arch}: no detection head (a Detect layer, or [yolo] outputs)")
     moved = None
@@ -130,15 +131,19 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         moved = transfer(model, job.weights)
         run.write_text("transfer.txt", f"{moved}\n")
         on_event(Event("transfer", values={"report": moved}))
+    frozen = freeze.frozen_layers(model.plan, recipe.freeze)
+    freeze.freeze(model, frozen)
     train_split, val_split = _splits(data, recipe)
     optimizer = make_optimizer(model, recipe)
     batches = len(DetectionBatches(train_split, recipe.batch, drop_last=len(train_split) >= 2 * recipe.batch))
     steps = batches * recipe.epochs
+    if recipe.ema and ema.horizon(recipe.ema) > steps and state is None:
+        on_event(ema_warning(recipe, steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s, steps))
     averaged = ema.make_ema(model, recipe.ema, recipe.ema_warmup) if recipe.ema else None
     t = DetectionTrainer(
         job, run, data, model, head, device, info, train_split, val_split, optimizer, schedule, averaged,
-        steps, transfer=moved,
+        steps, transfer=moved, frozen=frozen,
     )  # fmt: skip
     if state is not None:
         _restore(t, state)
@@ -149,7 +154,12 @@ def _splits(data: DetectionData, recipe: Recipe) -> tuple[DetectionSplit, Detect
     """The data's own val split, else a seeded share of train held out (never the test split)."""
     if data.val is not None:
         return data.train, data.val
-    share = recipe.val_split or 0.1
+    share = recipe.val_split
+    if share == 0:  # classification would pick on test; a detector never does
+        raise DataError(
+            f"{data.name}: no val split, and --val-split 0 holds nothing out to pick `best` on",
+            "add `val:` to the data file, or give --val-split above 0 (the default 0.1)",
+        )
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))
     n_val = max(1, int(share * len(order)))
     return data.train.subset(order[n_val:]), data.train.subset(order[:n_val])
@@ -203,7 +213,7 @@ def _start_event(t: DetectionTrainer) -> Event:
         "test": 0,
         "classes": len(t.data.names),
         "params": t.model.plan.params,
-        "frozen": 0,
+        "frozen": sum(p.numel() for p in t.model.parameters() if not p.requires_grad),
         "epochs": t.recipe.epochs,
         "from_epoch": len(t.history) + 1,
         "steps": len(t.batches(t.train_split, True)),
@@ -219,6 +229,7 @@ def mosaic_on(recipe: Recipe, epoch: int) -> bool:
 
 def train_epoch(t: DetectionTrainer, epoch: int, on_event: Callback) -> dict[str, Any]:
     t.model.train()
+    freeze.keep_eval(t.model, t.frozen)
     batches = t.batches(t.train_split, True)
     sums = dict.fromkeys(t.head.parts, 0.0)
     seen, lr_sum, start = 0, 0.0, time.perf_counter()

@@ -44,6 +44,10 @@ def raw_maps(output: Any) -> list[Tensor]:
     return list(output)
 
 
+# the loss gains each kind of head has (recipe.Boxes; a gain of another head is refused)
+GAINS = {"detect": ("box", "cls", "dfl"), "yolo": ("box", "obj", "cls")}
+
+
 def _detect_head(model: Network, gains: dict[str, float]) -> Head | None:
     heads = [m for m in model.modules() if isinstance(m, Detect)]
     if not heads:
@@ -51,7 +55,7 @@ def _detect_head(model: Network, gains: dict[str, float]) -> Head | None:
     if len(heads) > 1:
         raise SpecError(f"{len(heads)} Detect layers: a detector has one head", "keep one Detect layer")
     head = heads[0]
-    loss = DetectionLoss.for_head(head, **gains)
+    loss = DetectionLoss.for_head(head, **{k: v for k, v in gains.items() if k in GAINS["detect"]})
     strides = [float(s) for s in head.stride]
 
     def decode(maps: Sequence[Tensor], size: int) -> Tensor:
@@ -71,7 +75,7 @@ def _yolo_head(model: Network, gains: dict[str, float]) -> Head | None:
             "a Darknet detector trains when its [yolo] layers are its outputs",
             f"set outputs: [{', '.join(names)}]",
         )
-    loss = yolo_loss_from_layers(layers)
+    loss = yolo_loss_from_layers(layers, **{k: v for k, v in gains.items() if k in GAINS["yolo"]})
     return Head("yolo", loss.heads.nc, loss, loss.decode, ("box", "obj", "cls"))
 
 
@@ -79,10 +83,12 @@ def _yolo_head(model: Network, gains: dict[str, float]) -> Head | None:
 HEADS: list[Callable[[Network, dict[str, float]], Head | None]] = [_detect_head, _yolo_head]
 
 
-def head_of(model: Network, gains: dict[str, float] | None = None) -> Head | None:
-    """The detection head of `model`, or None for a network without one (a classifier)."""
+def head_of(model: Network, gains: dict[str, float | None] | None = None) -> Head | None:
+    """The detection head of `model`, or None for a network without one (a classifier); `gains`
+    (None: the head's default) weight its loss terms."""
+    given = {k: v for k, v in (gains or {}).items() if v is not None}
     for find in HEADS:
-        head = find(model, gains or {})
+        head = find(model, given)
         if head is not None:
             return head
     return None

@@ -78,3 +78,28 @@ def write_set(root: Path) -> tuple[Path, Path]:
     write_images(root)
     write_coco(root, "val")
     return write_yaml(root), write_coco(root, "train")
+
+
+# a learnable set for training tests: one colour per class, squares on a grey canvas
+COLOURS = [(230, 40, 40), (40, 200, 40), (40, 60, 230)]
+
+
+def write_shapes(root: Path, train: int = 48, val: int = 16, side: int = 32, seed: int = 0) -> Path:
+    """A data.yaml over `train`/`val` generated images (side × side PNGs), each with one or two
+    filled squares whose colour is the class (NAMES); returns the data.yaml."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        images, labels = root / "images" / split, root / "labels" / split
+        images.mkdir(parents=True)
+        labels.mkdir(parents=True)
+        for k in range(n):
+            pixels = np.full((side, side, 3), 114, np.uint8)
+            rows = []
+            for _ in range(int(rng.integers(1, 3))):
+                c, w = int(rng.integers(0, len(NAMES))), int(rng.integers(side // 4, side // 2))
+                x, y = (int(v) for v in rng.integers(0, side - w, 2))
+                pixels[y : y + w, x : x + w] = COLOURS[c]
+                rows.append(f"{c} {(x + w / 2) / side} {(y + w / 2) / side} {w / side} {w / side}\n")
+            Image.fromarray(pixels).save(images / f"{k:03d}.png")
+            (labels / f"{k:03d}.txt").write_text("".join(rows))
+    return write_yaml(root)

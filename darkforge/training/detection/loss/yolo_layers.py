@@ -17,8 +17,9 @@ NOT_LOSS = {
 }  # fmt: skip
 
 
-def yolo_loss_from_layers(layers: Sequence[Yolo]) -> YoloLoss:
-    """The [yolo] layers of one network, in output order -> the YoloLoss of their raw maps."""
+def yolo_loss_from_layers(layers: Sequence[Yolo], **gains: float) -> YoloLoss:
+    """The [yolo] layers of one network, in output order -> the YoloLoss of their raw maps;
+    `gains` (box, obj, cls) replace YoloLoss's defaults."""
     if not layers:
         raise SpecError("no yolo layer to train", hint="a Darknet detector ends in [yolo] layers")
     first = layers[0]
@@ -32,6 +33,7 @@ def yolo_loss_from_layers(layers: Sequence[Yolo]) -> YoloLoss:
         ignore_thresh=[layer.ignore_thresh for layer in layers],
         scale_x_y=[layer.scale_x_y for layer in layers],
         new_coords=first.new_coords,
+        **gains,
     )
 
 
