@@ -186,6 +186,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.0,
         "normalize": False,
         "tta_flip": False,
+        "zero_init_residual": False,
         "ema": 0.999,
     },
 }

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from darkforge.errors import DataError
 from darkforge.nn.network import Network
+from darkforge.nn.residual import zero_init_residual
 from darkforge.spec.archtext import embedded_spec
 from darkforge.training import ema, freeze
 from darkforge.training.detection.data import (
@@ -122,6 +123,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         job.arch_yaml, job.arch, job.scale, data.names, [c, h, w], [0.0] * c, [1.0] * c, job.data, None
     )
     model = info.build().to(device)
+    if recipe.zero_init_residual:  # as classification honours it (the detect preset turns it off)
+        zero_init_residual(model)
     b = recipe.boxes
     head = head_of(model, {"box": b.box, "cls": b.cls, "dfl": b.dfl, "obj": b.obj})
     if head is None:
