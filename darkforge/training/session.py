@@ -89,8 +89,8 @@ def train(
             raise UsageError(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
-        given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
-        given["input_size"] = input_size
+        given: dict[str, Any] = {"data": data, "data_dir": data_dir, "scale": scale, "input_size": input_size}
+        given["project"] = str(project) != "runs"
         _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
     if is_recipe_file(preset):  # --recipe FILE: its settings under the flags, over the file's train:
