@@ -4,9 +4,11 @@ and a classification-trained backbone carried into a detector with --weights, an
 
 from __future__ import annotations
 
+import pytest
 import torch
 import yaml
 from conftest import SHARED
+from detset import write_set
 from tinydet import YOLO_CFG, shapes, train_args, val_map
 
 import darkforge
@@ -14,6 +16,7 @@ from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
 from darkforge.training.detection.head import head_of
 from darkforge.training.detection.loss import YoloLoss
+from darkforge.training.detection.prepare import follow_classes
 from darkforge.weights import checkpoint
 
 
@@ -45,13 +48,10 @@ def test_a_darknet_cfg_for_80_classes_trains_on_the_datas_3(run_cli, tmp_path):
     assert run_cli("train", "--resume", run, "--epochs", "4").exit_code == 0
 
 
-def test_darknets_own_yolov3_tiny_cfg_follows_the_data(tmp_path):
+def test_darknets_own_yolov3_tiny_cfg_follows_the_data(run_cli, tmp_path):
     cfg = SHARED / "darknet-cfg" / "yolov3-tiny.cfg"
     if not cfg.exists():
-        import pytest
-
         pytest.skip("../shared/darknet-cfg is not here")
-    from darkforge.training.detection.prepare import follow_classes
 
     spec = load_spec(cfg)
     followed, notes = follow_classes(spec, 10, cfg)
@@ -63,6 +63,14 @@ def test_darknets_own_yolov3_tiny_cfg_follows_the_data(tmp_path):
     assert before == 8_852_366  # Darknet's yolov3-tiny at 80 classes
     assert before - after == (512 + 1) * (255 - 45) + (256 + 1) * (255 - 45)  # the two 1×1 convs
     assert follow_classes(followed, 10, cfg) == (followed, [])  # already the data's: unchanged
+    data, _ = write_set(tmp_path / "set")  # 4 train images of 3 classes at 416 (its [net] size)
+    result = run_cli(
+        "train", cfg, "--data", data, "--epochs", "1", "--batch-size", "4", "--project", tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert "layer 16 ([yolo]): classes 80 -> 3 (the data's), layer 15 filters 255 -> 24" in result.output
+    model, _, _ = checkpoint.load_model(tmp_path / "train" / "weights" / "best.pt")
+    assert model.plan.params == before - (512 + 1 + 256 + 1) * (255 - 24)
 
 
 CLASSIFIER = """version: 1

@@ -112,16 +112,24 @@ def plot_labels(truth: Sequence[Tensor], names: Sequence[str], path: Path) -> Pa
     return _save(fig, path)
 
 
+LOSS_TITLES = {"box": "box loss", "cls": "class loss", "dfl": "DFL loss", "obj": "objectness loss"}
+
+
 def plot_results(history: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Training curves of a detection run from its metrics rows (DETECTION_COLUMNS): the three
-    losses (train and val), the learning rate, precision, recall, mAP@.5 and mAP@[.5:.95]."""
+    """Training curves of a detection run from its metrics rows (DETECTION_COLUMNS): the head's
+    three losses (train and val: box, cls, dfl for Detect; box, obj, cls for [yolo]), the
+    learning rate, precision, recall, mAP@.5 and mAP@[.5:.95]."""
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [row["epoch"] for row in history]
     fig = _figure(figsize=(14, 6))
     axes = fig.subplots(2, 4)
+    parts = [k.removeprefix("train_") for k in (history[0] if history else {}) if k.startswith("train_")]
+    losses = [
+        (LOSS_TITLES.get(p, f"{p} loss"), [f"train_{p}", f"val_{p}"]) for p in parts or ["box", "cls", "dfl"]
+    ]
     panels = [
-        ("box loss", ["train_box", "val_box"]),
-        ("class loss", ["train_cls", "val_cls"]),
-        ("DFL loss", ["train_dfl", "val_dfl"]),
+        *(losses + [("", [])] * 3)[:3],
         ("learning rate", ["lr"]),
         ("precision", ["precision"]),
         ("recall", ["recall"]),
@@ -137,6 +145,7 @@ def plot_results(history: Sequence[dict[str, Any]], path: Path) -> Path:
                 x, y = zip(*points, strict=True)
                 ax.plot(x, y, "-o", markersize=3, label=key.split("_")[0] if len(keys) > 1 else None)
         ax.set(title=title, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.grid(alpha=0.3)
         if len(keys) > 1 and ax.lines:
             ax.legend(fontsize=8)
