@@ -1,7 +1,8 @@
 """What a run trains: a classifier (one class-score vector) or a detector (a Detect head, or
 Darknet [yolo] heads as the network's outputs). Each task is one entry of a table — its default
-recipe, loop, reports and metrics columns — and `darkforge.train`, `--resume` and the reports
-look the task up instead of branching on it. Told apart from the plan alone, before any tensor.
+recipe, its checks before a run exists (a detector's labels, class count and recipe keys), loop,
+reports and metrics columns — and `darkforge.train`, `--resume` and the reports look the task up
+instead of branching on it. Told apart from the plan alone, before any tensor.
 """
 
 from __future__ import annotations

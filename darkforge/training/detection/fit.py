@@ -2,9 +2,9 @@
 
 What it shares with classification (training/loop.py): the run directory and its lock, the
 checkpoint format (`last.pt` is an epoch's commit point; best before it, metrics.csv after it),
-the optimizer and schedule, EMA, per-epoch seeds, resume. What differs: boxes beside the pixels,
-batched box augmentation with mosaic switched off for the last epochs, the head's own loss, and
-`best` picked on validation mAP@[.5:.95] (COCO's evaluator).
+the optimizer and schedule, EMA, --freeze, --weights, per-epoch seeds, resume. What differs:
+boxes beside the pixels, batched box augmentation with mosaic switched off for the last epochs,
+the head's own loss, and `best` picked on validation mAP@[.5:.95] (COCO's evaluator).
 """
 
 from __future__ import annotations
