@@ -20,6 +20,7 @@ from darkforge.errors import DataError, SpecError, UsageError
 from darkforge.spec.base import LayerSpec, NetworkSpec
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.layers.detect import Detect
+from darkforge.training import recipe
 from darkforge.training.detection.data import is_detection_source, read_detection_labels
 from darkforge.training.detection.head import GAINS
 
@@ -66,9 +67,10 @@ def check_recipe_keys(spec: NetworkSpec, overrides: dict[str, Any]) -> None:
             where = ("train", key, *list(value)[:1]) if isinstance(value, dict) else ("train", key)
             message = f"a detector does not use `{'.'.join(map(str, where[1:]))}` (a classification setting)"
             raise _located(spec, message, hint, where)
-        given = overrides.get(key)
-        if given is not None and uses and given not in uses:
-            raise UsageError(f"--{key.replace('_', '-')} {given}: not for a detector", hint)
+        given = overrides.get(key)  # a flag, a keyword of darkforge.train, a --recipe FILE's key
+        if given is not None and (not uses or given not in uses):
+            shown = given if uses else key
+            raise UsageError(f"{recipe.flag_of(key)} {shown}: not for a detector", hint)
 
 
 def check_gains(spec: NetworkSpec) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 from tinydet import YOLO_CFG, shapes, train_args, write_detector
 
+import darkforge
+from darkforge.errors import UsageError
+
 BAD_ROWS = {
     "class 12 of 10": ("12 0.5 0.5 0.2 0.2\n", ":2: class 12 >= 3 classes"),
     "x = 1.7": ("0 1.7 0.5 0.2 0.2\n", ":2: cx = 1.7 is outside 0-1"),
@@ -52,7 +55,8 @@ def test_classification_keys_in_a_detectors_train_section_are_refused(run_cli, t
 
 
 def test_classification_flags_are_refused_for_a_detector(run_cli, tmp_path):
-    args = train_args(write_detector(tmp_path), shapes(tmp_path, train=8, val=4), tmp_path / "runs", 1)
+    data = shapes(tmp_path, train=8, val=4)
+    args = train_args(write_detector(tmp_path), data, tmp_path / "runs", 1)
     result = run_cli(*args, "--precision", "bf16")
     assert result.exit_code == 2 and "--precision bf16: not for a detector" in result.stderr
     result = run_cli(*train_args(write_detector(tmp_path), tmp_path / "none.yaml", tmp_path / "runs", 1))
@@ -60,6 +64,8 @@ def test_classification_flags_are_refused_for_a_detector(run_cli, tmp_path):
     result = run_cli("train", write_detector(tmp_path), "--data", "fake:64,32", "--project", tmp_path)
     assert result.exit_code == 1 and "--data fake:64,32: a detector trains on boxes" in result.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "train").exists()
+    with pytest.raises(UsageError, match="--augment augment: not for a detector; box augmentation is"):
+        darkforge.train(write_detector(tmp_path), data=str(data), augment={"mixup": 0.2}, project=tmp_path)
 
 
 def test_a_yolo_head_that_cannot_follow_the_data_says_what_to_edit(run_cli, tmp_path):
