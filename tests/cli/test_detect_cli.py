@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tinydet import NAMES, save_tiny_detector
+from tiny_detector import NAMES, save_tiny_detector
 from torchvision.ops import batched_nms, box_convert
 
 from darkforge.weights import checkpoint

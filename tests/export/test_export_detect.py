@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tinydet import save_tiny_detector
+from tiny_detector import save_tiny_detector
 from torchvision.ops import batched_nms, box_convert
 
 from darkforge.export import run as export

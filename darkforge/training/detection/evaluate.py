@@ -75,14 +75,14 @@ def original_truth(split: DetectionSplit) -> list[Tensor]:
 
 def predict_split(
     model: nn.Module, head: Head, split: DetectionSplit, conf: float = CONF, iou: float = IOU,
-    max_det: int = MAX_DET, batch: int = 64,
+    max_det: int = MAX_DET, batch: int = 64, agnostic: bool = False,
 ) -> list[Tensor]:  # fmt: skip
-    """Every image's detections (K, 6) in its original pixels."""
+    """Every image's detections (K, 6) in its original pixels (`agnostic`: NMS across classes)."""
     device = next(model.parameters()).device
     model.eval()
     found: list[Tensor] = []
     for x, _ in DetectionBatches(split, batch, device=device).epoch(0, mosaic=False):
-        found += detect(model, head, x, conf, iou, max_det)
+        found += detect(model, head, x, conf, iou, max_det, agnostic)
     return [torch.cat([split.to_original(d[:, :4], i), d[:, 4:]], 1) for i, d in enumerate(found)]
 
 
@@ -91,4 +91,5 @@ def evaluate_split(
 ) -> tuple[DetectionMetrics, list[Tensor]]:
     """COCO metrics (pycocotools) of `model` on `split`, and the detections they count."""
     found = predict_split(model, head, split)
-    return evaluate(found, original_truth(split), names), found
+    anyclass = predict_split(model, head, split, agnostic=True)  # what class-agnostic numbers score
+    return evaluate(found, original_truth(split), names, anyclass=anyclass), found

@@ -41,7 +41,7 @@ from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer, transfer
 
 # metrics.csv of a detection run: train losses, val losses, COCO numbers on val, rate, time
-METRICS = ("precision", "recall", "map50", "map50_95", "map50_agnostic")
+METRICS = ("precision", "recall", "map50", "map50_95", "map50_agnostic", "map50_95_agnostic")
 
 
 def columns(parts: Sequence[str]) -> list[str]:
@@ -268,22 +268,26 @@ def train_epoch(t: DetectionTrainer, epoch: int, on_event: Callback) -> dict[str
 @torch.no_grad()
 def predict_split(
     model: nn.Module, head: Head, batches: DetectionBatches, size: int, recipe: Recipe
-) -> tuple[list[Tensor], dict[str, float], int]:
-    """Every image's detections (K, 6: x1, y1, x2, y2, score, class; input pixels), the mean loss
-    parts, and the number of images."""
+) -> tuple[list[Tensor], list[Tensor], dict[str, float]]:
+    """Every image's detections (K, 6: x1, y1, x2, y2, score, class; input pixels) after
+    class-aware NMS and after class-agnostic NMS (what class-agnostic metrics score: an object
+    found is one box, whatever it is named), and the mean loss parts."""
     model.eval()
     found: list[Tensor] = []
+    anyclass: list[Tensor] = []
     sums: dict[str, float] = {}
     seen = 0
+    b = recipe.boxes
     for x, targets in batches.epoch(0, mosaic=False):
         maps = raw_maps(model(x.float().div_(255)))
         _, parts = head.loss(maps, targets, size)
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v * len(x)
-        b = recipe.boxes
-        found += [d.cpu() for d in postprocess(head.decode(maps, size), b.conf, b.iou, b.max_det)]
+        decoded = head.decode(maps, size)
+        found += [d.cpu() for d in postprocess(decoded, b.conf, b.iou, b.max_det)]
+        anyclass += [d.cpu() for d in postprocess(decoded, b.conf, b.iou, b.max_det, agnostic=True)]
         seen += len(x)
-    return found, {k: v / max(seen, 1) for k, v in sums.items()}, seen
+    return found, anyclass, {k: v / max(seen, 1) for k, v in sums.items()}
 
 
 def truth_of(split: DetectionSplit) -> list[Tensor]:
@@ -293,8 +297,10 @@ def truth_of(split: DetectionSplit) -> list[Tensor]:
 
 
 def validate(t: DetectionTrainer) -> dict[str, Any]:
-    found, losses, _ = predict_split(t.eval_model, t.head, t.batches(t.val_split, False), t.size, t.recipe)
-    metrics = evaluate(found, truth_of(t.val_split), t.data.names)
+    batches = t.batches(t.val_split, False)
+    found, anyclass, losses = predict_split(t.eval_model, t.head, batches, t.size, t.recipe)
+    truth = truth_of(t.val_split)
+    metrics = evaluate(found, truth, t.data.names, anyclass=anyclass)
     t.last_metrics, t.last_predictions = metrics, found
     row: dict[str, Any] = {f"val_{k}": v for k, v in losses.items()}
     return row | {
@@ -303,6 +309,7 @@ def validate(t: DetectionTrainer) -> dict[str, Any]:
         "map50": metrics.map50,
         "map50_95": metrics.map,
         "map50_agnostic": metrics.map50_agnostic,
+        "map50_95_agnostic": metrics.map_agnostic,
     }
 
 

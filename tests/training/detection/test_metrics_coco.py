@@ -271,3 +271,18 @@ def test_equals_cocoeval_on_the_shared_sets_own_coco_json(tmp_path):
         ev.stats[0], abs=1e-9
     )  # 0.4227: the file rounds to 1/1000 px, no match moves
     assert m.map50 == pytest.approx(ev.stats[1], abs=1e-9)
+
+
+def test_class_agnostic_numbers_score_the_class_agnostic_detections():
+    """Class-aware NMS keeps one box per class on an object; scored without classes, the
+    duplicates are false positives. Class-agnostic mAP scores agnostic NMS's boxes instead."""
+    truth = [boxes([[0, 10, 10, 50, 50]]), boxes([[1, 100, 100, 140, 140]])]
+    aware = [
+        boxes([[10, 10, 50, 50, 0.9, 0], [10, 10, 50, 50, 0.8, 1]]),  # the object, and a second name for it
+        boxes([[100, 100, 140, 140, 0.5, 1]]),
+    ]
+    blind = [boxes([[10, 10, 50, 50, 0.9, 0]]), boxes([[100, 100, 140, 140, 0.5, 1]])]
+    duplicated = evaluate(aware, truth, NAMES)
+    assert duplicated.map50_agnostic < 1.0  # the 0.8 duplicate outranks the second object
+    m = evaluate(aware, truth, NAMES, anyclass=blind)
+    assert (m.map50_agnostic, m.map_agnostic) == (1.0, 1.0) and m.map50 == duplicated.map50

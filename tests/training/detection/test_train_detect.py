@@ -14,7 +14,7 @@ from darkforge.weights import checkpoint
 
 COLUMNS = [
     "epoch", "train_box", "train_cls", "train_dfl", "val_box", "val_cls", "val_dfl",
-    "precision", "recall", "map50", "map50_95", "map50_agnostic", "lr", "img_s", "seconds",
+    "precision", "recall", "map50", "map50_95", "map50_agnostic", "map50_95_agnostic", "lr", "img_s", "seconds",
 ]  # fmt: skip
 PICTURES = ["results.png", "pr_curve.png", "val_predictions.png", "labels.png"]
 

@@ -47,6 +47,7 @@ class DetectionMetrics:
     map: float  # mAP@[.5:.95]
     map50: float
     map50_agnostic: float  # classes ignored: every true box needs a box, of any class
+    map_agnostic: float  # the same at IoU .5:.95
     precision: float  # mean over classes at `confidence`, IoU .5
     recall: float
     f1: float  # the mean F1 that picked `confidence`
@@ -68,9 +69,12 @@ def evaluate(
     truth: Sequence[Tensor],
     names: Sequence[str],
     max_dets: int = 100,
+    anyclass: Sequence[Tensor] | None = None,
 ) -> DetectionMetrics:
     """COCO metrics of `predictions[i]` (K, 6: x1, y1, x2, y2, score, class) against `truth[i]`
-    (M, 5: class, x1, y1, x2, y2), image by image, both in the same (original) pixels."""
+    (M, 5: class, x1, y1, x2, y2), image by image, both in the same (original) pixels. The
+    class-agnostic pass scores `anyclass` when given (the detections of a class-agnostic NMS: one
+    box per object found, whatever it is named), else the same predictions."""
     if len(predictions) != len(truth):
         raise ValueError(f"{len(predictions)} images of predictions for {len(truth)} of ground truth")
     coco_truth = ground_truth(truth, names)
@@ -81,7 +85,8 @@ def evaluate(
         raise DataError("no true boxes to evaluate against", "label boxes in the validation images")
     found = load_results(coco_truth, results(predictions))
     aware = _run(coco_truth, found, max_dets, use_cats=True)
-    agnostic = _run(coco_truth, found, max_dets, use_cats=False)
+    blind = found if anyclass is None else load_results(coco_truth, results(anyclass))
+    agnostic = _run(coco_truth, blind, max_dets, use_cats=False)
     precision = torch.from_numpy(aware.eval["precision"][:, :, :, 0, 0])  # (T=10, R=101, K)
     precision[precision < 0] = math.nan  # -1: a class without true boxes
     point, p, r = _operating_point(aware, len(names))
@@ -100,6 +105,7 @@ def evaluate(
         map=float(precision.nanmean()),
         map50=float(precision[0].nanmean()),
         map50_agnostic=float(agnostic.eval["precision"][0, :, 0, 0, 0].mean()),
+        map_agnostic=float(agnostic.eval["precision"][:, :, 0, 0, 0].mean()),
         precision=float(np.nanmean(p)),
         recall=float(np.nanmean(r)),
         f1=float(np.nanmean(f1)),

@@ -38,7 +38,7 @@ def report_text(metrics: DetectionMetrics) -> str:
     ]
     lines += [
         "",
-        f"class-agnostic mAP50 {metrics.map50_agnostic:.4f}",
+        f"class-agnostic mAP50 {metrics.map50_agnostic:.4f}, mAP50-95 {metrics.map_agnostic:.4f}",
         f"P and R at confidence {metrics.confidence:.3f} (best mean F1 {metrics.f1:.4f})",
         f"{metrics.images} images, {metrics.detections} detections; evaluated by pycocotools COCOeval",
     ]
