@@ -1,4 +1,4 @@
-"""Box augmentation throughput: darkforge's batched pipeline (darkforge.detection.data.augment) vs a
+"""Box augmentation throughput: darkforge's batched pipeline (darkforge.training.detection.data.augment) vs a
 per-image torchvision.transforms.v2 pipeline with tv_tensors.BoundingBoxes, interleaved rounds in
 one process, medians.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from darkforge.detection.data import BoxAugment, augment, load_detection_data
+from darkforge.training.detection.data import BoxAugment, augment, load_detection_data
 
 
 def main() -> None:

@@ -65,6 +65,16 @@ class Progress:
         if v.get("best_from"):
             click.echo(f"best.pt/best.safetensors rewritten from {v['best_from']}")
         summary = v["summary"]
+        if summary.get("task") == "detect":
+            click.echo(
+                f"done: best epoch {summary['best_epoch']} (val mAP50-95 {v['best']:.4f}); final epoch "
+                f"{summary['final_epoch']} on val: mAP50 {summary['map50']:.4f}, mAP50-95 "
+                f"{summary['map']:.4f}, class-agnostic mAP50 {summary['map50_agnostic']:.4f}; "
+                f"results in {v['path']}"
+            )
+            with open(f"{v['path']}/report.txt", encoding="utf-8") as handle:
+                click.echo(handle.read().rstrip())
+            return
         split = "val" if summary["best_picked_on"] == "validation split" else "test"
         click.echo(
             f"done: best epoch {summary['best_epoch']} ({split} acc {100 * v['best']:.2f}%, picked on the "
@@ -153,8 +163,17 @@ class Progress:
             self.bar.close()
             self.bar = None
         r = event.values
-        val = f" val {100 * r['val_acc']:.2f}%" if r.get("val_acc") is not None else ""
         elapsed = _duration(time.perf_counter() - self.started)
+        if "map50_95" in r:  # a detector
+            losses = " ".join(f"{k[6:]} {v:.3f}" for k, v in r.items() if k.startswith("train_"))
+            click.echo(
+                f"epoch {r['epoch']:3d}/{self.info['epochs']}  train {losses}  val P {r['precision']:.3f} "
+                f"R {r['recall']:.3f} mAP50 {r['map50']:.4f} mAP50-95 {r['map50_95']:.4f} (agnostic mAP50 "
+                f"{r['map50_agnostic']:.4f})  lr {r['lr']:.4g}  {r['img_s']:.0f} img/s  {r['seconds']:.0f}s  "
+                f"[{elapsed} elapsed]"
+            )
+            return
+        val = f" val {100 * r['val_acc']:.2f}%" if r.get("val_acc") is not None else ""
         click.echo(
             f"epoch {r['epoch']:3d}/{self.info['epochs']}  "
             f"train loss {r['train_loss']:.4f} acc {100 * r['train_acc']:.2f}%  "

@@ -4,12 +4,15 @@ creates the run directory and prints (docs/distributed.md)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from darkforge.cli import detect
 from darkforge.cli.app import cli
+from darkforge.cli.detect import refuse_flags
 from darkforge.cli.options import arch_or_default, recipe_options
 from darkforge.cli.progress import Progress
 from darkforge.errors import DataError
@@ -22,7 +25,7 @@ DATA = click.option(
     "--data",
     default=None,
     help="cifar10 (default; eval: the checkpoint's), cifar100, imagefolder:DIR (DIR/train/<class>/, "
-    "DIR/test/<class>/, optional DIR/val/<class>/) or fake",
+    "DIR/test/<class>/, optional DIR/val/<class>/), fake; a detector: a data.yaml or COCO .json",
 )
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False), help="where cifar10 is downloaded/cached"
@@ -46,6 +49,11 @@ DATA_DIR = click.option(
 @recipe_options
 @DEVICE
 @click.option("--scale", help="a scale from the file's `scales:`, e.g. tiny")
+@click.option(
+    "--input-size",
+    type=click.IntRange(1, 16384),
+    help="train at this square input instead of the file's (a detector letterboxes its images to it)",
+)
 @click.option(
     "--cache",
     type=click.Choice(["auto", "ram", "disk", "none"]),
@@ -128,29 +136,52 @@ def train(arch: str | None, settings: tuple[str, ...], resume: str | None, **fla
 @DATA_DIR
 @DEVICE
 @click.option(
-    "--tta/--no-tta",
-    default=True,
-    show_default=True,
-    help="average with the mirrored image, as training evaluates",
+    "--split",
+    type=click.Choice(["val", "test", "train"]),
+    help="detector: the split measured [default: val, else test]",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="also write the confusion matrix PNG here"
+    "--tta/--no-tta",
+    default=None,
+    help="classifier: average with the mirrored image, as training evaluates [default: on]",
 )
-def eval_(
-    ckpt: str, data: str | None, data_dir: str | None, device: str, tta: bool, output: str | None
-) -> None:
-    """Accuracy and per-class report of a checkpoint on a dataset's test split."""
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="also write: a classifier's confusion matrix PNG, a detector's report.json",
+)
+def eval_(ckpt: str, device: str, **flags: Any) -> None:
+    """A checkpoint measured on a dataset: a classifier's accuracy and per-class report on the test
+    split; a detector's COCO mAP and per-class AP on the val split (data.yaml or COCO json)."""
+    model, info, task = _load(ckpt, device)
+    refuse_flags(ckpt, task, {
+        "--split": (flags["split"], "detect"),
+        "--tta": (flags["tta"], "classify"),
+        "--data-dir": (flags["data_dir"], "classify"),
+    })  # fmt: skip
+    EVALUATORS[task](ckpt, model, info, flags)
+
+
+def _load(ckpt: str, device: str) -> tuple[Any, Any, str]:
+    """The checkpoint's model on `device`, its inference info and its task (classify or detect)."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+    from darkforge.training.device import pick_device
+    from darkforge.training.tasks import task_of
+    from darkforge.weights import checkpoint
+
+    model, info, _ = checkpoint.load_model(ckpt)
+    model.to(pick_device(device))
+    return model, info, task_of(model.plan).name
+
+
+def _eval_classes(ckpt: str, model: Any, info: Any, flags: dict[str, Any]) -> None:
     from darkforge.training import report
     from darkforge.training.data.batches import Batches
     from darkforge.training.data.datasets import load_dataset
-    from darkforge.training.device import pick_device
     from darkforge.training.evaluate import logits_of, score
-    from darkforge.weights import checkpoint
 
-    dev = pick_device(device)
-    model, info, _ = checkpoint.load_model(ckpt)
-    model.to(dev)
+    data, data_dir, output = flags["data"], flags["data_dir"], flags["output"]
     # the data the checkpoint was trained on, unless --data says otherwise (older ones: cifar10)
     source = data or info.data or "cifar10"
     # the test split alone, decoded as it is read: eval writes no cache beside the user's images
@@ -166,7 +197,8 @@ def eval_(
         raise DataError(
             f"{dataset.name}: its classes differ from the checkpoint's ({', '.join(info.classes)})"
         )
-    test = dataset.test.to(dev)
+    test = dataset.test.to(next(model.parameters()).device)
+    tta = True if flags["tta"] is None else flags["tta"]
     _, _, predictions = score(logits_of(model, Batches(test, 256, info.mean, info.std), tta))
     matrix = report.confusion(test.labels, predictions, len(info.classes))
     summary = report.class_report(matrix, info.classes)
@@ -182,21 +214,46 @@ def eval_(
 @cli.command()
 @click.argument("ckpt", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--top", type=click.IntRange(1), default=3, show_default=True, help="classes shown per image")
+@click.option(
+    "--top",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="classes shown per image (a detector's: the most frequent)",
+)
+@click.option(
+    "--conf",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="detector: keep boxes scoring above this [default: 0.25]",
+)
+@click.option(
+    "--iou", type=click.FloatRange(0, 1), help="detector: NMS IoU threshold (torchvision) [default: 0.7]"
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="detector: folder for predictions.json and drawn images [default: runs/predict, predict2, ...]",
+)
 @DEVICE
-def predict(ckpt: str, images: tuple[str, ...], top: int, device: str) -> None:
-    """Top-k classes for each IMAGE (JPEG or PNG), resized to the network's input."""
-    # torch: the training modules are imported on use, so `validate` and `--help` stay fast
+def predict(ckpt: str, images: tuple[str, ...], device: str, **flags: Any) -> None:
+    """A classifier: the top-k classes of each IMAGE (JPEG or PNG), resized to the network's input.
+    A detector: boxes in each IMAGE (or every image of a FOLDER), letterboxed to the network's
+    input and mapped back, written as COCO result JSON and drawn images."""
+    model, info, task = _load(ckpt, device)
+    refuse_flags(ckpt, task, {f"--{k}": (flags[k], "detect") for k in ("conf", "iou", "output")})
+    PREDICTORS[task](ckpt, model, info, images, flags)
+
+
+def _predict_classes(
+    ckpt: str, model: Any, info: Any, images: tuple[str, ...], flags: dict[str, Any]
+) -> None:
     import torch
     from torchvision.transforms.v2.functional import resize
 
     from darkforge.training.data.images import read_image
-    from darkforge.training.device import pick_device
-    from darkforge.weights import checkpoint
 
-    dev = pick_device(device)
-    model, info, _ = checkpoint.load_model(ckpt)
-    model.to(dev)
+    dev = next(model.parameters()).device
     mean = torch.tensor(info.mean, device=dev).view(1, -1, 1, 1)
     std = torch.tensor(info.std, device=dev).view(1, -1, 1, 1)
     for name in images:
@@ -204,8 +261,19 @@ def predict(ckpt: str, images: tuple[str, ...], top: int, device: str) -> None:
         x = resize(image, info.input[1:], antialias=True)[None].to(dev).float().div(255)
         with torch.no_grad():
             probs = model((x - mean) / std).softmax(1)[0]
-        values, indices = probs.topk(min(top, len(info.classes)))
+        values, indices = probs.topk(min(flags["top"], len(info.classes)))
         ranked = ", ".join(
             f"{info.classes[i]} {v:.3f}" for v, i in zip(values.tolist(), indices.tolist(), strict=True)
         )
         click.echo(f"{name}: {ranked}")
+
+
+# What each task's eval and predict run (the checkpoint's network says which task it is).
+EVALUATORS: dict[str, Callable[[str, Any, Any, dict[str, Any]], None]] = {
+    "classify": _eval_classes,
+    "detect": detect.eval_boxes,
+}
+PREDICTORS: dict[str, Callable[[str, Any, Any, tuple[str, ...], dict[str, Any]], None]] = {
+    "classify": _predict_classes,
+    "detect": detect.predict_boxes,
+}

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.export import Dim
 
 from darkforge.export import TOLERANCE
+from darkforge.export.detect import DECODED, DETECTIONS, Decoded, Nms, WithNms
 from darkforge.nn.network import Network
 from darkforge.spec.base import NetworkSpec
 from darkforge.weights.checkpoint import Inference
@@ -31,20 +32,61 @@ class ExportJob:
     info: Inference
     spec: NetworkSpec  # resolved: scale, input size and class count applied
     batch: int | None  # the batch size a traced export fixes; None: dynamic
+    # what is traced when it is not `model` itself: a Detect network's decoded output (Decoded),
+    # with NMS in the graph too (WithNms)
+    graph: nn.Module | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:  # (C, H, W)
         return self.spec.input.shape
 
+    @property
+    def module(self) -> nn.Module:
+        """What traced formats export and `verify` compares with."""
+        return self.graph if self.graph is not None else self.model
+
+    @property
+    def nms(self) -> Nms | None:
+        return self.graph.settings if isinstance(self.graph, WithNms) else None
+
     def metadata(self) -> dict[str, Any]:
-        """What a runtime needs besides the graph: classes, input shape, normalization, the arch
-        (no local paths: the exported file leaves this machine)."""
-        return self.info.public().as_dict() | {"input": list(self.shape)}
+        """What a runtime needs besides the graph: classes, input shape, normalization, the arch;
+        for a detector what its outputs hold. No local paths: files names only, no data folder."""
+        meta = self.info.public().as_dict() | {"input": list(self.shape), "data": _no_path(self.info.data)}
+        meta.pop("data_dir", None)
+        if isinstance(self.graph, Decoded | WithNms):
+            meta |= {
+                "task": "detect",
+                "outputs": dict(zip(self.output_names(), self._meanings(), strict=True)),
+            }
+            meta["input_pixels"] = "RGB scaled to [0, 1], letterboxed (grey 114) to the input size"
+        if self.nms is not None:
+            meta["nms"] = {"conf": self.nms.conf, "iou": self.nms.iou, "max_det": self.nms.max_det}
+        return meta
 
     def output_names(self) -> list[str]:
+        if isinstance(self.graph, WithNms):
+            return ["detections", "decoded"]
+        if isinstance(self.graph, Decoded):
+            return ["decoded"]
         # the output layers' ids ("fc", "head5"), so Netron and ONNX runtimes show what each one is
         layers = self.model.plan.layers
         return [layers[i].spec.id or f"layer{i}" for i in self.model.plan.outputs]
+
+    def _meanings(self) -> list[str]:
+        return [DETECTIONS, DECODED] if isinstance(self.graph, WithNms) else [DECODED]
+
+
+def _no_path(data: str | None) -> str | None:
+    """`--data` as saved, without the folders of this machine: `/home/me/set/data.yaml` ->
+    `data.yaml`, `imagefolder:/srv/pets` -> `imagefolder:pets`; `cifar10` as it is."""
+    if not data:
+        return data
+    scheme, _, rest = data.partition(":") if data.startswith("imagefolder:") else ("", "", data)
+    if "/" not in rest and "\\" not in rest:
+        return data
+    name = Path(rest.replace("\\", "/").rstrip("/")).name
+    return f"{scheme}:{name}" if scheme else name
 
 
 @dataclass(frozen=True)
@@ -77,10 +119,14 @@ class Verification:
     max_diff: float  # max abs difference to the torch model, over every batch and output
     seconds: float
     tolerance: float = TOLERANCE
+    detections: int | None = None  # with --nms: boxes the file kept, over every batch checked
+    problem: str | None = None  # with --nms: how the file's NMS differs from batched_nms'
+    # a detector: the largest box difference in pixels (max_diff has boxes in stride units)
+    box_pixels: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.max_diff <= self.tolerance  # False for NaN too
+        return self.max_diff <= self.tolerance and self.problem is None  # False for NaN too
 
 
 def example(job: ExportJob) -> Tensor:
@@ -91,7 +137,7 @@ def dynamic_shapes(job: ExportJob) -> tuple[dict[int, Any], ...] | None:
     return None if job.batch else ({0: Dim("batch")},)
 
 
-def runner(model: Network) -> Runner:
+def runner(model: nn.Module) -> Runner:
     def run(x: Tensor) -> tuple[Tensor, ...]:
         with torch.no_grad():
             out = model(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,18 @@ def write_onnx(job: ExportJob, path: Path) -> None:
     # dynamic-batch spelling serves both, and it names outputs as asked. Measured with torch 2.14
     # on darknet53 and yolo-mini, both exporters match torch within 1e-7; the legacy one takes
     # ~1 s where this one takes 3-10 s, a one-off cost worth the supported path.
+    with warnings.catch_warnings():
+        # torchvision's nms meta function calls a torch API torch deprecates (--nms); not ours to fix
+        warnings.filterwarnings("ignore", "`create_unbacked_symint` is deprecated", FutureWarning)
+        program = _export(job)
+    # Netron shows these under the model's properties; values are JSON, as in our safetensors.
+    program.model.metadata_props.update({k: json.dumps(v) for k, v in job.metadata().items()})
+    program.save(str(path), external_data=False)
+
+
+def _export(job: ExportJob) -> Any:
     program = torch.onnx.export(
-        job.model,
+        job.module,
         (example(job),),
         dynamo=True,
         verbose=False,
@@ -41,9 +52,7 @@ def write_onnx(job: ExportJob, path: Path) -> None:
         external_data=False,  # one self-contained file (protobuf caps it at 2 GB)
     )
     assert program is not None  # dynamo=True always returns the program
-    # Netron shows these under the model's properties; values are JSON, as in our safetensors.
-    program.model.metadata_props.update({k: json.dumps(v) for k, v in job.metadata().items()})
-    program.save(str(path), external_data=False)
+    return program
 
 
 def load_onnx(path: Path, job: ExportJob) -> tuple[Runner, str]:

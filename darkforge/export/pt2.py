@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,7 +16,9 @@ from darkforge.export.common import ExportJob, Runner, dynamic_shapes, example
 def write_pt2(job: ExportJob, path: Path) -> None:
     # The model is in eval mode, so batch norm is traced with its running statistics (a batch of
     # any size gives each sample the same output); a train-mode trace would bake in batch statistics.
-    program = torch.export.export(job.model, (example(job),), dynamic_shapes=dynamic_shapes(job))
+    with warnings.catch_warnings():  # torchvision's nms meta function (--nms), as in onnx.py
+        warnings.filterwarnings("ignore", "`create_unbacked_symint` is deprecated", FutureWarning)
+        program = torch.export.export(job.module, (example(job),), dynamic_shapes=dynamic_shapes(job))
     # Into memory first: on a full disk torch's zip writer throws from its C++ destructor, which
     # aborts the process at exit; a Python write fails cleanly (darkforge.files.replacing).
     buffer = io.BytesIO()

@@ -8,6 +8,7 @@ writes it (`missing`), instead of answering "already complete" forever.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -23,9 +24,9 @@ REPORTS = ["report.txt", "report.json", "results.png", "confusion_matrix.png", "
 WEIGHTS = ["weights/best.pt", "weights/best.safetensors"]
 
 
-def missing(run: RunDir, epochs: int) -> list[str]:
+def missing(run: RunDir, epochs: int, reports: Sequence[str] = REPORTS) -> list[str]:
     """The final files a complete run of `epochs` epochs lacks (all reports when they describe
-    another epoch, e.g. before --epochs extended the run)."""
+    another epoch, e.g. before --epochs extended the run); `reports`: the task's."""
     absent = [name for name in WEIGHTS if not run.file(name).is_file()]
     try:
         record = json.loads(run.file(RECORD).read_text())
@@ -33,8 +34,8 @@ def missing(run: RunDir, epochs: int) -> list[str]:
     except (OSError, ValueError):
         current = False
     if not current:
-        return [*absent, *REPORTS]
-    return [*absent, *(name for name in REPORTS if not run.file(name).is_file())]
+        return [*absent, *reports]
+    return [*absent, *(name for name in reports if not run.file(name).is_file())]
 
 
 def restore_best(t: Trainer) -> str:

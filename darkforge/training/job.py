@@ -46,6 +46,8 @@ class Job:
     cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None
     # start from weights that fit less than half the network (else refused: a mismatch, not a start)
     weights_partial: StrictBool = False
+    # `--input-size`: the square input the run trains at instead of the file's (None: the file's)
+    input_size: Annotated[StrictInt | None, Field(ge=1, le=16384)] = None
 
     def record(self) -> dict[str, Any]:
         """args.yaml's content."""
@@ -78,5 +80,5 @@ def read_job(run: RunDir) -> Job:
     except ValidationError as e:
         raise describe(e, data).line(DataError, str(path), DAMAGED) from None
     spec = embedded_spec(arch_yaml, str(arch))
-    budget.check(plan(spec.resolved(job.scale)))
+    budget.check(plan(spec.resolved(job.scale, job.input_size)))
     return job

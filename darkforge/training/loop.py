@@ -161,7 +161,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     optimizer = make_optimizer(model, recipe)
     averaged = ema.make_ema(model, recipe.ema, recipe.ema_warmup) if recipe.ema else None
     if recipe.ema and ema.horizon(recipe.ema) > steps:
-        on_event(_ema_warning(recipe, steps))
+        on_event(ema_warning(recipe, steps))
     dtype = precision_of(recipe, device)
     trainer = Trainer(
         job=job, run=run, data=data, model=model, replica=replica, device=device, info=info,
@@ -179,7 +179,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
 def _data(job: Job) -> tuple[Dataset, checkpoint.Inference, Tensor]:
     """The dataset at the network's input size, the inference metadata (normalization by the
     train set's statistics, or none), and cutout's fill: the train set's mean, normalized."""
-    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale)
+    spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
     c, h, w = spec.input.shape
     with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
         data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
@@ -211,7 +211,7 @@ def split_off(train: Split, share: float, seed: int) -> tuple[Split, Split]:
     return train.subset(order[n_val:]), train.subset(order[:n_val])
 
 
-def _ema_warning(recipe: Recipe, steps: int) -> Event:
+def ema_warning(recipe: Recipe, steps: int) -> Event:
     horizon = ema.horizon(recipe.ema)
     ramp = "; the decay warm-up keeps early epochs usable" if recipe.ema_warmup else ""
     text = (

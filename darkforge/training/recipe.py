@@ -27,6 +27,27 @@ class Augment(Strict):
     )
 
 
+class Boxes(Strict):
+    """Detection: box augmentation (detection/data/augment.py), loss gains, evaluation NMS."""
+
+    mosaic: bool = Field(True, description="4-image mosaic (YOLOv4) on each training batch")
+    close_mosaic: int = Field(2, ge=0, description="the last N epochs train without mosaic")
+    flip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal mirror")
+    scale: float = Field(0.5, ge=0, lt=1, description="random gain in [1 - scale, 1 + scale]")
+    translate: float = Field(0.1, ge=0, le=0.5, description="random shift, a fraction of the side")
+    hsv_h: float = Field(0.015, ge=0, le=0.5, description="hue turn, a fraction of the colour circle")
+    hsv_s: float = Field(0.7, ge=0, le=1, description="saturation gain in [1 - s, 1 + s]")
+    hsv_v: float = Field(0.4, ge=0, le=1, description="value gain in [1 - v, 1 + v]")
+    # loss gains: None is the head's own (Ultralytics' v8 for Detect, YOLOv5's for [yolo])
+    box: float | None = Field(None, ge=0, description="gain of the box term (CIoU); Detect 7.5, [yolo] 0.05")
+    cls: float | None = Field(None, ge=0, description="gain of the class term (BCE); 0.5")
+    dfl: float | None = Field(None, ge=0, description="gain of the DFL term (Detect heads only); 1.5")
+    obj: float | None = Field(None, ge=0, description="gain of the objectness term ([yolo] heads only); 1.0")
+    conf: float = Field(0.001, ge=0, le=1, description="validation: lowest score kept before NMS")
+    iou: float = Field(0.7, gt=0, le=1, description="validation: NMS IoU threshold")
+    max_det: int = Field(300, ge=1, le=100_000, description="validation: detections kept per image")
+
+
 def flag(name: str = "", metavar: str = "", help: str = "") -> dict[str, Any]:
     """A Recipe field that is also a `train` flag (and a keyword of `darkforge.train`): `name`
     when the flag is not the field's (`--batch-size` for `batch`); `help` when the description
@@ -63,6 +84,7 @@ class Recipe(Strict):
         True, description="start each residual block as the identity (last batch-norm scale 0)"
     )
     augment: Augment = Field(default_factory=Augment)
+    boxes: Boxes = Field(default_factory=Boxes, description="detection: box augmentation, loss, NMS")
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
     ema: float = Field(
@@ -152,6 +174,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment": {"crop": 0, "flip": False, "cutout": 0},
         "normalize": False,
         "tta_flip": False,
+    },
+    # Detectors (what `train` uses for a network with a detection head unless --recipe says):
+    # SGD with YOLO's momentum, pixels / 255, no label smoothing or flip-TTA, a short warm-up.
+    "detect": {
+        "epochs": 30,
+        "batch": 64,
+        "lr": 0.01,
+        "momentum": 0.937,
+        "warmup": 0.1,
+        "label_smoothing": 0.0,
+        "normalize": False,
+        "tta_flip": False,
+        "zero_init_residual": False,
+        "ema": 0.999,
     },
 }
 

@@ -20,13 +20,15 @@ from darkforge.errors import DataError, UsageError, did_you_mean
 from darkforge.spec import budget
 from darkforge.spec.archtext import arch_text, embedded_spec, inlined
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
+from darkforge.spec.shapes import plan
 from darkforge.training import distributed, finish, freeze, outputs, recipe
 from darkforge.training.data.datasets import parse_size
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job, read_job
-from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setup
+from darkforge.training.loop import Callback, Event
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.training.settings import is_recipe_file, read_recipe_file
+from darkforge.training.tasks import Task, task_of
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer, weights_origin
 
@@ -64,6 +66,7 @@ def train(
     cache: str = "auto",
     cache_budget: str | int | None = None,
     weights_partial: bool = False,
+    input_size: int | None = None,
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
@@ -86,7 +89,8 @@ def train(
             raise UsageError(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
-        given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
+        given: dict[str, Any] = {"data": data, "data_dir": data_dir, "scale": scale, "input_size": input_size}
+        given["project"] = str(project) != "runs"
         _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
     if is_recipe_file(preset):  # --recipe FILE: its settings under the flags, over the file's train:
@@ -95,7 +99,12 @@ def train(
         )
         preset = "default"
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
-    job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
+    sync = bool(sync_bn)
+    job, notes = prepare(
+        arch, data, data_dir, preset, scale, weights, output, device, sync, overrides, input_size
+    )
+    for note in notes:
+        on_event(Event("warning", values={"message": note}))
     job.cache, job.cache_budget, job.weights_partial = cache, budget_bytes, weights_partial
     return _new_run(job, project, name, on_event)
 
@@ -107,12 +116,13 @@ def _new_run(job: Job, project: str | os.PathLike[str], name: str, on_event: Cal
         lock = run.lock() if distributed.is_main() else None
         try:
             try:
-                t = fit(job, run, _announcing(Event("run", values={"path": str(run.path)}), on_event))
+                task = _task(job)
+                t = task.fit(job, run, _announcing(Event("run", values={"path": str(run.path)}), on_event))
             except BaseException:
                 if distributed.is_main() and not run.last.exists():
                     shutil.rmtree(run.path, ignore_errors=True)  # nothing trained: leave no empty run
                 raise
-            return _finished(t, on_event)
+            return _finished(task, t, on_event)
         finally:
             if lock is not None:
                 unlock(lock)
@@ -162,8 +172,10 @@ def prepare(
     device: str,
     sync_bn: bool,
     overrides: dict[str, Any],
-) -> Job:
-    """Validate everything before a run directory is created (nothing is created for bad input)."""
+    input_size: int | None = None,
+) -> tuple[Job, list[str]]:
+    """Validate everything before a run directory is created (nothing is created for bad input);
+    returns the job and notes for the user (what the data changed in the network)."""
     origin = weights_origin(weights) if weights is not None else None
     if arch is None and origin is None:
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
@@ -180,15 +192,29 @@ def prepare(
         loaded, scale = loaded.resolved(scale), None
     spec = inlined(loaded)  # the includes' blocks inlined: the run keeps them, not the paths
     recipe.check_recipe(spec)
-    spec.resolved(scale)  # an unknown scale fails here
-    rec = recipe.resolve(preset, spec.train, overrides, str(path))
-    derived = outputs.derive(spec, path, output, scale)
+    spec.resolved(scale, input_size)  # an unknown scale, or an input the network cannot take, fails here
+    # a detector trains as written; --output turns a layer of any network into a classifier
+    written = task_of(plan(spec.resolved(scale, input_size)))
+    derived = outputs.derive(spec, path, output, scale) if written.name == "classify" or output else None
     text = derived or kept or arch_text(path, loaded, spec)
     final = spec_from_text(text, str(path)) if derived else spec
-    compiled = budget.check_before_build(final, scale)  # before any allocation
-    freeze.frozen_layers(budget.require_classifier(compiled, "train"), rec.freeze)
+    compiled = budget.check_before_build(final, scale, input_size)  # before any allocation
+    task = task_of(compiled)  # a classifier, or a detector (a Detect head, [yolo] outputs)
+    task.check(compiled)
+    final, text, notes = task.prepare(final, text, path, data, overrides)
+    if notes:
+        compiled = budget.check_before_build(final, scale, input_size)  # the network the data resized
+    rec = recipe.resolve(task.preset if preset == "default" else preset, spec.train, overrides, str(path))
+    freeze.frozen_layers(compiled, rec.freeze)
     weights = str(weights) if weights else None
-    return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+    job = Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+    job.input_size = input_size
+    return job, notes
+
+
+def _task(job: Job) -> Task:
+    """The task of a run's network (from the YAML it keeps: old runs and new agree)."""
+    return task_of(plan(embedded_spec(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)))
 
 
 def _scale_of_weights(spec: Any, scale: str | None, origin: checkpoint.Inference | None) -> str | None:
@@ -219,16 +245,17 @@ def _resume(run: RunDir, epochs: int | None, device: str, sync_bn: bool | None, 
                 message = f"removed {len(removed)} temp file(s) of a killed write: {names}"
                 on_event(Event("warning", values={"message": message}))
         job, payload, before = _resumed_job(run, epochs, device, sync_bn)
+        task = _task(job)
         history = payload["state"]["history"] if payload else []
         stopped = payload["state"].get("stopped") if payload else None
         if payload and distributed.is_main():  # a kill between last.pt and the CSV: catch it up
-            run.write_metrics(COLUMNS, history)
+            run.write_metrics(task.columns(history), history)
         with _processes(job):
             if len(history) >= job.recipe.epochs or stopped:
-                return _complete(job, run, payload, on_event)
+                return _complete(task, job, run, payload, on_event)
             values = {"path": str(run.path), "resume": len(history), "epochs": job.recipe.epochs}
             announce = _announcing(Event("run", values=values | {"extended_from": before}), on_event)
-            return _finished(fit(job, run, announce, resume=payload), on_event)
+            return _finished(task, task.fit(job, run, announce, resume=payload), on_event)
     finally:
         if lock is not None:
             unlock(lock)
@@ -281,22 +308,24 @@ def _check_same_arch(run: RunDir, arch_yaml: str, payload: dict[str, Any]) -> No
         )
 
 
-def _complete(job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:
+def _complete(task: Task, job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:
     """A complete run: write what a kill while finishing left missing, or say it is complete."""
-    absent = finish.missing(run, job.recipe.epochs)
+    absent = finish.missing(run, job.recipe.epochs, task.reports)
     state = payload["state"]
     if not absent:
         on_event(
             Event("finish", values={"path": str(run.path), "complete": True, "epochs": len(state["history"])})
         )
         return Run(run.path, list(state["history"]), float(state["best"]), int(state.get("best_epoch", 0)))
-    t: Trainer = setup(job, run, lambda e: None, state | {"model": payload["model"]})
+    t = task.setup(job, run, lambda e: None, state | {"model": payload["model"]})
     source = finish.restore_best(t) if any(name.startswith("weights/") for name in absent) else None
-    return _finished(t, on_event, absent, source)
+    return _finished(task, t, on_event, absent, source)
 
 
-def _finished(t: Trainer, on_event: Callback, wrote: Sequence[str] = (), best_from: str | None = None) -> Run:
-    summary = finish.finish(t)
+def _finished(
+    task: Task, t: Any, on_event: Callback, wrote: Sequence[str] = (), best_from: str | None = None
+) -> Run:
+    summary = task.finish(t)
     values = {"path": str(t.run.path), "summary": summary, "wrote": list(wrote), "best_from": best_from}
     on_event(Event("finish", len(t.history), values=values | {"best": t.best, "stopped": t.stopped}))
     return Run(t.run.path, t.history, t.best, t.best_epoch, summary, t.transfer, t.stopped, list(wrote))

@@ -55,7 +55,9 @@ class Inference:
         return embedded_spec(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
-        return Network(plan(self.spec().resolved(self.scale, None, len(self.classes))))
+        # at the input it was trained at (`train --input-size` may differ from the file's)
+        size = self.input[1] if self.input[1] == self.input[2] else None
+        return Network(plan(self.spec().resolved(self.scale, size, len(self.classes))))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}
