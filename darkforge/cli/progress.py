@@ -93,6 +93,9 @@ class Progress:
             f"train {v['train']:,}{val}, test {v['test']:,} images, {v['classes']} classes; "
             f"epochs {v['from_epoch']}-{v['epochs']}"
         )
+        if v.get("cache_file"):  # said once: a file darkforge wrote beside (or for) the user's images
+            size = Path(v["cache_file"]).stat().st_size if Path(v["cache_file"]).exists() else 0
+            click.echo(f"decoded images: {v['cache_file']} ({size / 2**20:,.0f} MiB; --cache-dir moves it)")
         if v.get("frozen"):
             click.echo(f"frozen: {v['frozen']:,} of {v['params']:,} params")
 

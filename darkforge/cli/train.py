@@ -62,6 +62,12 @@ DATA_DIR = click.option(
     help="where decoded images live: ram, disk (memory-mapped), none (decode per batch); auto by size",
 )
 @click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="where an image folder's decoded-image cache goes [default: DIR/.darkforge-cache, else "
+    "$DARKFORGE_CACHE or ~/.cache/darkforge]",
+)
+@click.option(
     "--cache-budget",
     metavar="SIZE",
     help="memory decoded images may take before auto leaves ram, e.g. 4G [default: half of RAM]",

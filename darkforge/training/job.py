@@ -44,6 +44,7 @@ class Job:
     # memory (None: half of RAM)
     cache: Annotated[StrictStr, Field(max_length=20)] = "auto"
     cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None
+    cache_dir: Path_ | None = None  # `--cache-dir`: where an image folder's decoded cache goes
     # start from weights that fit less than half the network (else refused: a mismatch, not a start)
     weights_partial: StrictBool = False
     # `--input-size`: the square input the run trains at instead of the file's (None: the file's)

@@ -182,7 +182,9 @@ def _data(job: Job) -> tuple[Dataset, checkpoint.Inference, Tensor]:
     spec = spec_from_text(job.arch_yaml, job.arch).resolved(job.scale, job.input_size)
     c, h, w = spec.input.shape
     with distributed.main_first():  # rank 0 downloads or decodes into the cache; the others read it
-        data = load_dataset(job.data, job.data_dir, (h, w), job.cache, job.cache_budget)
+        data = load_dataset(
+            job.data, job.data_dir, (h, w), job.cache, job.cache_budget, cache_dir=job.cache_dir
+        )
     if data.train.images.shape[1] != c:
         raise DataError(f"{data.name} has {data.train.images.shape[1]} channels, the network expects {c}")
     data_mean, data_std = data.mean_std
@@ -294,6 +296,7 @@ def _start_event(t: Trainer) -> Event:
         "from_epoch": len(t.history) + 1,
         "steps": len(t.batches(t.train_split, True)),
         "world": distributed.world_size(),
+        "cache_file": str(t.data.cache_file) if t.data.cache_file else None,
     }
     return Event("start", len(t.history) + 1, values=values, model=t.model)
 

@@ -67,6 +67,7 @@ def train(
     cache_budget: str | int | None = None,
     weights_partial: bool = False,
     input_size: int | None = None,
+    cache_dir: str | None = None,
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
@@ -90,6 +91,7 @@ def train(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
         given: dict[str, Any] = {"data": data, "data_dir": data_dir, "scale": scale, "input_size": input_size}
+        given["cache_dir"] = cache_dir
         given["project"] = str(project) != "runs"
         _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
@@ -106,6 +108,7 @@ def train(
     for note in notes:
         on_event(Event("warning", values={"message": note}))
     job.cache, job.cache_budget, job.weights_partial = cache, budget_bytes, weights_partial
+    job.cache_dir = cache_dir
     return _new_run(job, project, name, on_event)
 
 

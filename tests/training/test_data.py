@@ -147,3 +147,16 @@ def test_eval_decodes_only_the_split_it_measures_and_writes_nothing(run_cli, tmp
     result = run_cli("eval", tmp_path / "runs" / "train" / "weights" / "best.pt")
     assert result.exit_code == 0, result.output
     assert "on 8 test images" in result.output and not list(root.rglob(".darkforge-cache"))
+
+
+def test_the_cache_location_is_said_once_and_settable(run_cli, tmp_path):
+    from conftest import ROOT
+
+    root = make_folder(tmp_path / "data", per_class=4, size=16)
+    arch = ROOT / "archs" / "darknet53.yaml"
+    train = ["train", arch, "--scale", "nano", "--data", root, "epochs=1", "--project", tmp_path / "runs"]
+    result = run_cli(*train, "--cache", "disk", "--cache-dir", tmp_path / "elsewhere")
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if line.startswith("decoded images: ")]
+    assert len(said) == 1 and str(tmp_path / "elsewhere") in said[0] and "--cache-dir moves it" in said[0]
+    assert list((tmp_path / "elsewhere").glob("darkforge-*.u8")) and not (root / ".darkforge-cache").exists()

@@ -76,6 +76,7 @@ def load_dataset(
     budget: int | None = None,
     workers: int | None = None,
     only: str | None = None,
+    cache_dir: str | None = None,
 ) -> Dataset:
     """`source` is cifar10, cifar100, fake, or imagefolder:DIR; images come out at `size` (H, W).
     `cache_mode` and `budget` (bytes) choose where an image folder's pixels live; `workers` decode
@@ -94,7 +95,7 @@ def load_dataset(
             raise UsageError(f"--cache {cache_mode} applies to imagefolder: data", "use --cache ram or auto")
         return SOURCES[kind](arg, data_dir, size)
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    return imagefolder(arg, size, cache_mode, budget or default_budget(), workers, only)
+    return imagefolder(arg, size, cache_mode, budget or default_budget(), workers, only, cache_dir)
 
 
 def _cifar(kind: str) -> Callable[[str, str | None, tuple[int, int]], Dataset]:
@@ -128,7 +129,13 @@ def _cifar(kind: str) -> Callable[[str, str | None, tuple[int, int]], Dataset]:
 
 
 def imagefolder(
-    arg: str, size: tuple[int, int], mode: str, budget: int, workers: int, only: str | None = None
+    arg: str,
+    size: tuple[int, int],
+    mode: str,
+    budget: int,
+    workers: int,
+    only: str | None = None,
+    cache_dir: str | None = None,
 ) -> Dataset:
     """DIR/train/<class>/, DIR/test/<class>/ and an optional DIR/val/<class>/; the ImageNet (and
     Ultralytics) layout of train/ and val/ alone uses val/ as the test split (`best` is then
@@ -160,16 +167,17 @@ def imagefolder(
     decoded = sum(len(v) for v in items.values()) * 3 * size[0] * size[1]
     if mode == "auto":
         mode = choose_cache(decoded, budget, _free_space(root))
+    file = None
     if mode == "none":
         splits = {s: Split(Files([p for p, _ in v], size, 3, workers), _labels(v)) for s, v in items.items()}
     else:
-        splits = _cached(root, size, classes, items, mode)
+        splits, file = _cached(root, size, classes, items, mode, cache_dir)
     if only:  # eval's split alone: nothing else decoded (an empty train)
         empty = Split(torch.empty(0, 3, *size, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
-        return Dataset(f"imagefolder:{root}", empty, splits[wanted[0]], classes, None, mode)
+        return Dataset(f"imagefolder:{root}", empty, splits[wanted[0]], classes, None, mode, file)
     val = splits.get("val") if as_test == "test" else None
     name = f"imagefolder:{root}" + ("" if as_test == "test" else " (val/ as the test split)")
-    return Dataset(name, splits["train"], splits[as_test], classes, val, mode)
+    return Dataset(name, splits["train"], splits[as_test], classes, val, mode, file)
 
 
 def _labels(items: list[tuple[Path, int]]) -> torch.Tensor:
@@ -177,12 +185,16 @@ def _labels(items: list[tuple[Path, int]]) -> torch.Tensor:
 
 
 def _cached(
-    root: Path, size: tuple[int, int], classes: list[str], items: cache.Items, mode: str
-) -> dict[str, Split]:
+    root: Path, size: tuple[int, int], classes: list[str], items: cache.Items, mode: str, where: str | None
+) -> tuple[dict[str, Split], Path]:
+    """The splits read from the decoded-image cache (built on first use), and its file: beside
+    the images (`.darkforge-cache/`), else in DARKFORGE_CACHE, or only in `where` (--cache-dir)."""
     fingerprint = hashlib.sha256(repr((size, sorted(_stat_key(items)))).encode()).hexdigest()[:16]
     head = cache.header_for(fingerprint, size, 3, classes, items)
     name = f"darkforge-{fingerprint}.u8"
     places = [root / ".darkforge-cache" / name, cache_dir() / "imagefolder" / name]
+    if where is not None:
+        places = [Path(where).expanduser() / name, Path(where).expanduser() / name]
     try:
         path = cache.ensure(places, head, items)
     except OSError as e:
@@ -194,7 +206,7 @@ def _cached(
     for s in items:
         images = cache.read_images(path, head, s) if mode == "ram" else cache.Mapped(path, head, s)
         splits[s] = Split(images, cache.read_labels(path, head, s))
-    return splits
+    return splits, path
 
 
 def _free_space(root: Path) -> int:

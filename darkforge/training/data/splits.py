@@ -8,6 +8,7 @@ object that indexes like one and reads on demand: `cache.Mapped` (`disk`) or `im
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -78,6 +79,7 @@ class Dataset:
     # split in the source; the recipe's `val_split` can hold one out of train instead)
     val: Split | None = None
     cache: str = "ram"  # where the pixels live: ram, disk or none (docs/performance.md)
+    cache_file: Path | None = None  # the decoded-image cache an image folder's pixels come from
 
     @property
     def mean_std(self) -> tuple[list[float], list[float]]:
