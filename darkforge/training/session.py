@@ -95,11 +95,7 @@ def train(
         given["project"] = str(project) != "runs"
         _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
-    if is_recipe_file(preset):  # --recipe FILE: its settings under the flags, over the file's train:
-        overrides = recipe.merge(
-            read_recipe_file(preset), {k: v for k, v in overrides.items() if v is not None}
-        )
-        preset = "default"
+    preset, overrides = _with_recipe_file(preset, overrides)
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     sync = bool(sync_bn)
     job, notes = prepare(
@@ -110,6 +106,15 @@ def train(
     job.cache, job.cache_budget, job.weights_partial = cache, budget_bytes, weights_partial
     job.cache_dir = cache_dir
     return _new_run(job, project, name, on_event)
+
+
+def _with_recipe_file(preset: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """--recipe FILE: its settings under the flags (and over the file's train:), from the default
+    preset; a preset's name is kept as it is."""
+    if not is_recipe_file(preset):
+        return preset, overrides
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return "default", recipe.merge(read_recipe_file(preset), given)
 
 
 def _new_run(job: Job, project: str | os.PathLike[str], name: str, on_event: Callback) -> Run:
