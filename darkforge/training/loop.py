@@ -262,24 +262,37 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
                 row[f"{name}_loss"], row[f"{name}_acc"] = loss, acc
                 if name == "test":
                     t.test_predictions = predictions
-        t.history.append(row)
         score = row["val_acc"] if t.val_split is not None else row["test_acc"]
-        improved = score > t.best
-        if improved:
-            t.best, t.best_epoch = score, epoch
-        patience = t.recipe.patience
-        if patience and epoch - t.best_epoch >= patience and epoch < t.recipe.epochs:
-            t.stopped = (
-                f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
-            )
-        event = Event("epoch", epoch, values=row | {"best": t.best}, model=t.eval_model)
-        on_event(event)  # before the checkpoint: a callback's stop is saved with its epoch
-        if event.stop and not t.stopped and epoch < t.recipe.epochs:
-            t.stopped = f"a callback stopped the run after epoch {epoch}: {event.stop}"
-        save_epoch(t, improved)
-        if t.stopped:
-            on_event(Event("stop", epoch, values={"reason": t.stopped}))
+        close_epoch(t, epoch, row, score, on_event, save_epoch)
     return t
+
+
+def close_epoch(
+    t: Any,
+    epoch: int,
+    row: dict[str, Any],
+    score: float,
+    on_event: Callback,
+    save: Callable[[Any, bool], None],
+) -> None:
+    """The end of an epoch, for every task's loop: `best` by `score`, patience, the epoch event
+    (before the checkpoint: a callback's stop is saved with its epoch), the checkpoint, a stop."""
+    t.history.append(row)
+    improved = score > t.best
+    if improved:
+        t.best, t.best_epoch = score, epoch
+    patience = t.recipe.patience
+    if patience and epoch - t.best_epoch >= patience and epoch < t.recipe.epochs:
+        t.stopped = (
+            f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
+        )
+    event = Event("epoch", epoch, values=row | {"best": t.best}, model=t.eval_model)
+    on_event(event)
+    if event.stop and not t.stopped and epoch < t.recipe.epochs:
+        t.stopped = f"a callback stopped the run after epoch {epoch}: {event.stop}"
+    save(t, improved)
+    if t.stopped:
+        on_event(Event("stop", epoch, values={"reason": t.stopped}))
 
 
 def _start_event(t: Trainer) -> Event:

@@ -33,7 +33,7 @@ from darkforge.training.detection.head import Head, head_of, raw_maps
 from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job
-from darkforge.training.loop import Callback, Event, ema_warning
+from darkforge.training.loop import Callback, Event, close_epoch, ema_warning
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
@@ -191,19 +191,7 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
         torch.manual_seed(t.recipe.seed * 1_000_003 + epoch)
         row = train_epoch(t, epoch, on_event)
         row |= validate(t)
-        t.history.append(row)
-        improved = row["map50_95"] > t.best
-        if improved:
-            t.best, t.best_epoch = row["map50_95"], epoch
-        patience = t.recipe.patience
-        if patience and epoch - t.best_epoch >= patience and epoch < t.recipe.epochs:
-            t.stopped = (
-                f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
-            )
-        save_epoch(t, improved)
-        on_event(Event("epoch", epoch, values=row | {"best": t.best}))
-        if t.stopped:
-            on_event(Event("stop", epoch, values={"reason": t.stopped}))
+        close_epoch(t, epoch, row, row["map50_95"], on_event, save_epoch)  # best: val mAP@[.5:.95]
     return t
 
 
