@@ -52,13 +52,23 @@ class LayerCost:
     params: int = 0
     macs: int = 0  # multiply-accumulates of convolutions and fully connected layers
     dead_params: int = 0  # weights whose kernel taps only ever cover zero padding
+    # Elements of every map the layer's modules produce (one image): None = one map, its output.
+    # Composites count their parts (a stage of 8 blocks, 25 maps), so summary's memory is the sum
+    # over the same walk that builds the network (tests hook every module of the built network).
+    maps: int | None = None
+
+    @property
+    def produced(self) -> int:
+        return prod(self.output) if self.maps is None else self.maps
 
     def __add__(self, other: LayerCost) -> LayerCost:
+        """`self` then `other` in series: costs and produced maps add, the output is other's."""
         return LayerCost(
             other.output,
             self.params + other.params,
             self.macs + other.macs,
             self.dead_params + other.dead_params,
+            self.produced + other.produced,
         )
 
 

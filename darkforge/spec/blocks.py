@@ -156,13 +156,14 @@ class BlockUse(LayerSpec):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         inst = self.instance([x.shape for x in inputs])
-        cost = LayerCost(inst.infos[inst.output].output)
+        cost = LayerCost(inst.infos[inst.output].output, maps=0)
         for info in inst.infos:
             cost = LayerCost(
                 cost.output,
                 cost.params + info.cost.params,
                 cost.macs + info.cost.macs,
                 cost.dead_params + info.cost.dead_params,
+                cost.produced + info.cost.produced,
             )
         return cost
 

@@ -178,6 +178,7 @@ class ResidualStage(LayerSpec, ConvNumerics):
             cost.params + n * one.params,
             cost.macs + n * one.macs,
             cost.dead_params + n * one.dead_params,
+            cost.produced + n * one.produced,
         )
 
     def scaled(self, scale: Scale) -> Self:
@@ -208,7 +209,8 @@ def block_cost(x: Operand, hidden: int | None, bias: bool, bn: bool) -> LayerCos
     """x + 3×3(1×1(x)): a 1×1 to `hidden` (default half the channels), a 3×3 back."""
     c = _map(x)[0]
     a = conv_cost(x, hidden if hidden is not None else max(1, c // 2), 1, 1, 0, 1, bias, bn)
-    return a + conv_cost(Operand(a.output, x.name), c, 3, 1, 1, 1, bias, bn)
+    b = a + conv_cost(Operand(a.output, x.name), c, 3, 1, 1, 1, bias, bn)
+    return b + LayerCost(b.output)  # the add makes the third map
 
 
 def _map(x: Operand) -> Shape:
