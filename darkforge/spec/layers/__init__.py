@@ -1,7 +1,16 @@
 """The built-in layer types. Importing this package registers them (modules in darkforge.nn.layers)."""
 
 from darkforge.spec import registry
-from darkforge.spec.layers.channel import DropPath, LayerNorm, LayerScale, Mul, Slice
+from darkforge.spec.layers.channel import (
+    ActivationLayer,
+    BatchNormLayer,
+    ChannelShuffle,
+    DropPath,
+    LayerNorm,
+    LayerScale,
+    Mul,
+    Slice,
+)
 from darkforge.spec.layers.conv import Conv, ConvBnLeaky, ConvLayer, ResidualBlock, ResidualStage
 from darkforge.spec.layers.graph import Route, Shortcut
 from darkforge.spec.layers.head import Dropout, Flatten, Linear
@@ -23,7 +32,17 @@ BUILTIN = (
     Dropout,
     Flatten,
 )
-CHANNEL = (Mul, Slice, LayerNorm, LayerScale, DropPath, AdaptiveAvgPool)
+CHANNEL = (
+    Mul,
+    Slice,
+    LayerNorm,
+    LayerScale,
+    DropPath,
+    AdaptiveAvgPool,
+    ChannelShuffle,
+    BatchNormLayer,
+    ActivationLayer,
+)
 for _spec in BUILTIN:
     registry.add(_spec, "darkforge.nn.layers")
 for _channel in CHANNEL:
@@ -33,9 +52,12 @@ __all__ = [
     "BUILTIN",
     "CHANNEL",
     "Activation",
+    "ActivationLayer",
     "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
+    "BatchNormLayer",
+    "ChannelShuffle",
     "Conv",
     "ConvBnLeaky",
     "ConvLayer",
