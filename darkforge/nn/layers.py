@@ -147,13 +147,16 @@ class Linear(nn.Linear):
         for d in inputs[0]:
             features *= d
         super().__init__(features, spec.out, bias=spec.bias)
-        # only a real activation becomes a child: a Linear with none stays a leaf module (torchinfo
-        # counts the multiply-adds of leaves only)
-        self.act = None if spec.activation == "linear" else ACTIVATIONS[spec.activation](spec.slope)
+        # The activation is held outside the child modules (it has no state): the Linear stays a
+        # leaf module with or without one, as torchinfo counts the multiply-adds of leaves only
+        # (MobileNetV3's hardswish classifier), and its keys stay `fc.weight`, `fc.bias`.
+        self._act: tuple[nn.Module, ...] = (
+            () if spec.activation == "linear" else (ACTIVATIONS[spec.activation](spec.slope),)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         y = super().forward(x.flatten(1))
-        return y if self.act is None else self.act(y)
+        return self._act[0](y) if self._act else y
 
 
 class Dropout(nn.Dropout):
