@@ -106,10 +106,13 @@ def replacing(
     target = Path(path)
     remove_stale_temps(target.parent)
     temp = _create_temp(target, error, hint)
+    mode = stat.S_IMODE(temp.stat().st_mode)  # 0666 less the umask, as open() would make it
     try:
         try:
             yield temp
             with temp.open("rb+") as handle:
+                if stat.S_IMODE(os.fstat(handle.fileno()).st_mode) != mode:
+                    os.fchmod(handle.fileno(), mode)  # a writer that made its own file (0600)
                 os.fsync(handle.fileno())
         except DarkforgeError:
             raise
@@ -170,10 +173,14 @@ def _full(target: Path, temp: Path, needed: int | None) -> DiskFullError:
     )
 
 
-def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+def remove_stale_temps(
+    folder: str | os.PathLike[str], staged: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Remove the temps darkforge's writers left in `folder` when killed (their process is gone, or
-    they are a day old), temp folders (a run directory whose creation was killed) with their
-    contents; returns what was removed. Never touches any other file."""
+    they are a day old); returns what was removed. A temp-named folder goes (with its contents)
+    only when `staged` says it is an unfinished staging folder (a run directory whose creation
+    was killed): never a folder holding anything else, whatever its name. Never touches any
+    other file."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -182,7 +189,7 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     now = time.time()
     for entry in entries:
         match = _TEMP_NAME.fullmatch(entry.name)
-        if match is None or Path(match["name"]).suffix != match["suffix"]:
+        if match is None or not is_temp(entry.name):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -191,6 +198,8 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
             if _alive(int(match["pid"])) and now - info.st_mtime < STALE_AFTER_S:
                 continue
             if stat.S_ISDIR(info.st_mode):  # a run directory whose creation was killed
+                if staged is None or not staged(Path(entry.path)):
+                    continue
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)
@@ -230,6 +239,12 @@ def _create_temp(target: Path, error: type[DarkforgeError], hint: str) -> Path:
     raise error(f"cannot write {target}: too many temporary files beside it", hint)
 
 
+def is_temp(name: str) -> bool:
+    """Whether `name` is spelt like a temp of darkforge's writers."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match is not None and Path(match["name"]).suffix == match["suffix"]
+
+
 def write_with(
     path: str | os.PathLike[str], writer: Callable[[Path], object], needed: int | None = None
 ) -> None:
@@ -245,3 +260,29 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def open_lock(path: str | os.PathLike[str]) -> int:
+    """A descriptor on the lock file `path`, created if missing (mode 0644 less the umask). A
+    symlink there is never followed (O_CREAT would create or truncate its target, outside the
+    folder) and anything but a regular file is refused: OSError, as for an unwritable folder."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise OSError(errno.ELOOP, "the lock file is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "the lock file is not a regular file")
+    return fd
+
+
+def same_file(fd: int, path: str | os.PathLike[str]) -> bool:
+    """Whether `path` still names the file open on `fd` (a lock holder may have removed it)."""
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)

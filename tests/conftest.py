@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,7 +9,8 @@ from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHS = ROOT / "archs"
-SHARED = ROOT.parent / "shared"
+# ../shared beside the clone; DARKFORGE_SHARED names it for a checkout elsewhere (a git worktree)
+SHARED = Path(os.environ.get("DARKFORGE_SHARED", ROOT.parent / "shared"))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""`darkforge convert`: Darknet .cfg ⇄ darkforge YAML, and Darknet .weights ⇄ safetensors."""
+"""`darkforge convert`: Darknet .cfg ⇄ darkforge YAML, Darknet .weights ⇄ safetensors, and an
+Ultralytics model YAML -> darkforge YAML."""
 
 from __future__ import annotations
 
@@ -47,6 +48,25 @@ def _yaml_to_cfg(
     _emit(text, output)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _foreign_to_yaml(
+    source: str, output: str | None, arch: str | None, cutoff: int | None, lenient: bool, darknet: str
+) -> None:
+    """An Ultralytics model YAML (at the scale its name says) as a darkforge file."""
+    spec = load_spec(source)
+    if spec._converted_from is None:
+        raise UsageError(f"{source} is darkforge YAML already", "convert it --to cfg, or give another format")
+    header = (
+        f"Converted from {Path(source).name} ({spec._converted_from}) by `darkforge convert`: "
+        "layers[i] is its row i (Ultralytics' model.i)."
+    )
+    _emit(dump_spec(spec, header), output)
+
+
+def _foreign(source: str) -> bool:
+    """A YAML of another format (Ultralytics'), or a name that stands for one (yolov8n.yaml)."""
+    return load_spec(source)._converted_from is not None
 
 
 def _network(arch: str | None, output: str | None, lenient: bool, darknet: str) -> object:
@@ -127,6 +147,7 @@ Conversion = Callable[[str, str | None, str | None, int | None, bool, str], None
 CONVERSIONS: dict[tuple[str, str], Conversion] = {
     ("cfg", "yaml"): _cfg_to_yaml,
     ("yaml", "cfg"): _yaml_to_cfg,
+    ("yaml", "yaml"): _foreign_to_yaml,
     ("weights", "safetensors"): _weights_to_safetensors,
     ("safetensors", "weights"): _safetensors_to_weights,
 }
@@ -172,7 +193,8 @@ def convert(
     """Convert between Darknet and darkforge: a .cfg to YAML (and back with --to cfg), and
     .weights to safetensors (and back) for the network given by --cfg."""
     kind = _kind(source)
-    target = target or (_kind(output) if output else DEFAULT_TARGET[kind])
+    default = "yaml" if kind == "yaml" and _foreign(source) else DEFAULT_TARGET[kind]
+    target = target or (_kind(output) if output else default)
     if (kind, target) not in CONVERSIONS:
         known = ", ".join(f"{a} -> {b}" for a, b in CONVERSIONS)
         raise UsageError(f"cannot convert {kind} to {target}", f"conversions: {known}")

@@ -57,13 +57,13 @@ def validate(
         try:
             spec = load_spec(path)
             check_recipe(spec)
-            checked = [_check(spec, None, limits), *(_check(spec, s, limits) for s in spec.scales)]
+            checked = [_check(spec, None, limits), *(_check(spec, s, limits) for s in spec.scale_names())]
         except DarkforgeError as e:
             click.echo(f"error: {one_line(str(e))}", err=True)
             failed += 1
             continue
         full = checked[0]
-        scales = f"; scales: {', '.join(spec.scales)}" if spec.scales else ""
+        scales = f"; scales: {', '.join(spec.scale_names())}" if spec.scale_names() else ""
         click.echo(
             f"ok: {path}: {spec.name}, {len(spec.layers)} layers, {full.params:,} params, "
             f"output {', '.join(fmt_shape(s) for s in full.output_shapes)}{scales}"

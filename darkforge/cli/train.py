@@ -78,8 +78,9 @@ DATA_DIR = click.option(
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
-    help="start from a checkpoint, .safetensors or Darknet .weights/.conv.N (matched by name, then order)",
+    type=click.Path(),
+    help="start from a run (its best), a checkpoint, .safetensors or Darknet .weights/.conv.N "
+    "(matched by name, then order)",
 )
 @click.option(
     "--freeze",

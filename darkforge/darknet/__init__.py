@@ -1,5 +1,6 @@
 """Darknet support (pjreddie's original and the AlexeyAB fork): .cfg syntax, cfg <-> spec, Darknet's
 own layer types and modules (layers.py/modules.py; the fork's: fork.py/fork_modules.py), .weights.
+Each Darknet section is one file of darkforge/darknet/sections/ (see darkforge/darknet/catalog.py).
 
 It plugs into darkforge the way a user's plugin does (an entry point of the `darkforge.layers`
 group, see pyproject.toml): importing this package registers Darknet's layer types and the
@@ -7,16 +8,13 @@ group, see pyproject.toml): importing this package registers Darknet's layer typ
 does not import torch (the modules and .weights code do, on use).
 """
 
-from darkforge.darknet.fork import FORK
-from darkforge.darknet.layers import DARKNET
+from darkforge.darknet import catalog
 from darkforge.darknet.read import load_cfg
 from darkforge.spec import registry
 from darkforge.spec.load import register_reader
 
-for _spec in DARKNET:
-    registry.add(_spec, "darkforge.darknet.modules")
-for _fork in FORK:
-    registry.add(_fork, "darkforge.darknet.fork_modules")
+for _spec, _module in catalog.layer_types():
+    registry.add(_spec, _module)
 register_reader(".cfg", load_cfg)
 
-__all__ = ["DARKNET", "FORK", "load_cfg"]
+__all__ = ["load_cfg"]

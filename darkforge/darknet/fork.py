@@ -67,7 +67,7 @@ class DarknetConv(LayerSpec):
     xnor: bool = Field(False, description="binary weights and inputs (XNOR-Net), scaled by mean |W|")
     bin_output: bool = Field(False, description="xnor: the fork passes binarised outputs on (not built)")
     share: int | None = Field(
-        None, description="Darknet share_index: use that conv layer's weights (validated, not built)"
+        None, description="Darknet share_index: the conv layer whose weights (and batch norm) it uses"
     )
 
     @model_validator(mode="after")
@@ -104,6 +104,8 @@ class DarknetConv(LayerSpec):
         require(oh >= 1 and ow >= 1, f"the conv shrinks {inputs[0].name}'s {h}×{w} map below 1×1")
         macs = self.filters * (c // self.groups) * self.size * self.size * oh * ow
         params = self.filters * (c // self.groups) * self.size**2 + (2 if self.bn else 1) * self.filters
+        if self.share is not None:
+            params = 0  # the shared layer's weights, counted (and stored in .weights) there once
         if self.antialiasing:
             oh, ow = blurred(oh, ow, self.antialiasing, *self.strides)
         return LayerCost((self.filters, oh, ow), params, macs)
@@ -143,12 +145,14 @@ class DarknetPool(LayerSpec):
 
 class GroupRoute(LayerSpec):
     """[route] with groups/group_id: each input cut into `groups` equal channel chunks, chunk
-    `group` of each, concatenated (yolov4-tiny's CSP split)."""
+    `group` of each, concatenated (yolov4-tiny's CSP split); with `detach` (onlyforward=1) the
+    layers before it get no gradient through it, as Darknet's backward pass skips the layer."""
 
     type: Literal["GroupRoute"] = "GroupRoute"
     from_: Ref | list[Ref] = Field(alias="from")
     groups: int = Field(1, ge=1, le=65536)
     group: int = Field(0, ge=0, description="Darknet group_id")
+    detach: bool = Field(False, description="Darknet onlyforward: no gradient flows back through it")
     arity: ClassVar[tuple[int, int | None]] = (1, None)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:

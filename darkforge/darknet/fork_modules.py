@@ -50,6 +50,7 @@ def _check_xnor(spec: fork.DarknetConv) -> None:
         "stride_x != stride_y": sx != sy,
         "dilation": spec.dilation > 1,
         "antialiasing": bool(spec.antialiasing),
+        "share_index": spec.share is not None,
     }
     found = [what for what, present in why.items() if present]
     if found:
@@ -68,12 +69,7 @@ class DarknetConv(nn.Module):
         super().__init__()
         norm = spec.batch_norm
         _check_xnor(spec)
-        if spec.share is not None:
-            raise SpecError(
-                f"DarknetConv: share_index={spec.share}: weights shared between layers are not built "
-                "by darkforge (the network validates, with Darknet's shapes and counts)",
-                "give the layer weights of its own (drop share_index)",
-            )
+        self.share = spec.share
         c = inputs[0][0]
         strides = (1, 1) if spec.antialiasing else spec.strides
         self.xnor, self.padding = spec.xnor, spec.padding
@@ -87,6 +83,38 @@ class DarknetConv(nn.Module):
             Blur(spec.filters, spec.antialiasing, spec.strides) if spec.antialiasing else nn.Identity()
         )
 
+    def tie(self, earlier: Sequence[nn.Module]) -> None:
+        """share_index: compute with that earlier conv's weight (and bias or batch norm), as
+        Darknet's make_convolutional_layer points l.weights, l.biases, l.scales and the rolling
+        statistics at share_layer's: one set of parameters, trained by both, stored once (in
+        the state dict and the .weights, under the layer that owns them); this layer keeps its
+        own strides, padding and dilation (resnet152_trident's branches)."""
+        if self.share is None:
+            return
+        target = len(earlier) + self.share if self.share < 0 else self.share
+        source = earlier[target] if 0 <= target < len(earlier) else None
+        source = getattr(source, "__dict__", {}).get("source", source)  # a sharer: its source's weights
+        conv = getattr(source, "conv", None)
+        if not isinstance(conv, nn.Conv2d) or conv.weight.shape != self.conv.weight.shape:
+            raise SpecError(
+                f"DarknetConv: share_index={self.share} names layer {target}, not a conv of the same shape",
+                "share_index names the conv whose weights this one uses",
+            )
+        own = self.conv
+        self.geometry: tuple[Any, Any, Any, int] = (own.stride, own.padding, own.dilation, own.groups)
+        del self.conv, self.bn  # this layer's own weights are not used
+        object.__setattr__(self, "source", source)  # not a submodule: the parameters stay the source's
+
+    def _conv_bn(self, x: Tensor) -> Tensor:
+        if self.share is None:
+            return self.bn(self.conv(x))  # type: ignore[no-any-return]
+        source: Any = self.__dict__.get("source")
+        if source is None:
+            raise SpecError("DarknetConv: share_index is tied by the network that holds both layers")
+        stride, padding, dilation, groups = self.geometry
+        y = F.conv2d(x, source.conv.weight, source.conv.bias, stride, padding, dilation, groups)
+        return source.bn(y)  # type: ignore[no-any-return]
+
     def forward(self, x: Tensor) -> Tensor:
         if self.xnor:
             x = F.pad(torch.where(x > 0, 1.0, -1.0), (self.padding,) * 4, value=-1.0)
@@ -94,7 +122,7 @@ class DarknetConv(nn.Module):
             scale = w.abs().mean(dim=(1, 2, 3), keepdim=True)
             y = F.conv2d(x, torch.where(w > 0, 1.0, -1.0) * scale, self.conv.bias, self.conv.stride)
         else:
-            y = self.bn(self.conv(x))
+            y = self._conv_bn(x)
         return self.blur(self.act(y))
 
 
@@ -128,10 +156,11 @@ class DarknetPool(nn.Module):
 class GroupRoute(nn.Module):
     def __init__(self, spec: fork.GroupRoute, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        self.groups, self.group = spec.groups, spec.group
+        self.groups, self.group, self.detach = spec.groups, spec.group, spec.detach
 
     def forward(self, *xs: Tensor) -> Tensor:
-        return torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
+        y = torch.cat([x.chunk(self.groups, 1)[self.group] for x in xs], 1)
+        return y.detach() if self.detach else y
 
 
 def _added(out: Tensor, x: Tensor, weight: Tensor) -> Tensor:
@@ -224,7 +253,9 @@ class Implicit(nn.Module):
     def __init__(self, spec: fork.Implicit, inputs: Sequence[Shape]) -> None:
         super().__init__()
         self.darknet_weights = nn.Parameter(
-            torch.empty(spec.filters, spec.atoms).normal_(spec.mean, spec.std)
+            torch.empty(spec.filters, spec.atoms).normal_(
+                spec.mean, abs(spec.std)
+            )  # mean + N(0,1)·std: a sign is no change
         )
 
     def forward(self, x: Tensor) -> Tensor:

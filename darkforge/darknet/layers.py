@@ -209,8 +209,10 @@ class Yolo(_Marker):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_anchors(self.anchors, self.num)
-        if self.mask is not None and any(not 0 <= m < self.num for m in self.mask):
-            raise ValueError(f"mask indices must lie in 0..{self.num - 1}")
+        # Darknet takes any mask index; one ≥ num reads past its `num` anchors (cspx-p7-mish.cfg's
+        # last scales): the outputs do not depend on it, the box decoding there is undefined.
+        if self.mask is not None and any(m < 0 for m in self.mask):
+            raise ValueError("mask indices must be 0 or more")
         return self
 
     def channels(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from darkforge.darknet.sections import Section
+from darkforge.darknet.cfgtext import Section
 
 NET_KEYS = {key: "int" for key in ("batch", "subdivisions", "time_steps", "notruth", "random", "adam")}
 NET_KEYS |= {key: "int" for key in ("max_crop", "min_crop", "center", "burn_in", "step", "max_batches")}

@@ -1,5 +1,5 @@
-"""What every section rule of the cfg reader shares: the graph converted so far, and building a
-spec with Darknet's words in its errors (darkforge/darknet/read.py, darkforge/darknet/read_fork.py)."""
+"""What every section rule of the cfg reader shares (darkforge/darknet/sections/*.py): the graph
+converted so far, and building a spec with its refusals at the cfg's line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from darkforge.darknet.sections import Section
+from darkforge.darknet.cfgtext import Section
+from darkforge.darknet.fork import CONV_ONLY
 from darkforge.spec.base import LayerSpec, Operand, Shape
+from darkforge.spec.messages import located_error
+from darkforge.spec.source import SourceMap
 
 
 @dataclass
@@ -43,12 +46,44 @@ def make(
     fields: dict[str, Any],
     keys: dict[str, tuple[str, str, Any]] | None = None,
 ) -> LayerSpec:
+    """cls(**fields), its refusal located at the cfg key it came from (`keys`: cfg key -> (field,
+    kind, default), where the names differ) and worded by darkforge.spec.messages."""
     try:
         return cls(**fields)
     except ValidationError as e:
-        detail = e.errors(include_input=False, include_url=False)[0]
-        name = str(detail["loc"][0]) if detail["loc"] else ""
-        key = next((k for k, (f, _, _) in (keys or {}).items() if f == name), name.rstrip("_"))
-        if key in s.options:
-            raise s.error(detail["msg"], key=key) from None
-        raise s.error(f"{name}: {detail['msg']}" if name else detail["msg"]) from None
+        names = {name: key for key, (name, _, _) in (keys or {}).items()}
+
+        def cfg_key(name: str) -> str:
+            return names.get(name, name.rstrip("_"))
+
+        lines: dict[tuple[object, ...], tuple[int, int]] = {
+            (name,): (s.options[cfg_key(name)][1], 1) for name in fields if cfg_key(name) in s.options
+        }
+        found = located_error(e, fields, SourceMap(s.file, lines), model=cls)
+        if not found.path:  # the spec's own consistency check: its words, at the section
+            detail = e.errors(include_input=False, include_url=False)[0]
+            raise s.error(str(detail["msg"]).removeprefix("Value error, ")) from None
+        name = str(found.path[0])
+        if cfg_key(name) in s.options:
+            raise s.error(found.message, found.hint, cfg_key(name)) from None
+        raise s.error(f"{name}: {found.message}", found.hint) from None
+
+
+def earlier(s: Section, graph: Graph, key: str) -> int:
+    """A `key=` naming one earlier layer (checked), as written."""
+    ref = s.get(key, "int")
+    graph.shape(s, ref, key)
+    return int(ref)
+
+
+def plain_activation(s: Section) -> str:
+    """An activation outside [convolutional]: the fork's CPU activate() lacks the newer ones."""
+    activation = str(s.get("activation", "activation", "linear"))
+    if activation in CONV_ONLY:
+        raise s.error(
+            f"Darknet's activate() has no case for {activation!r} outside [convolutional] (its output "
+            "is garbage there)",
+            "use it in the [convolutional] before",
+            "activation",
+        )
+    return activation

@@ -37,8 +37,9 @@ class ExportJob:
         return self.spec.input.shape
 
     def metadata(self) -> dict[str, Any]:
-        """What a runtime needs besides the graph: classes, input shape, normalization, the arch."""
-        return self.info.as_dict() | {"input": list(self.shape)}
+        """What a runtime needs besides the graph: classes, input shape, normalization, the arch
+        (no local paths: the exported file leaves this machine)."""
+        return self.info.public().as_dict() | {"input": list(self.shape)}
 
     def output_names(self) -> list[str]:
         # the output layers' ids ("fc", "head5"), so Netron and ONNX runtimes show what each one is

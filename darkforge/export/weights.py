@@ -42,7 +42,7 @@ def load_weights(path: Path, job: ExportJob) -> tuple[Runner, str]:
 
 
 def write_safetensors(job: ExportJob, path: Path) -> None:
-    save_safetensors(path, job.model, job.info)
+    save_safetensors(path, job.model, job.info.public())  # no local paths in an exported file
 
 
 def load_safetensors(path: Path, job: ExportJob) -> tuple[Runner, str]:

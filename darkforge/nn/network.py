@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from darkforge.errors import SpecError, did_you_mean
 from darkforge.nn.graph import module_for, run, schedule
+from darkforge.spec.base import ShapeError
 from darkforge.spec.shapes import Plan, describe
 
 
@@ -29,6 +30,9 @@ class Network(nn.Module):
         kept = plan.layers if taps is None else plan.layers[: max(taps) + 1]
         for info in kept:
             module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
+            tie = getattr(module, "tie", None)
+            if callable(tie):  # a layer that uses an earlier layer's weights (Darknet's share_index)
+                tie(list(self.layers.values()))
             try:
                 self.layers[info.name] = module
             except KeyError as e:  # ModuleDict refuses names of its own attributes ("keys", ...)
@@ -36,6 +40,14 @@ class Network(nn.Module):
                     f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
                     "choose another id",
                 ) from e
+        for info in kept:  # heads that need the plan's input (Detect's strides)
+            for module in self.layers[info.name].modules():
+                bind = getattr(module, "bind_input", None)
+                if callable(bind):
+                    try:
+                        bind(plan.input)
+                    except ShapeError as e:
+                        raise SpecError(f"{describe(plan.spec, info.index)}: {e}") from None
         self._sources = [info.sources for info in kept]
         self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.

@@ -142,6 +142,11 @@ class LayerSpec(Strict):
         """len(self.expand(...)), without building the parts (darkforge.spec.budget counts it)."""
         return self.repeat
 
+    def note(self, inputs: Sequence[Shape], network_input: Shape) -> str:
+        """One line `summary` prints under its table for this layer (a head's strides and
+        classes), "" for none."""
+        return ""
+
 
 class InputSpec(Strict):
     channels: int = Field(3, ge=1, le=4096)
@@ -191,6 +196,15 @@ class NetworkSpec(Strict):
         None, description="the training recipe (see docs/training.md); flags override it"
     )
     _source: Any = PrivateAttr(None)  # darkforge.spec.load.SourceMap: file name and YAML positions
+    # Readers of formats with their own scale rule (Ultralytics') set it: scale name -> the spec
+    # read again at that scale; such a spec lists no `scales` of darkforge's kind.
+    _rescale: Any = PrivateAttr(None)
+    _converted_from: str | None = PrivateAttr(None)  # the format a reader translated, e.g. "ultralytics"
+    _scale_names: tuple[str, ...] = PrivateAttr(())  # the scales `_rescale` knows
+
+    def scale_names(self) -> list[str]:
+        """The scales `resolved` accepts: the file's `scales:`, or those of its reader's rule."""
+        return list(self.scales) or list(self._scale_names)
 
     def resolved(
         self,
@@ -199,6 +213,10 @@ class NetworkSpec(Strict):
         classes: int | None = None,
     ) -> Self:
         """The concrete network: a scale applied, the input size and class count overridden."""
+        if scale is not None and self._rescale is not None:
+            # read again at that scale, keeping this spec's input and class count
+            rescaled: Self = self._rescale(scale).model_copy(update={"input": self.input})
+            return rescaled.resolved(None, input_size, classes if classes is not None else self.classes)
         layers = list(self.layers)
         if scale is not None:
             if scale not in self.scales:

@@ -22,13 +22,32 @@ def layer_dict(layer: Any) -> dict[str, Any]:
     return {"type": layer.type, **data, **graph}
 
 
+def _blocks(blocks: dict[str, Any]) -> list[str]:
+    """`blocks:` as written by hand: one key per line, one flow mapping per layer."""
+    lines = ["blocks:"]
+    for name, definition in blocks.items():
+        if not isinstance(definition, dict):
+            lines.append(f"  {name}: {_flow(definition)}")
+            continue
+        lines.append(f"  {name}:")
+        for key, value in definition.items():
+            if key == "layers" and isinstance(value, list):
+                lines.append("    layers:")
+                lines += [f"      - {_flow(layer)}" for layer in value]
+            else:
+                lines.append(f"    {key}: {_flow(value)}")
+    return lines
+
+
 def dump_spec(spec: NetworkSpec, header: str = "") -> str:
-    top = spec.model_dump(exclude_none=True, by_alias=True, exclude={"layers", "scales", "train"})
+    top = spec.model_dump(exclude_none=True, by_alias=True, exclude={"layers", "scales", "train", "blocks"})
     top.pop("version", None)
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     lines.append("version: 1")
     for key, value in top.items():
         lines.append(f"{key}: {_flow(value)}")
+    if spec.blocks:
+        lines += _blocks(spec.blocks)
     lines.append("layers:")
     lines += [f"  - {_flow(layer_dict(layer))}" for layer in spec.layers]
     if spec.scales:

@@ -5,13 +5,15 @@ own layer types (darkforge.spec.library); pydantic's errors become one located l
 (darkforge.spec.messages).
 
 Other file formats plug in by suffix (`READERS`): darkforge.darknet registers `.cfg` the way a
-user's plugin would, so nothing here knows Darknet.
+user's plugin would, so nothing here knows Darknet. YAML files of another format plug in by their
+content (`YAML_FORMATS`): darkforge.ultralytics recognises Ultralytics' `backbone:`/`head:` files.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,27 @@ READERS: dict[str, Callable[[Path], NetworkSpec]] = {}
 def register_reader(suffix: str, reader: Callable[[Path], NetworkSpec]) -> None:
     """Make `load_spec` read files ending in `suffix` (e.g. ".cfg") with `reader`."""
     READERS[suffix.lower()] = reader
+
+
+@dataclass(frozen=True)
+class YamlFormat:
+    """Another YAML format: `recognise` sees the parsed data; `read` gets it, its positions and
+    the path as asked; `locate` maps a name that is no file to the file that holds it (Ultralytics'
+    `yolov8n.yaml` is `yolov8.yaml` at scale n), or None."""
+
+    name: str
+    recognise: Callable[[Any], bool]
+    read: Callable[[Any, SourceMap, Path], NetworkSpec]
+    locate: Callable[[Path], Path | None]
+
+
+YAML_FORMATS: list[YamlFormat] = []
+
+
+def register_yaml_format(fmt: YamlFormat) -> None:
+    """Make `load_spec` hand YAML files that `fmt.recognise` to `fmt.read`."""
+    if all(f.name != fmt.name for f in YAML_FORMATS):
+        YAML_FORMATS.append(fmt)
 
 
 def shipped_archs() -> Path:
@@ -80,7 +103,16 @@ def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
     reader = READERS.get(path.suffix.lower())
     if reader is not None:
         return reader(path)
+    if not path.exists():
+        for fmt in YAML_FORMATS:
+            real = fmt.locate(path)
+            if real is not None:
+                data, source = read_yaml(real)
+                return fmt.read(data, source, path)
     data, source = read_yaml(path)
+    for fmt in YAML_FORMATS:
+        if fmt.recognise(data):
+            return fmt.read(data, source, path)
     return parse_spec(data, source)
 
 
@@ -119,11 +151,14 @@ def _check_plugins(data: dict[str, Any], source: SourceMap) -> None:
 
 __all__ = [
     "READERS",
+    "YAML_FORMATS",
     "SourceMap",
+    "YamlFormat",
     "load_spec",
     "located_error",
     "parse_spec",
     "parse_yaml_text",
     "read_yaml",
     "register_reader",
+    "register_yaml_format",
 ]

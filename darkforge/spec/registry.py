@@ -27,6 +27,9 @@ from darkforge.spec.base import LayerSpec, NetworkSpec
 
 T = TypeVar("T")
 ENTRY_POINTS = "darkforge.layers"
+# darkforge's own parts that plug in through ENTRY_POINTS (pyproject.toml); imported by name too
+# when an environment's metadata predates one (an editable install made before it was added).
+OWN_PLUGINS = {"darknet": "darkforge.darknet", "ultralytics": "darkforge.ultralytics"}
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,13 @@ def load_plugins(modules: Iterable[str] = ()) -> None:
     global _entry_points_done
     if not _entry_points_done:
         _entry_points_done = True
+        found = set()
         for point in entry_points(group=ENTRY_POINTS):
+            found.add(point.value.split(":")[0])
             _import(point.value, f"entry point {point.name!r} ({point.value})", strict=False)
+        for name, module in OWN_PLUGINS.items():
+            if module not in found:
+                _import(module, f"entry point {name!r} ({module})", strict=False)
     for module in modules:
         _import(module, f"--plugin {module}", strict=True)
 

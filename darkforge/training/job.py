@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAd
 from darkforge.errors import DataError
 from darkforge.files import read_text
 from darkforge.spec import budget
-from darkforge.spec.load import spec_from_text
+from darkforge.spec.archtext import embedded_spec
 from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
 from darkforge.training.recipe import Recipe
@@ -75,6 +75,6 @@ def read_job(run: RunDir) -> Job:
         job = _ADAPTER.validate_python({**data, "arch_yaml": arch_yaml})
     except ValidationError as e:
         raise error_line(e, data, DataError, str(path), hint=DAMAGED) from None
-    spec = spec_from_text(arch_yaml, str(arch))
+    spec = embedded_spec(arch_yaml, str(arch))
     budget.check(plan(spec.resolved(job.scale)))
     return job

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darkforge.errors import UsageError
+from darkforge.errors import DataError, UsageError
 from darkforge.spec import budget
-from darkforge.spec.dump import dump_spec
+from darkforge.spec.archtext import arch_text, embedded_spec, inlined
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
 from darkforge.training import distributed, finish, freeze, outputs, recipe
 from darkforge.training.data.datasets import parse_size
@@ -28,6 +28,7 @@ from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setu
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
+from darkforge.weights.transfer import check_file as check_weights
 
 RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
 
@@ -154,27 +155,23 @@ def prepare(
     if arch is None:
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
     path = arch_path(arch)
-    spec = load_spec(path)
+    loaded = load_spec(path)
+    if loaded._converted_from is not None and scale is not None:
+        # its reader's own scale rule, applied once: the run keeps the scaled network
+        loaded, scale = loaded.resolved(scale), None
+    spec = inlined(loaded)  # the includes' blocks inlined: the run keeps them, not the paths
     recipe.check_recipe(spec)
     spec.resolved(scale)  # an unknown scale fails here
     rec = recipe.resolve(preset, spec.train, overrides, str(path))
     derived = outputs.derive(spec, path, output, scale)
-    text = derived or _arch_yaml(path, spec)
+    text = derived or arch_text(path, loaded, spec)
     final = spec_from_text(text, str(path)) if derived else spec
     compiled = budget.check_before_build(final, scale)  # before any allocation
     freeze.frozen_layers(budget.require_classifier(compiled, "train"), rec.freeze)
     if weights is not None:
-        checkpoint.resolve_path(weights)
+        check_weights(weights)  # before any data is read or network allocated
     weights = str(weights) if weights else None
     return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
-
-
-def _arch_yaml(path: Path, spec: Any) -> str:
-    """The architecture as YAML, as runs and checkpoints keep it: the file itself, or a Darknet
-    .cfg converted (the comments of a YAML file survive; a .cfg cannot be read back as YAML)."""
-    if path.suffix == ".cfg":
-        return dump_spec(spec, f"Converted from {path.name} by `darkforge train`.")
-    return path.read_text()
 
 
 def _create(job: Job, project: str | os.PathLike[str], name: str) -> RunDir:
@@ -221,6 +218,7 @@ def _resumed_job(
     payload = checkpoint.load(run.last) if run.last.exists() else None
     if payload is not None:
         checkpoint.check_resumable(payload, run.last)
+        _check_same_arch(run, job.arch_yaml, payload)
     done = len(payload["state"]["history"]) if payload else 0
     if epochs is not None and epochs != rec.epochs:
         if epochs < done:
@@ -237,6 +235,24 @@ def _resumed_job(
     job.device = device if device != "auto" else job.device
     job.sync_bn = job.sync_bn if sync_bn is None else sync_bn
     return job, payload, before  # job.weights are used again only when no epoch had completed
+
+
+def _check_same_arch(run: RunDir, arch_yaml: str, payload: dict[str, Any]) -> None:
+    """The run's arch.yaml must still describe the network last.pt holds (comments may change)."""
+    trained = payload["inference"]["arch_yaml"]
+    if arch_yaml == trained:
+        return
+    origin = f"{run.last} (its arch_yaml)"
+    same = (
+        embedded_spec(trained, origin).model_dump()
+        == embedded_spec(arch_yaml, str(run.file("arch.yaml"))).model_dump()
+    )
+    if not same:
+        raise DataError(
+            f"{run.file('arch.yaml')}: differs from the architecture {run.last} was trained with",
+            "restore the file (weights/last.pt keeps the original), or start a new run from the "
+            f"edited file with --weights {run.path}",
+        )
 
 
 def _complete(job: Job, run: RunDir, payload: Any, on_event: Callback) -> Run:

@@ -31,6 +31,12 @@ def dead_weight_warnings(p: Plan) -> list[str]:
     ]
 
 
+def layer_notes(p: Plan) -> list[str]:
+    """What a layer says about itself beyond its shape (a detection head: classes, strides)."""
+    notes = (f"{info.name}: {info.spec.note(_inputs(p, info), p.input)}" for info in p.layers)
+    return [note for note in notes if not note.endswith(": ")]
+
+
 def _inputs(p: Plan, info: LayerInfo) -> list[Shape]:
     return [p.shape_of(s) for s in info.sources]
 
@@ -65,6 +71,7 @@ def as_dict(p: Plan) -> dict[str, Any]:
         ],
         "memory": memory.totals(p, TRAIN_BATCH, acts),
         "dead_params": p.dead_params,
+        "notes": layer_notes(p),
         "warnings": dead_weight_warnings(p),
     }
 
@@ -121,6 +128,7 @@ def _totals(p: Plan, warn: bool = True) -> list[str]:
         f"BFLOPs   {p.bflops:.3f} (pjreddie Darknet's count: 2 × conv/connected MACs)",
         f"BFLOPs   {fork_total(p):.3f} (AlexeyAB Darknet's total: convs, maxpools, shortcuts)",
         f"outputs  {outputs}",
+        *(f"head     {note}" for note in layer_notes(p)),
     ]
     if p.dead_params and not warn:
         share = 100 * p.dead_params / max(p.params, 1)

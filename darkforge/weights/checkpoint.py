@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +25,8 @@ from darkforge.errors import DataError
 from darkforge.files import MAX_TEXT_BYTES, check_regular, replacing, write_with
 from darkforge.nn.network import Network
 from darkforge.spec import budget
+from darkforge.spec.archtext import embedded_spec
 from darkforge.spec.base import NetworkSpec
-from darkforge.spec.load import spec_from_text
 from darkforge.spec.messages import error_line
 from darkforge.spec.shapes import plan
 
@@ -51,13 +52,22 @@ class Inference:
     origin: str = field(default="", compare=False, repr=False)
 
     def spec(self) -> NetworkSpec:
-        return spec_from_text(self.arch_yaml, self.origin or self.arch_name)
+        return embedded_spec(self.arch_yaml, self.origin or self.arch_name)
 
     def build(self) -> Network:
         return Network(plan(self.spec().resolved(self.scale, None, len(self.classes))))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}
+
+    def public(self) -> Inference:
+        """The fields without this machine's paths, for a file that leaves it (an export): the
+        architecture and an image folder by name only, no data folder."""
+        data = self.data
+        if data is not None and ":" in data:
+            kind, _, arg = data.partition(":")
+            data = f"{kind}:{Path(arg).name}" if "/" in arg or os.sep in arg else data
+        return replace(self, arch_name=Path(self.arch_name).name, data=data, data_dir=None)
 
 
 def save(path: Path, model: nn.Module, info: Inference, state: dict[str, Any] | None = None) -> None:
@@ -102,6 +112,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if p.suffix == ".safetensors":
         payload = _load_safetensors(p)
     else:
+        check_archive(p)
         try:
             with warnings.catch_warnings():  # torch's notes on pickle protocols mean nothing to a user
                 warnings.simplefilter("ignore")
@@ -115,6 +126,31 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     payload["inference"] = _checked_inference(payload.get("inference"), p)
     check_tensors(payload.get("model"), p)
     return payload
+
+
+MAX_RECORDS = 1_000_000  # a darknet53 last.pt holds ~1,000 records
+
+
+def check_archive(p: Path) -> None:
+    """Before torch.load allocates anything: a torch checkpoint is a zip of stored records (torch
+    never compresses them), so their declared sizes fit the file's length; a deflated record
+    could declare gigabytes in a few bytes, a legacy pickle is not one darkforge writes."""
+    try:
+        with zipfile.ZipFile(p) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise DataError(
+            f"{p}: not a readable checkpoint (not a torch zip archive)", "was it written by darkforge?"
+        ) from None
+    size = os.path.getsize(p)
+    declared = sum(r.file_size for r in records)
+    packed = any(r.compress_type != zipfile.ZIP_STORED for r in records)
+    if packed or len(records) > MAX_RECORDS or declared > size:
+        raise DataError(
+            f"{p}: its records declare {declared:,} bytes in a {size:,}-byte file"
+            + (" (compressed)" if packed else ""),
+            "was it written by darkforge?",
+        )
 
 
 class _Fields(BaseModel):
@@ -195,7 +231,7 @@ def _load_safetensors(p: Path) -> dict[str, Any]:
         raise DataError(f"{p}: no darkforge metadata", "export it with darkforge")
     try:
         info = {k: json.loads(metadata[k]) for k in SAVED if k in metadata or k not in OPTIONAL}
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
         raise DataError(f"{p}: incomplete darkforge metadata", "export it again with darkforge") from None
     return {"format": FORMAT, "model": tensors, "inference": info}
 
@@ -251,6 +287,7 @@ def inference_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> Infer
 
 __all__ = [
     "Inference",
+    "check_archive",
     "check_tensors",
     "inference_of",
     "load",

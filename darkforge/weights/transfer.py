@@ -28,6 +28,7 @@ from darkforge.nn.network import Network, tap_indices
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
+from darkforge.ultralytics.weights import darkforge_names, plain_state_dict
 from darkforge.weights import checkpoint
 
 DARKNET = re.compile(r"(\.weights|\.conv\.\d+)$")
@@ -83,15 +84,41 @@ def _modules(names: Sequence[str]) -> dict[str, str]:
     return {module: ", ".join(tensors) for module, tensors in found.items()}
 
 
+HINT = "give a run directory, a .pt, .safetensors or Darknet .weights file"
+
+
+def weights_file(path: str | os.PathLike[str]) -> Path:
+    """What `--weights` names: a file, or a run directory's best checkpoint (else its last)."""
+    p = Path(path)
+    if p.is_dir():
+        found = [p / "weights" / name for name in ("best.pt", "last.pt") if (p / "weights" / name).is_file()]
+        if not found:
+            raise DataError(f"{p}: a folder without weights/best.pt or weights/last.pt", HINT)
+        return found[0]
+    return check_regular(p, HINT)
+
+
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """`--weights` checked before anything is allocated: the file exists and its header reads
+    (a checkpoint's declared sizes fit its length: darkforge.weights.checkpoint.check_archive)."""
+    file = weights_file(path)
+    if file.suffix == ".safetensors":
+        _safetensors_header(file)
+    elif not DARKNET.search(file.name):
+        checkpoint.check_archive(file)
+    return file
+
+
 def transfer(model: nn.Module, path: str | os.PathLike[str]) -> Transfer:
-    """Load what fits of `path` into `model` (in place) and say what did and did not."""
-    file = checkpoint.resolve_path(path)
-    check_regular(file, "give a .pt, .safetensors or Darknet .weights file")
+    """Load what fits of `path` into `model` (in place) and say what did and did not. Weights
+    holding NaN or infinite values are refused, whatever the file's format."""
+    file = weights_file(path)
     if DARKNET.search(file.name):
         return _darknet(model, file)
     tensors, classes = _read(file)
+    tensors = darkforge_names(tensors, model)  # Ultralytics' `model.i.` names, if the file has them
     target = model.state_dict()
-    report = Transfer(str(path), len(target))
+    report = Transfer(str(path) if file == Path(path) else str(file), len(target))
     mapped: dict[str, Tensor] = {}
     for name, slot in target.items():
         if name in tensors and tensors[name].shape == slot.shape:
@@ -122,23 +149,43 @@ def _read(file: Path) -> tuple[dict[str, Tensor], int | None]:
     if file.suffix == ".safetensors":
         from safetensors import safe_open
 
+        _safetensors_header(file)
         try:
             with safe_open(str(file), framework="pt") as handle:
                 metadata = handle.metadata() or {}
                 tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
         except Exception as e:  # safetensors raises several kinds for a foreign or torn file
             raise DataError(f"{file}: not a readable safetensors file ({type(e).__name__})") from None
+        checkpoint.check_tensors(tensors, file)
         classes = metadata.get("classes")
         return tensors, len(_json_list(classes)) if classes else None
-    payload = checkpoint.load(file)
+    try:
+        payload = checkpoint.load(file)
+    except DataError:  # not darkforge's: a bare state_dict (Ultralytics' names, say) also loads
+        plain = plain_state_dict(file)
+        if plain is None:
+            raise
+        checkpoint.check_tensors(plain, file)
+        return plain, None
     classes_list = payload.get("inference", {}).get("classes")
     return dict(payload["model"]), len(classes_list) if isinstance(classes_list, list) else None
+
+
+def _safetensors_header(file: Path) -> None:
+    """The header alone (no tensor read): safetensors checks its offsets against the length."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            handle.metadata()
+    except Exception as e:  # safetensors raises several kinds for a foreign or torn file
+        raise DataError(f"{file}: not a readable safetensors file ({type(e).__name__})", HINT) from None
 
 
 def _json_list(text: str) -> list[object]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested metadata: not a class list
         return []
     return value if isinstance(value, list) else []
 
@@ -168,6 +215,7 @@ def _darknet(model: nn.Module, file: Path) -> Transfer:
     units = weighted_layers(model)[: loaded.layers]
     prefixes = tuple(f"{names[id(m)]}." for u in units for m in (u.module, u.bn) if m is not None)
     target = model.state_dict()
+    checkpoint.check_tensors({k: v for k, v in target.items() if k.startswith(prefixes)}, file)
     report = Transfer(str(file), len(target), darknet=f"{loaded.layers} of {loaded.total} layers")
     for name in target:
         if name.endswith("num_batches_tracked"):  # a counter Darknet does not keep

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from darkforge.darknet.read import convert_cfg
-from darkforge.darknet.sections import read_cfg
+from darkforge.darknet.read import read_sections as read_cfg
 from darkforge.darknet.write import to_cfg
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec

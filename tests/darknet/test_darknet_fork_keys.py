@@ -57,7 +57,9 @@ KEYS = [
     ("[activation]\nactivation=mish\n", None, ["no case for 'mish' outside [convolutional]"]),
     ("[contrastive]\nclasses=2\n", None, ["yolo_layer", "is not a [yolo] layer"]),
     (CONV + "xnor=1\nbin_output=1\n", "DarknetConv", {"bin_output": True}),
-    ("[lstm]\noutput=8\n", None, ["no darkforge layer"]),
+    ("[lstm]\noutput=8\n", None, ["recurrent layer"]),
+    ("[crnn]\noutput=8\n", None, ["convolutional recurrent layer", "from one forward call"]),
+    ("[conv]\nfilters=8\nonlyforward=1\n", None, ["onlyforward=1", "no darkforge equivalent"]),
 ]
 
 
@@ -183,13 +185,6 @@ def test_contrastive_is_a_marker_on_a_yolo_layer(write, tmp_path):
     assert plan(spec).layers[2].cost.output == (7, 32, 32)
     cfg, _ = to_cfg(spec)
     assert "[contrastive]\nclasses=2\nyolo_layer=-1" in cfg
-
-
-def test_shared_weights_validate_but_do_not_build(write):
-    spec = convert_cfg(write("s.cfg", NET + CONV + "\n" + CONV + "share_index=0\n")).spec
-    assert spec.layers[1].share == 0 and "share_index=0" in to_cfg(spec)[0]
-    with pytest.raises(SpecError, match="share_index=0: weights shared between layers are not built"):
-        build(spec)
 
 
 def test_weighted_shortcut_adds_flat_buffers_as_the_fork_does(write):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,8 @@ def test_a_changed_or_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     }
     for name, damage in damages.items():
         path.write_bytes(damage(path.read_bytes()))
-        again = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
+        with pytest.warns(UserWarning, match="rebuilding it"):  # one line says why
+            again = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
         assert torch.equal(again.train.images, first.train.images) and again.classes == ["cat", "dog"], name
     assert len(builds) == len(damages)
     (root / "train" / "cat" / "0.png").unlink()  # another file list: another fingerprint
@@ -156,6 +158,57 @@ def test_one_builder_the_others_wait_then_read(tmp_path, monkeypatch):
         path.write_bytes(saved)  # the builder finishes
     thread.join(10)
     assert builds == [] and len(result["d"].train) == 10
+
+
+def test_a_cache_that_passes_every_header_check_but_not_its_checksum_is_rebuilt(tmp_path):
+    """A flipped label (still a valid class) or zeroed pixels: same header, same length; the
+    checksum tells, the cache is rebuilt with one warning line, the data set is the source's."""
+    root = make_folder(tmp_path / "data")
+    first = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
+    path = cache_file(root)
+    head = cache.read_header(path)
+    labels_at = head["start"] + head["splits"]["train"]["labels"]
+    damages = {
+        "flipped label": lambda raw: raw[:labels_at] + (1).to_bytes(8, "little") + raw[labels_at + 8 :],
+        "zeroed pixels": lambda raw: raw[: head["start"]] + bytes(192) + raw[head["start"] + 192 :],
+    }
+    for name, damage in damages.items():
+        raw = path.read_bytes()
+        path.write_bytes(damage(raw))
+        assert path.stat().st_size == len(raw) and not cache.valid(path, expected_head(root)), name
+        with pytest.warns(UserWarning, match="do not match their checksum.*rebuilding it"):
+            again = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
+        assert torch.equal(again.train.images, first.train.images), name
+        assert torch.equal(again.train.labels, first.train.labels), name
+
+
+def expected_head(root):
+    """The header the cache of `root` must carry (what the file's says, less length and checksum)."""
+    head = cache.read_header(cache_file(root))
+    del head["_length"], head["checksum"]
+    return head
+
+
+@pytest.mark.parametrize("kind", ["nested JSON", "fifo"])
+def test_a_hostile_cache_file_is_rebuilt_never_a_crash_or_a_hang(tmp_path, kind):
+    import struct
+
+    root = make_folder(tmp_path / "data")
+    first = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
+    path = cache_file(root)
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        text = ("[" * 100_000 + "]" * 100_000).encode()
+        path.write_bytes(cache.MAGIC + struct.pack("<Q", len(text)) + text)
+    with pytest.warns(UserWarning, match="not a darkforge cache file"):
+        again = load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
+    assert torch.equal(again.train.images, first.train.images)
+    assert path.is_file() and cache.read_header(path)["version"] == cache.VERSION
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the next run reads it without a word
+        load_dataset(f"imagefolder:{root}", None, (8, 8), "ram")
 
 
 KILLED_BUILD = """
@@ -228,6 +281,7 @@ def mapped_rss_kib(path):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux smaps")
 def test_disk_mode_keeps_no_pages_of_the_file_resident(tmp_path):
+    import hashlib
     import json
     import struct
 
@@ -235,12 +289,14 @@ def test_disk_mode_keeps_no_pages_of_the_file_resident(tmp_path):
     items = {"train": [(tmp_path / f"{i}.png", i % 2) for i in range(n)]}
     head = cache.header_for("f", size, 3, ["a", "b"], items)
     path = tmp_path / "c.u8"
-    text = json.dumps(head).encode()
+    payload = torch.randint(0, 256, (n * 3 * 32 * 32,), dtype=torch.uint8).numpy().tobytes()
+    payload += torch.tensor([i % 2 for i in range(n)], dtype=torch.int64).numpy().tobytes()
+    checksum = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    text = json.dumps(head | {"checksum": checksum}).encode()
     with path.open("wb") as f:  # a cache written by hand: random pixels, no decoding
         f.write(cache.MAGIC + struct.pack("<Q", len(text)) + text)
         f.write(b"\0" * (head["start"] - f.tell()))
-        f.write(torch.randint(0, 256, (n * 3 * 32 * 32,), dtype=torch.uint8).numpy().tobytes())
-        f.write(torch.tensor([i % 2 for i in range(n)], dtype=torch.int64).numpy().tobytes())
+        f.write(payload)
     assert cache.valid(path, head)
     mapped = cache.Mapped(path, head, "train")
     g = torch.Generator().manual_seed(0)

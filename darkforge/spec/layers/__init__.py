@@ -12,6 +12,8 @@ from darkforge.spec.layers.channel import (
     Slice,
 )
 from darkforge.spec.layers.conv import Conv, ConvBnLeaky, ConvLayer, ResidualBlock, ResidualStage
+from darkforge.spec.layers.csp import C2, C2PSA, C3, CSP, SPP, SPPF, C2f, C3k2, YoloBottleneck, ZeroPad
+from darkforge.spec.layers.detect import HEADS, Classify, Detect
 from darkforge.spec.layers.graph import Route, Shortcut
 from darkforge.spec.layers.head import Dropout, Flatten, Linear
 from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
@@ -47,21 +49,36 @@ for _spec in BUILTIN:
     registry.add(_spec, "darkforge.nn.layers")
 for _channel in CHANNEL:
     registry.add(_channel, "darkforge.nn.channel")
+for _csp in CSP:  # the YOLOv5/v8/11 blocks and heads (Ultralytics' layouts: docs/ultralytics.md)
+    registry.add(_csp, "darkforge.nn.csp")
+for _head in HEADS:
+    registry.add(_head, "darkforge.nn.detect")
 
 __all__ = [
     "BUILTIN",
+    "C2",
+    "C2PSA",
+    "C3",
     "CHANNEL",
+    "CSP",
+    "HEADS",
+    "SPP",
+    "SPPF",
     "Activation",
     "ActivationLayer",
     "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
     "BatchNormLayer",
+    "C2f",
+    "C3k2",
     "ChannelShuffle",
+    "Classify",
     "Conv",
     "ConvBnLeaky",
     "ConvLayer",
     "ConvNumerics",
+    "Detect",
     "DropPath",
     "Dropout",
     "Flatten",
@@ -77,4 +94,6 @@ __all__ = [
     "Shortcut",
     "Slice",
     "Upsample",
+    "YoloBottleneck",
+    "ZeroPad",
 ]

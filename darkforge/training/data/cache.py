@@ -4,8 +4,12 @@ memory-mapped (`disk`).
 Layout: MAGIC, an 8-byte little-endian header length, a JSON header, zero padding to a page, then
 per split its images (N, C, H, W) uint8 and its labels (N,) int64 at the offsets the header names.
 The header carries the format version, the source fingerprint (file list, sizes, mtimes, input
-size), the class list, the shape and count of every split and the total length; a file whose header
-disagrees with what the caller expects, or whose length is wrong, is rebuilt, never trusted.
+size), the class list, the shape and count of every split, the total length and a checksum of the
+payload (blake2b, 128 bits, over every byte after the header page); a file that is not a regular
+file, whose header disagrees with what the caller expects, whose length is wrong or whose payload
+does not match its checksum (a flipped label, zeroed pixels) is rebuilt, with one warning line,
+never trusted. Checking costs one read of the file: CIFAR-10 at 32×32 (176 MiB) hashes in
+0.2 s of CPU (0.4 s wall on the shared 2-core machine); decoding its JPEGs takes ~36 s of CPU.
 
 Building streams image by image into a temp file beside the target (darkforge.files.replacing:
 fsync, rename), so memory stays bounded and a killed build leaves no cache, only a temp that the
@@ -17,10 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import mmap
 import os
+import stat
 import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,12 +36,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from darkforge.files import TEMP_MARK, replacing
+from darkforge.files import TEMP_MARK, open_lock, replacing
 from darkforge.training.data.images import OnDemand, decode_file
 
 MAGIC = b"DARKFORGE-DATA-CACHE\n"
-VERSION = 1
+VERSION = 2  # 2: the payload checksum
 PAGE = mmap.PAGESIZE
+DIGEST = 16  # bytes of blake2b: a 128-bit checksum, hashed at ~1 GB/s on one core
+CHUNK = 2**20
 Items = dict[str, list[tuple[Path, int]]]  # split -> (file, label) in order
 
 
@@ -57,38 +66,70 @@ def header_for(
 
 def _data_start(head: dict[str, Any]) -> int:
     # the header's own length depends on "start" and "bytes": leave room for 20 digits each
-    text = json.dumps(head | {"start": 10**20, "bytes": 10**20}).encode()
+    text = json.dumps(head | {"start": 10**20, "bytes": 10**20, "checksum": "0" * 2 * DIGEST}).encode()
     return -(-(len(MAGIC) + 8 + len(text)) // PAGE) * PAGE
 
 
 def read_header(path: Path) -> dict[str, Any] | None:
-    """The header of a cache file, or None when it is missing, foreign or torn."""
+    """The header of a cache file, or None when it is missing, foreign, torn or not a regular file
+    (a FIFO there would block the open: O_NONBLOCK, then the type is checked on the descriptor)."""
     try:
-        with path.open("rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or f.read(len(MAGIC)) != MAGIC:
                 return None
             (length,) = struct.unpack("<Q", f.read(8))
             if length > 64 * 2**20:
                 return None
             head = json.loads(f.read(length))
-            head["_length"] = os.fstat(f.fileno()).st_size
-            return head if isinstance(head, dict) else None
-    except (OSError, ValueError, struct.error):
+        except (OSError, ValueError, struct.error, RecursionError):  # RecursionError: nested JSON
+            return None
+    if not isinstance(head, dict):
         return None
+    head["_length"] = info.st_size
+    return head
+
+
+MISSING = "missing"
+
+
+def problem(path: Path, expected: dict[str, Any]) -> str | None:
+    """Why `path` is not a complete cache with exactly the `expected` header (None: it is one)."""
+    if not os.path.lexists(path):
+        return MISSING
+    head = read_header(path)
+    if head is None:
+        return "not a darkforge cache file (foreign, torn, or not a regular file)"
+    length = head.pop("_length")
+    checksum = head.pop("checksum", None)
+    if head != expected:
+        return "its header does not match the data set (another source, size or version)"
+    if length != expected["bytes"]:
+        return f"it is {length:,} bytes, its header says {expected['bytes']:,}"
+    if checksum != payload_digest(path, expected["start"]):
+        return "its pixels or labels do not match their checksum (the file was changed or damaged)"
+    return None
 
 
 def valid(path: Path, expected: dict[str, Any]) -> bool:
-    """Whether `path` is a complete cache with exactly the `expected` header."""
-    head = read_header(path)
-    if head is None or head.pop("_length") != expected["bytes"]:
-        return False
-    if head != expected:
-        return False
-    # labels are cheap to check and a flipped byte there would train silently on wrong classes
-    return all(
-        bool(((labels >= 0) & (labels < len(expected["classes"]))).all())
-        for labels in (read_labels(path, expected, s) for s in expected["splits"])
-    )
+    """Whether `path` is a complete cache with exactly the `expected` header and payload checksum."""
+    return problem(path, expected) is None
+
+
+def payload_digest(path: Path, start: int) -> str:
+    """blake2b of every byte of `path` from `start` (hashlib: C speed, chunks of 1 MiB)."""
+    digest = hashlib.blake2b(digest_size=DIGEST)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with path.open("rb") as f:
+        f.seek(start)
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
 
 
 def read_labels(path: Path, head: dict[str, Any], split: str) -> Tensor:
@@ -114,7 +155,7 @@ def _shape(head: dict[str, Any], split: str) -> tuple[int, int, int, int]:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the build lock of the cache `path` (waits for another builder to finish)."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_lock(path.with_name(path.name + ".lock"))  # a symlink there is refused, not followed
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -124,7 +165,8 @@ def locked(path: Path) -> Iterator[None]:
 
 def ensure(places: list[Path], head: dict[str, Any], items: Items) -> Path:
     """A valid cache file for `head`: found in one of `places` (beside the data first), else built
-    in the first writable one. Raises OSError when none is writable."""
+    in the first writable one; a wrong file is rebuilt with a warning saying why. Raises OSError
+    when none is writable."""
     for path in places:
         if valid(path, head):
             return path
@@ -133,7 +175,10 @@ def ensure(places: list[Path], head: dict[str, Any], items: Items) -> Path:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with locked(path):
-                if not valid(path, head):  # another process may have built it while we waited
+                why = problem(path, head)  # another process may have built it while we waited
+                if why is not None:
+                    if why != MISSING:
+                        warnings.warn(f"{path}: {why}; rebuilding it", stacklevel=2)
                     _remove_stale_temps(path)
                     build(path, head, items)
             return path
@@ -150,16 +195,23 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 def build(path: Path, head: dict[str, Any], items: Items) -> None:
-    """Decode `items` image by image into `path` (atomically; memory: one image at a time)."""
+    """Decode `items` image by image into `path` (atomically; memory: one image at a time). The
+    header goes in last, once the payload's checksum is known (its room was left at the start)."""
     size, channels = tuple(head["size"]), head["channels"]
-    text = json.dumps(head).encode()
+    digest = hashlib.blake2b(digest_size=DIGEST)
     with replacing(path) as temp, temp.open("wb") as f:
-        f.write(MAGIC + struct.pack("<Q", len(text)) + text)
-        f.write(b"\0" * (head["start"] - f.tell()))
+        f.write(b"\0" * head["start"])
         for files in items.values():
             for file, _ in files:
-                f.write(decode_file(file, size, channels).numpy().tobytes())  # type: ignore[arg-type]
-            f.write(np.array([label for _, label in files], dtype="<i8").tobytes())
+                pixels = decode_file(file, size, channels).numpy().tobytes()  # type: ignore[arg-type]
+                digest.update(pixels)
+                f.write(pixels)
+            labels = np.array([label for _, label in files], dtype="<i8").tobytes()
+            digest.update(labels)
+            f.write(labels)
+        text = json.dumps(head | {"checksum": digest.hexdigest()}).encode()
+        f.seek(0)
+        f.write(MAGIC + struct.pack("<Q", len(text)) + text)
 
 
 class Mapped(OnDemand):

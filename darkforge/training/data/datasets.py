@@ -202,7 +202,7 @@ def _stat_key(items: cache.Items) -> Iterator[tuple[str, int, int]]:
     for files in items.values():
         for path, _ in files:
             stat = path.stat()
-            yield str(path), stat.st_size, int(stat.st_mtime)
+            yield str(path), stat.st_size, stat.st_mtime_ns
 
 
 def _fake(arg: str, data_dir: str | None, size: tuple[int, int]) -> Dataset:

@@ -33,6 +33,8 @@ def reason(error: Exception) -> str:
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> Tensor:
     """One image file as a (C, H, W) uint8 tensor (C = `channels`: 3 for RGB, 1 for gray)."""
     raw = read_bytes(path, "remove or replace it", MAX_IMAGE_BYTES)
+    if not raw:  # torch.frombuffer refuses an empty buffer with numpy's words
+        raise DataError(f"{path}: empty file, not an image", "remove or replace it")
     _check_pixels(path, raw)
     if raw.startswith(PNG):  # torchvision's libpng decoder crashes the process on truncated data
         return _read_with_pil(path, channels)
@@ -52,8 +54,11 @@ def _check_pixels(path: str | os.PathLike[str], raw: bytes) -> None:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(raw)) as image:
-            width, height = image.size
+        # PIL warns past MAX_PIXELS (its own line on stderr): darkforge says it once, below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as image:
+                width, height = image.size
     except Image.DecompressionBombError as e:
         raise DataError(f"{path}: {reason(e)}", "use a smaller image") from None
     except (OSError, ValueError, SyntaxError):

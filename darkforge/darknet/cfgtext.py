@@ -6,14 +6,14 @@ a line, skips lines that start with `#` or `;`, and splits `key=value` at the fi
 read as atoi/atof read them (so `filters=40 #32` is 40); a repeated key counts once, the first time
 (option_find walks from the front). A value Darknet would misread (`filters=eight` is 0 there) and
 a key it does not know are errors here.
-What the sections mean is darkforge/darknet/read.py.
+What the sections mean: darkforge/darknet/read.py and darkforge/darknet/sections/.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +36,15 @@ ACTIVATIONS = {
 # The fork's activations without an exact core equivalent (built by darkforge.darknet.fork).
 FORK_ACTIVATIONS = {"loggy", "selu", "gelu", "relie", "plse", "hardtan", "lhtan", "stair", "hard_mish"}
 FORK_ACTIVATIONS |= {"normalize_channels", "normalize_channels_softmax", "normalize_channels_softmax_maxval"}
-SECTION_ALIASES = {"conv": "convolutional", "conn": "connected", "max": "maxpool", "avg": "avgpool"}
-SECTION_ALIASES |= {"soft": "softmax", "network": "net", "local_avg": "local_avgpool", "silence": "empty"}
+# Activation names Darknet reads as ReLU ("Couldn't find activation function ..., going with ReLU"):
+# WongKinYiu's yolov7 cfgs in the fork's cfg/ write `silu`, which the fork's C code does not know.
+FALLBACK = {"silu": "write activation=swish for x·sigmoid(x)"}
+NET_ALIASES = {"network": "net"}  # the layer sections' aliases: darkforge/darknet/catalog.py
 # Keys every Darknet layer accepts (parse_network_cfg), with the only value darkforge can honour.
-COMMON_KEYS = {"truth": 0, "onlyforward": 0, "stopbackward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
+# A rule that reads one of them honours it ([route] onlyforward); stopbackward is read for every layer.
+COMMON_KEYS = {"truth": 0, "onlyforward": 0, "dontsave": 0, "dontload": 0, "numload": 0}
 COMMON_KEYS |= {"dontloadscales": 0, "learning_rate": 1, "smooth": 0, "clip": 0, "dont_update": 0}
 COMMON_KEYS |= {"burnin_update": 0, "train_only_bn": 0}
-COMMON_KEYS.pop("stopbackward")  # read by convert_cfg: a freeze count
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _REQUIRED = object()
@@ -85,7 +87,8 @@ class Section:
     def finish(self, unsupported: dict[str, Any], lenient: bool, warnings: list[str]) -> None:
         """Refuse Darknet keys set to what darkforge cannot do (always), and keys no rule read
         (under `lenient`: dropped, with a warning, since nothing is known about them)."""
-        for key, honoured in ({**COMMON_KEYS, **unsupported} if self.index >= 0 else unsupported).items():
+        common = {k: v for k, v in COMMON_KEYS.items() if k not in self.seen} if self.index >= 0 else {}
+        for key, honoured in (common | unsupported).items():
             if key in self.options:
                 self.seen.add(key)
                 value = self.options[key][0]
@@ -162,12 +165,12 @@ def _list(item: Callable[[Section, str, str], Any]) -> Callable[[Section, str, s
 def _pairs(s: Section, key: str, text: str) -> list[tuple[int | float, int | float]]:
     text = uncommented(s, key, text).rstrip(",")
     values = [int(v) if _INT.fullmatch(v) else _float(s, key, v) for v in text.split(",")]
-    if len(values) % 2:  # Darknet reads the numbers in order; a last one without a partner is unused
+    if len(values) % 2:  # Darknet reads the numbers in order into zeroed anchors: the last one's partner is 0
         s.notes.append(
             f"{s.file}:{s.options[key][1]}: [{s.header}]: {key}: {len(values)} numbers, an odd count: "
-            "the last one is not used"
+            "Darknet pairs the last one with 0"
         )
-        values = values[:-1]
+        values.append(0)
     return list(zip(values[::2], values[1::2], strict=True))
 
 
@@ -176,6 +179,12 @@ def _activation(s: Section, key: str, text: str) -> str:
     known = [*ACTIVATIONS, *FORK_ACTIVATIONS]
     if text == "revleaky":
         raise s.error("`revleaky` has no exact darkforge equivalent", "use leaky", key)
+    if text in FALLBACK:  # names the fork's own cfgs use that get_activation does not know
+        s.notes.append(
+            f"{s.file}:{s.options[key][1]}: [{s.header}]: {key}: Darknet has no {text!r}: its "
+            f"get_activation falls back to ReLU, so the network computes relu ({FALLBACK[text]})"
+        )
+        return "relu"
     if text not in known:
         raise s.error(f"unknown activation {_text(s, key, text)!r}", did_you_mean(text, known), key)
     return text
@@ -222,8 +231,9 @@ VALUES: dict[str, Callable[[Section, str, str], Any]] = {
 }
 
 
-def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
-    """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread."""
+def read_cfg(path: str | os.PathLike[str], aliases: Mapping[str, str] = NET_ALIASES) -> list[Section]:
+    """Split a cfg into sections the way Darknet's read_cfg does, refusing what it would misread;
+    `aliases` maps other headers to canonical names ([conv] -> convolutional)."""
     name = str(path)
     text = read_text(path, "give a .cfg file")
     sections: list[Section] = []
@@ -238,7 +248,7 @@ def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
                 )
             header = line[1:-1]
             index = len(sections) - 1
-            canonical = SECTION_ALIASES.get(header, header)
+            canonical = aliases.get(header, NET_ALIASES.get(header, header))
             if (canonical == "net") != (index == -1):
                 where = "the first section must be [net]" if index == -1 else "[net] must come first, once"
                 raise SpecError(where, "Darknet reads the input size from it", name, number)
