@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
@@ -40,8 +41,8 @@ from darkforge.spec.base import (
     Shape,
     ShapeError,
     Strict,
-    scaled,
 )
+from darkforge.spec.blockscale import scaled_argument, scaled_part
 from darkforge.spec.expr import ExprError, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
@@ -66,6 +67,9 @@ class Param(Strict):
     max: float | None = None
     choices: list[int | float | str] | None = None
     description: str | None = None
+    scale: Literal["width", "depth", "none"] | None = Field(
+        None, description="under --scale: a channel count (width), a block count (depth), or kept (none)"
+    )
 
 
 class BlockDefinition(Strict):
@@ -146,7 +150,13 @@ class BlockUse(LayerSpec):
         return (tuple(self.arguments().items()), self._scale)
 
     def scaled(self, scale: Scale) -> Self:
-        copy = self.model_copy()
+        """The use under `scale`: parameters declared `scale: width|depth` scaled (spec/blockscale.py),
+        the block's layers scaled when instantiated."""
+        kinds = {name: param.scale for name, param in self.block.params().items()}
+        update = {
+            name: scaled_argument(kinds[name], value, scale) for name, value in self.arguments().items()
+        }
+        copy = self.model_copy(update=update)
         copy._scale = scale
         copy._cache = {}  # model_copy shares the private dict's values: never the unscaled instances
         return copy
@@ -207,6 +217,7 @@ class BlockUse(LayerSpec):
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
         names |= self.arguments()
         written = block.definition.layers
+        kinds = {name: param.scale for name, param in block.params().items()}
         kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
         layers: list[LayerSpec] = []
         for k, raw in enumerate(written):
@@ -223,7 +234,7 @@ class BlockUse(LayerSpec):
             except ValidationError as e:
                 raise self._invalid(e, k, data) from None
             if self._scale is not None:
-                layer = scaled(layer, self._scale)
+                layer = scaled_part(layer, raw, self._scale, kinds, partial(self._scale_error, k))
             kept.append(k)
             layers.append(layer)
         if not layers:
@@ -244,6 +255,9 @@ class BlockUse(LayerSpec):
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
         return Instance(layers, infos, output)
+
+    def _scale_error(self, k: int, message: str, key: str) -> ShapeError:
+        return self._error(message, ("layers", k, key))
 
     def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
         """Pydantic's most telling error about layer k, in the words the loader uses."""
