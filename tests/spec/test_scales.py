@@ -92,7 +92,7 @@ SPPF = """\
 name: sppf
 input: {channels: 3, size: 16}
 blocks:
-  SPPF:                              # YOLOv8's: half the input's channels, three pools, joined
+  Pyramid:                           # YOLOv8's: half the input's channels, three pools, joined
     params: {out: {type: int, scale: width}}
     layers:
       - {type: Conv, filters: "${in_channels // 2}", size: 1, id: cv1}
@@ -102,7 +102,7 @@ blocks:
       - {type: Conv, filters: $out, size: 1}
 layers:
   - {type: Conv, filters: 64, size: 3}
-  - {type: SPPF, out: 64}
+  - {type: Pyramid, out: 64}
 scales: {half: {width: 0.5}}
 """
 
