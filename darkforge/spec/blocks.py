@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self, Union
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
 
 from darkforge.errors import SpecError
+from darkforge.spec import registry
 from darkforge.spec.base import (
     ID_PATTERN,
     LayerCost,
@@ -42,6 +43,7 @@ from darkforge.spec.base import (
     ShapeError,
     Strict,
 )
+from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
 from darkforge.spec.expr import ExprError, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
@@ -223,6 +225,12 @@ class BlockUse(LayerSpec):
         for k, raw in enumerate(written):
             data = dict(raw)
             when = data.pop("when", True)
+            if data.pop("when_removed", None) is not None and "when" not in raw:
+                raise self._error(
+                    "`when_removed` says what stands in when `when` removes the layer",
+                    ("layers", k, "when_removed"),
+                    "add a `when`, or drop `when_removed`",
+                )
             try:
                 if not _truth(substitute(when, names)):
                     continue
@@ -239,7 +247,15 @@ class BlockUse(LayerSpec):
             layers.append(layer)
         if not layers:
             raise self._error("every layer's `when` is false for these parameters", ())
-        layers = self._renumbered(layers, kept)
+        refs = References(
+            block.name,
+            written,
+            block.definition.inputs,
+            kept,
+            self._written_sources,
+            lambda message, path, hint: self._error(message, path, hint),
+        )
+        layers = refs.renumbered(layers, kept)
         scope = Scope(
             tuple(zip(block.definition.inputs, inputs, strict=False)),
             lambda message, path, hint: self._inner_error(message, path, kept),
@@ -253,8 +269,17 @@ class BlockUse(LayerSpec):
             infos = walk(layers, scope)
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
-        output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
+        output = refs.last() if block.definition.output is None else self._output(layers, kept)
         return Instance(layers, infos, output)
+
+    def _written_sources(self, raw: Mapping[str, Any]) -> list[Ref]:
+        """The inputs of a written layer, as its type reads `from` (a Shortcut's single `from`
+        is added to the previous layer)."""
+        written = raw.get("from", -1)
+        if isinstance(written, list):
+            return list(written)
+        kind = self.library.models.get(str(raw.get("type"))) or _builtin(str(raw.get("type")))
+        return [-1, written] if kind is not None and kind.arity[0] >= 2 else [written]
 
     def _scale_error(self, k: int, message: str, key: str) -> ShapeError:
         return self._error(message, ("layers", k, key))
@@ -263,51 +288,6 @@ class BlockUse(LayerSpec):
         """Pydantic's most telling error about layer k, in the words the loader uses."""
         problem = describe(error, data, library=self.library)
         return self._error(problem.message, ("layers", k, *problem.loc), problem.hint)
-
-    def _renumbered(self, layers: list[LayerSpec], kept: list[int]) -> list[LayerSpec]:
-        """Every `from` as an absolute index among the kept layers (or an input name); a reference
-        to a layer left out reads that layer's own first input; a `from` leaving the block is an error."""
-        written = self.block.definition.layers
-        inputs = set(self.block.definition.inputs)
-        ids = {str(raw["id"]): k for k, raw in enumerate(written) if isinstance(raw.get("id"), str)}
-        where = {k: n for n, k in enumerate(kept)}
-
-        def target(ref: Ref, k: int) -> int | str:
-            if isinstance(ref, str):
-                if ref in inputs:
-                    return ref
-                if ref not in ids:
-                    raise self._error(
-                        f"`from: {ref}` names no layer of block {self.block.name}",
-                        ("layers", k, "from"),
-                        f"a block's layers read its inputs ({', '.join(inputs)}) and its own earlier layers",
-                    )
-                position = ids[ref]
-            else:
-                position = k + ref if ref < 0 else ref
-                if position < -1:
-                    raise self._error(
-                        f"`from: {ref}` leaves block {self.block.name}",
-                        ("layers", k, "from"),
-                        f"read the block's input by name ({', '.join(inputs)})",
-                    )
-                if position == -1:
-                    return self.block.definition.inputs[0]
-            if position >= k:
-                raise self._error(f"`from: {ref}` is not an earlier layer", ("layers", k, "from"))
-            if position in where:
-                return where[position]
-            return target(_first_source(written[position]), position)  # left out: read its input
-
-        out: list[LayerSpec] = []
-        for n, (layer, k) in enumerate(zip(layers, kept, strict=True)):
-            refs = [target(r, k) for r in layer.sources()]
-            implicit = len(refs) > 1 and not isinstance(layer.from_, list)  # Shortcut: previous + from
-            from_: Any = refs[-1] if implicit or not isinstance(layer.from_, list) else refs
-            if implicit and refs[0] != n - 1:
-                from_ = refs  # the previous layer was left out: name both inputs
-            out.append(layer.model_copy(update={"from_": from_}))
-        return out
 
     def _output(self, layers: list[LayerSpec], kept: list[int]) -> int:
         ref = self.block.definition.output
@@ -371,9 +351,8 @@ def _truth(value: Any) -> bool:
     return value
 
 
-def _first_source(raw: dict[str, Any]) -> Ref:
-    written = raw.get("from", -1)
-    return written[0] if isinstance(written, list) and written else written  # type: ignore[no-any-return]
+def _builtin(name: str) -> type[LayerSpec] | None:
+    return registry.get(name).spec if name in registry.names() else None
 
 
 def _pass_through(index: int) -> LayerSpec:
