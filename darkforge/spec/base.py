@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Annotated, Any, ClassVar, Literal, Self
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from darkforge.errors import UsageError
 from darkforge.spec.reserved import reserved
@@ -27,9 +37,75 @@ INPUT = -1  # resolved index of the network input
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors, models are immutable, `from` is accepted as a key."""
+    """Unknown keys are errors, models are immutable, `from` is accepted as a key, and numbers
+    are numbers: `filters: '64'` (a string) and `filters: 24.0` (a float, computed in a block) are
+    refused, never coerced, as are `true` for a count and `1` for a switch (`exact_scalar`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exact_scalars(cls, data: Any) -> Any:
+        # a model validator, not a field one: pydantic allows none on the `type` discriminator
+        if not isinstance(data, dict):
+            return data
+        errors = []
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if name == "type" or (key not in data and name not in data):
+                continue
+            value = data[key] if key in data else data[name]
+            problem = exact_scalar(value, _kinds(cls, name))
+            if problem:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("exact_number", problem), loc=(key,), input=value
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+
+_KINDS: dict[tuple[type, str], frozenset[type]] = {}
+
+
+def _kinds(model: type[BaseModel], name: str) -> frozenset[type]:
+    """The scalar types a field accepts (int, float, bool, str; Literal values by their type)."""
+    key = (model, name)
+    if key not in _KINDS:
+        _KINDS[key] = frozenset(_scalars(model.model_fields[name].annotation))
+    return _KINDS[key]
+
+
+def _scalars(annotation: Any) -> set[type]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return {type(a) for a in args}
+    if origin is Annotated:
+        return _scalars(args[0])
+    if origin in (Union, UnionType):
+        return set().union(*(_scalars(a) for a in args))
+    if annotation in (int, float, bool, str):
+        return {annotation}
+    return {object} if annotation is Any else set()
+
+
+def exact_scalar(value: Any, kinds: frozenset[type]) -> str:
+    """What pydantic would coerce, said ('' if nothing): a string for a number, a float for a
+    whole number, a bool for a number or a number for a bool. `kinds`: the field's scalar types."""
+    if object in kinds or not kinds:
+        return ""
+    numbers = {int, float} & kinds
+    if isinstance(value, str) and str not in kinds and numbers:
+        return f"{value!r} is a string, not a number: write it without quotes"
+    if isinstance(value, bool):
+        return f"{value} is not a number" if bool not in kinds and numbers else ""
+    if isinstance(value, float) and numbers == {int}:
+        return f"{value!r} is not a whole number (computed in a block? use // or int())"
+    if isinstance(value, int) and bool in kinds and not numbers:
+        return f"{value} is not true or false"
+    return ""
 
 
 class ShapeError(ValueError):
