@@ -133,6 +133,7 @@ class Instance:
     layers: list[LayerSpec]
     infos: list[LayerInfo]
     output: int
+    kept: tuple[int, ...] = ()  # the written position of each layer (the others' `when` is false)
 
 
 class BlockUse(LayerSpec):
@@ -270,7 +271,7 @@ class BlockUse(LayerSpec):
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = refs.last() if block.definition.output is None else self._output(layers, kept)
-        return Instance(layers, infos, output)
+        return Instance(layers, infos, output, tuple(kept))
 
     def _written_sources(self, raw: Mapping[str, Any]) -> list[Ref]:
         """The inputs of a written layer, as its type reads `from` (a Shortcut's single `from`

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from darkforge.spec import lint
 from darkforge.spec.base import INPUT, Shape, fmt_shape
 from darkforge.spec.shapes import LayerInfo, Plan
 from darkforge.views import memory
@@ -133,8 +134,8 @@ def _totals(p: Plan, warn: bool = True) -> list[str]:
     if p.dead_params and not warn:
         share = 100 * p.dead_params / max(p.params, 1)
         note = f"unused   {p.dead_params:,} params ({share:.1f}%) only see zero padding (--warn: where)"
-        return [*lines, note]
-    return lines + [f"warning: {w}" for w in dead_weight_warnings(p)]
+        return [*lines, note, *(f"warning: {w}" for w in lint.warnings(p))]
+    return lines + [f"warning: {w}" for w in [*dead_weight_warnings(p), *lint.warnings(p)]]
 
 
 def darknet_rows(spec_plan: Plan) -> str:

@@ -47,3 +47,35 @@ def test_when_removed_must_name_one_of_the_layers_inputs(write):
     text = REVERSED.replace("when: $add}", "when: $add, when_removed: branch}")
     with pytest.raises(SpecError, match=r"`when_removed: branch` is not one of its inputs \(input, -1\)"):
         darkforge.plan(darkforge.load_spec(write("r.yaml", text)).resolved())
+
+
+DEAD = """\
+name: dead
+input: {channels: 8, size: 8}
+blocks:
+  Strided:
+    params: {stride: {type: int, default: 1}, width: int}
+    layers:
+      - {type: Conv, filters: $width, size: 3, id: lost}
+      - {type: Conv, from: input, filters: $width, size: 1}
+layers:
+  - {type: Strided, width: 8, stride: 2}
+  - {type: Conv, filters: 4, size: 1, id: side}
+  - {type: Conv, from: 0, filters: 4, size: 1}
+"""
+
+
+def test_dead_branches_and_unused_parameters_are_warned_one_line_each(run_cli, write):
+    path = write("dead.yaml", DEAD)
+    result = run_cli("validate", path)
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {path}:11:5: layers[1] (Conv 'side'): nothing reads its output (a dead branch); "
+        "use it, list it in `outputs`, or remove it",
+        f"warning: {path}:10:5: layers[0]: `stride: 2` passed to block Strided ({path}:4) and read by "
+        "none of its layers here",
+        f"warning: {path}:10:5: layers[0]: in block Strided ({path}:7:9): layers[0] (Conv 'lost'): "
+        "nothing reads its output (a dead branch); use it, list it in `outputs`, or remove it",
+    ]
+    assert "warning: " + warnings[0][9:] in run_cli("summary", path).output
