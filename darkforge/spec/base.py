@@ -178,7 +178,11 @@ class LayerSpec(Strict):
         None, pattern=ID_PATTERN, max_length=200, description="a name for references, outputs and the module"
     )
     repeat: int = Field(
-        1, ge=1, le=1000, description="the layer this many times in series (depth scales multiply it)"
+        1,
+        ge=0,
+        le=1000,
+        description="the layer this many times in series (depth scales multiply it); 0: left out, "
+        "its input passes through",
     )
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
@@ -188,6 +192,11 @@ class LayerSpec(Strict):
 
     def sources(self) -> list[Ref]:
         return list(self.from_) if isinstance(self.from_, list) else [self.from_]
+
+    def copy_at(self, k: int) -> LayerSpec:
+        """Copy k (from 0) of a repeated layer, as one layer; user blocks tell each copy its index
+        (`${copy}` in their definition)."""
+        return self.model_copy(update={"repeat": 1})
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""

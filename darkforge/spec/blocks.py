@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
@@ -45,26 +45,36 @@ from darkforge.spec.base import (
 )
 from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
-from darkforge.spec.expr import ExprError, substitute
+from darkforge.spec.expr import ExprError, names_in, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
 from darkforge.spec.messages import describe
 
 BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
-RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
+# names expressions see besides the parameters: the input's channels, and which copy of a
+# repeated use this is (`copy` from 0, of `copies`; 0 of 1 for a use that does not repeat)
+RESERVED_NAMES = ("in_channels", "copy", "copies")
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
-_PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
+_PARAM_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "mapping": dict[str, Any],
+}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
 
 
-ParamType = Literal["int", "float", "bool", "str"]
+ParamType = Literal["int", "float", "bool", "str", "mapping"]
 
 
 class Param(Strict):
     """One parameter of a block: its type, default and limits."""
 
     type: ParamType
-    default: int | float | bool | str | None = None
+    default: int | float | bool | str | dict[str, Any] | None = Field(
+        None, description="the value when a use leaves it out; `default: null` makes null allowed"
+    )
     min: float | None = None
     max: float | None = None
     choices: list[int | float | str] | None = None
@@ -79,7 +89,7 @@ class BlockDefinition(Strict):
 
     description: str | None = None
     params: dict[
-        Annotated[str, Field(pattern=ID_PATTERN)], Param | Literal["int", "float", "bool", "str"]
+        Annotated[str, Field(pattern=ID_PATTERN)], Param | Literal["int", "float", "bool", "str", "mapping"]
     ] = Field(default_factory=dict)
     inputs: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=lambda: ["input"], min_length=1, max_length=16
@@ -104,6 +114,11 @@ class Block:
 
     def params(self) -> dict[str, Param]:
         return {k: Param(type=v) if isinstance(v, str) else v for k, v in self.definition.params.items()}
+
+    @cached_property
+    def reads_copy(self) -> bool:
+        """Whether any layer reads `copy` or `copies` (each copy of a repeat is then its own)."""
+        return bool({"copy", "copies"} & names_in(self.definition.layers))
 
     def locate(self, path: tuple[object, ...]) -> str:
         for end in range(len(path), -1, -1):
@@ -143,14 +158,22 @@ class BlockUse(LayerSpec):
     library: ClassVar[Library]
     module: ClassVar[str | None] = "darkforge.nn.block:Block"
     _scale: Scale | None = PrivateAttr(None)
+    _copy: tuple[int, int] = PrivateAttr((0, 1))  # (which copy, of how many) in a repeat
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
     def arguments(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.block.definition.params}
 
     def arguments_key(self) -> tuple[Any, ...]:
-        """What an instance depends on besides the input shapes."""
-        return (tuple(self.arguments().items()), self._scale)
+        """What an instance depends on besides the input shapes (the copy only where the
+        definition reads it: the copies of other blocks share one instance)."""
+        values = tuple((k, _frozen(v)) for k, v in self.arguments().items())
+        return (values, self._scale, self._copy if self.block.reads_copy else None)
+
+    def copy_at(self, k: int) -> Self:
+        one = self.model_copy(update={"repeat": 1})
+        one._copy = (k, self.repeat)
+        return one
 
     def scaled(self, scale: Scale) -> Self:
         """The use under `scale`: parameters declared `scale: width|depth` scaled (spec/blockscale.py),
@@ -218,7 +241,7 @@ class BlockUse(LayerSpec):
     def _build(self, inputs: Sequence[Shape]) -> Instance:
         block = self.block
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
-        names |= self.arguments()
+        names |= {"copy": self._copy[0], "copies": self._copy[1]} | self.arguments()
         written = block.definition.layers
         kinds = {name: param.scale for name, param in block.params().items()}
         kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
@@ -340,10 +363,18 @@ def _field(param: Param) -> tuple[Any, Any]:
     if param.choices is not None:
         kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
     limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
-    default: Any = ... if param.default is None else param.default
+    nullable = "default" in param.model_fields_set and param.default is None
+    if nullable:
+        kind = kind | None
+    default: Any = ... if param.default is None and not nullable else param.default
     if param.type != "float" and param.choices is None:
         limits["strict"] = True  # 64.0 is no channel count, "yes" no bool; 1 is a fine float
     return (kind, Field(default, description=param.description, validate_default=True, **limits))
+
+
+def _frozen(value: Any) -> Any:
+    """A parameter's value as a cache key (a mapping is not hashable)."""
+    return tuple(sorted((k, _frozen(v)) for k, v in value.items())) if isinstance(value, dict) else value
 
 
 def _truth(value: Any) -> bool:

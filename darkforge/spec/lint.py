@@ -30,7 +30,8 @@ def warnings(p: Plan) -> list[str]:
         found.append(f"{where(index)} ({_name(p.layers[index].spec)}): {UNREAD}")
     for info in p.layers:
         shapes = [p.shape_of(s) for s in info.sources]
-        found += [f"{where(info.index)}: {text}" for text in _inside(info.spec, shapes)]
+        one = info.spec.copy_at(0) if info.spec.repeat > 1 else info.spec
+        found += [f"{where(info.index)}: {text}" for text in _inside(one, shapes) if info.spec.repeat]
     return list(dict.fromkeys(found))
 
 
@@ -66,7 +67,9 @@ def _inside(spec: LayerSpec, inputs: Sequence[Shape]) -> list[str]:
     shapes: dict[int, Shape] = {-(k + 1): shape for k, shape in enumerate(inputs)}
     shapes |= {info.index: info.output for info in inst.infos}
     for info in inst.infos:
-        one = info.spec.model_copy(update={"repeat": 1}) if info.spec.repeat > 1 else info.spec
+        if info.spec.repeat == 0:
+            continue
+        one = info.spec.copy_at(0) if info.spec.repeat > 1 else info.spec
         for text in _inside(one, [shapes[s] for s in info.sources]):
             found.append(f"in block {block.name} ({block.locate(('layers', inst.kept[info.index]))}): {text}")
     return found

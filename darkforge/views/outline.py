@@ -37,8 +37,8 @@ TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
 def composite(spec: LayerSpec, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int] | None:
     """What a cluster shows: the layer's parts, or one copy of a repeated layer."""
     if spec.repeat > 1:
-        return [spec.model_copy(update={"repeat": 1})], 0
-    return spec.composition(inputs)
+        return [spec.copy_at(0)], 0
+    return None if spec.repeat == 0 else spec.composition(inputs)
 
 
 def uses_outline(p: Plan) -> bool:
@@ -114,8 +114,8 @@ class OutlinePainter:
         spec = info.spec
         self.types.add(spec.type)
         style = look(info)
-        one = spec.model_copy(update={"repeat": 1}) if spec.repeat > 1 else spec
-        parts = one.composition(shapes)
+        one = spec.copy_at(0) if spec.repeat > 1 else spec
+        parts = one.composition(shapes) if spec.repeat else None
         repeat = f" ×{spec.repeat}" if spec.repeat > 1 else ""
         note = join(spec.id or "", params_note(info.cost.params, spec.repeat))
         if parts is not None and repeat:  # repeated: in a dashed box marked ×N, as runs are drawn
@@ -127,6 +127,10 @@ class OutlinePainter:
         elif parts is not None:  # a composite inside a cluster: one node naming its parts
             inside = parts_text(parts[0])
             graph.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
+        elif spec.repeat == 0:  # no copy: the input passes
+            graph.node(
+                name, html_label(f"{spec.type} ×0", "left out: passes its input"), fillcolor=style.fill
+            )
         elif style.symbol and not repeat and getattr(spec, "activation", "linear") == "linear":
             graph.node(name, style.symbol, fillcolor=style.fill, **CIRCLE)
         else:

@@ -143,7 +143,7 @@ BAD = [
     ),
     ("layers:\n  - {type: Twice}\n", "t.yaml:11:", "missing required key 'filters'", "t.yaml:5)"),
     ("layers:\n  - {type: Twice, filters: four}\n", "t.yaml:11:", "filters", "t.yaml:5)"),
-    ("layers:\n  - {type: Twice, filters: 4, repeat: 0}\n", "t.yaml:11:", "repeat", "t.yaml:5)"),
+    ("layers:\n  - {type: Twice, filters: 4, repeat: -1}\n", "t.yaml:11:", "repeat", "t.yaml:5)"),
     ("layers:\n  - {type: Twice, filters: 4, act: gelu}\n", "t.yaml:11:", "act", "t.yaml:5)"),
 ]
 
