@@ -50,6 +50,12 @@ def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...])
             )
         if len(chain) > MAX_INCLUDES:
             raise source.error(f"includes nest deeper than {MAX_INCLUDES}", "", ("include", k))
+        if not path.is_file():  # said at the `include:` line, not only as the missing file's name
+            raise source.error(
+                f"{name} is no file (looked for {path})",
+                "paths are relative to the including file",
+                ("include", k),
+            )
         included, included_source = read_yaml(path)
         if not isinstance(included, dict) or set(included) - {"blocks", "include", "description", "name"}:
             raise source.error(
