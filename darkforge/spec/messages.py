@@ -19,8 +19,11 @@ class Library(Protocol):
     """What messages need of a file's blocks (spec.library.Library; a protocol, so that the
     block code below can use this module too)."""
 
-    blocks: Mapping[str, Any]  # name -> Block (its `name`, `where`)
-    models: Mapping[str, type[BaseModel]]  # name -> the model of its uses
+    @property
+    def blocks(self) -> Mapping[str, Any]: ...  # name -> Block (its `name`, `where`)
+
+    @property
+    def models(self) -> Mapping[str, type[BaseModel]]: ...  # name -> the model of its uses
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ def _more(shown: Any, details: list[Any], prefix: tuple[Any, ...]) -> str:
             others[where] = d["msg"].removeprefix("Value error, ")[:60]
     if not others:
         return ""  # the rest are the union's other members refusing the same value
-    brief, used = [], 0
+    brief: list[str] = []
+    used = 0
     for where, what in others.items():
         item = f"{where}: {what}"
         if brief and used + len(item) > 120:
