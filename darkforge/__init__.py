@@ -9,6 +9,7 @@ export, cli.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from darkforge.errors import DarkforgeError, DataError, SpecError, UsageError
@@ -36,10 +37,27 @@ _LAZY = {
 }
 
 
+# Renamed public names: the old one still works for one release, with a DeprecationWarning.
+_RENAMED = {"Cost": "LayerCost"}  # 0.2: `Cost` is Darknet's [cost] layer, a shape rule returns LayerCost
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(
+            f"darkforge.{name} is now darkforge.{new}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
     raise AttributeError(f"module 'darkforge' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (what `__all__` names), not the imports this module happens to use."""
+    return sorted([*__all__, "__version__"])
 
 
 __all__ = [

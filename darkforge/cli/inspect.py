@@ -9,7 +9,7 @@ import click
 
 from darkforge.cli.app import cli, one_line
 from darkforge.cli.options import ARCH, FEATURES, INPUT_SIZE, SCALE, arch_or_default, feature_list
-from darkforge.errors import DarkforgeError, UsageError, did_you_mean
+from darkforge.errors import DarkforgeError
 from darkforge.spec import budget, lint
 from darkforge.spec.base import NetworkSpec, fmt_shape
 from darkforge.spec.library import network_model_for
@@ -130,12 +130,8 @@ def summary(
 
 
 def _taps(p: Plan, names: list[str]) -> list[str]:
-    known = {info.spec.id for info in p.layers} | {str(info.index) for info in p.layers}
     for name in names:
-        if name not in known:
-            raise UsageError(
-                f"--features: no layer {name[:60]!r}", did_you_mean(name, sorted(k for k in known if k))
-            )
+        p.index_of(name, "--features")  # each one a layer of the plan
     return names
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import click
+from pydantic.fields import FieldInfo
 
 from darkforge.spec.load import default_arch
 from darkforge.spec.registry import load_plugins
+from darkforge.training.recipe import flags
 
 # No ARCH: ./archs/darknet53.yaml when it exists, else the shipped darknet53 (the mission's usage
 # line, `darkforge summary`, works as written); the command says which file it used.
@@ -60,3 +62,39 @@ FEATURES = click.option(
 
 def feature_list(text: str | None) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()] if text else []
+
+
+def recipe_options(command: Any) -> Any:
+    """One option per Recipe field marked as a flag (darkforge.training.recipe.flag): its name,
+    type, limits, help and default come from the field, so a training option is one field."""
+    for name, info in reversed(list(flags().items())):
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        flag = str(extra.get("flag") or "--" + name.replace("_", "-"))
+        shown = f" [recipe: {info.default}]" if info.default is not None else ""
+        text = f"{extra.get('help') or info.description or ''}{shown}".strip()
+        options: dict[str, Any] = {"help": text, "default": None}
+        if info.annotation is bool:
+            decls = [f"{flag}/--no-{flag[2:]}", name]
+        else:
+            decls = [flag, name]
+            options |= {"type": _click_type(info), "metavar": extra.get("metavar") or None}
+        command = click.option(*decls, **options)(command)
+    return command
+
+
+def _click_type(info: FieldInfo) -> Any:
+    """click's type for a recipe field: a Literal's choices, a number's range (pydantic checks
+    the rest, with the same limits); anything else (freeze's N|ID|ID,ID) as text."""
+    if get_origin(info.annotation) is Literal:
+        return click.Choice([str(a) for a in get_args(info.annotation)])
+    if info.annotation not in (int, float):
+        return str
+    low = high = None
+    low_open = high_open = False
+    for rule in info.metadata:
+        low, low_open = (rule.ge, False) if hasattr(rule, "ge") else (low, low_open)
+        low, low_open = (rule.gt, True) if hasattr(rule, "gt") else (low, low_open)
+        high, high_open = (rule.le, False) if hasattr(rule, "le") else (high, high_open)
+        high, high_open = (rule.lt, True) if hasattr(rule, "lt") else (high, high_open)
+    kind = click.IntRange if info.annotation is int else click.FloatRange
+    return kind(low, high, min_open=low_open, max_open=high_open)

@@ -10,9 +10,12 @@ from typing import Any
 import click
 
 from darkforge.cli.app import cli
-from darkforge.cli.options import arch_or_default
+from darkforge.cli.options import arch_or_default, recipe_options
 from darkforge.cli.progress import Progress
 from darkforge.errors import DataError
+from darkforge.training.recipe import flags as recipe_flags
+from darkforge.training.recipe import merge
+from darkforge.training.settings import is_setting, parse_settings
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 DATA = click.option(
@@ -28,35 +31,21 @@ DATA_DIR = click.option(
 
 @cli.command()
 @click.argument("arch", required=False)
+@click.argument("settings", nargs=-1, metavar="[KEY=VALUE]...")
 @DATA
 @DATA_DIR
 @click.option(
-    "--recipe", default="default", show_default=True, help="default (aims high) or tutorial (Adam, batch 64)"
+    "--preset",
+    "--recipe",  # its name before 0.3, kept for a release
+    "preset",
+    default="default",
+    show_default=True,
+    help="the recipe to start from: default (aims high), tutorial (Adam, batch 64), or a YAML file "
+    "of recipe keys",
 )
-@click.option("--epochs", type=click.IntRange(1), help="[recipe: 30]")
-@click.option("--batch-size", type=click.IntRange(1), help="global batch [recipe: 256]")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="peak learning rate [recipe: 0.1]")
+@recipe_options
 @DEVICE
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "32", "bf16", "16"]),
-    help="autocast [recipe: auto = bf16 on CUDA]",
-)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="[recipe: 0]")
 @click.option("--scale", help="a scale from the file's `scales:`, e.g. tiny")
-@click.option(
-    "--val-split",
-    type=click.FloatRange(0, 1, max_open=True),
-    help="hold out this share of train to pick `best`",
-)
-@click.option(
-    "--ema", type=click.FloatRange(0, 1, max_open=True), help="EMA decay of the weights (e.g. 0.999)"
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    help="accepted for familiarity: batches are built on the device, no workers",
-)
 @click.option(
     "--cache",
     type=click.Choice(["auto", "ram", "disk", "none"]),
@@ -82,16 +71,7 @@ DATA_DIR = click.option(
     help="start from a run (its best), a checkpoint, .safetensors or Darknet .weights/.conv.N "
     "(matched by name, then order)",
 )
-@click.option(
-    "--freeze",
-    "freeze_",
-    metavar="N|ID|ID,ID",
-    help="keep layers fixed: N leading layers, up to ID, or a list",
-)
 @click.option("--output", metavar="ID", help="the layer to train a classifier on (multi-output networks)")
-@click.option(
-    "--patience", type=click.IntRange(0), help="stop after N epochs without a better best [recipe: 0 = off]"
-)
 @click.option(
     "--tensorboard",
     is_flag=True,
@@ -103,25 +83,25 @@ DATA_DIR = click.option(
     default=None,
     help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm)",
 )
-def train(arch: str | None, resume: str | None, freeze_: str | None, **flags: Any) -> None:
+def train(arch: str | None, settings: tuple[str, ...], resume: str | None, **flags: Any) -> None:
     """Train ARCH on CIFAR-10 (or --data); writes runs/<name>/ with metrics, checkpoints, plots.
-    Under `torchrun --nproc_per_node=N -m darkforge train ...`, trains with DDP."""
+    KEY=VALUE sets any recipe key (`lr=0.05 optimizer=adamw augment.cutout=8`; `darkforge schema
+    --markdown` and docs/training.md list them). Under `torchrun --nproc_per_node=N -m darkforge
+    train ...`, trains with DDP."""
     # torch: the training modules are imported on use, so `validate` and `--help` stay fast
-    from darkforge.training import distributed, freeze, session
+    from darkforge.training import distributed, session
 
-    overrides = {
-        k: flags.pop(k) for k in ("epochs", "lr", "precision", "seed", "val_split", "ema", "patience")
-    }
-    overrides["batch"] = flags.pop("batch_size")
-    overrides["freeze"] = freeze.parse(freeze_) if freeze_ is not None else None
-    flags.pop("workers")
+    if arch is not None and is_setting(arch):  # `darkforge train lr=0.05`: the default ARCH
+        arch, settings = None, (arch, *settings)
+    flagged = {name: flags.pop(name) for name in recipe_flags()}
+    overrides = merge(parse_settings(settings), {k: v for k, v in flagged.items() if v is not None})
     progress = Progress(quiet=not distributed.is_main())
     callbacks: list[Any] = [progress]
     if flags.pop("tensorboard") and distributed.is_main():
         from darkforge.training.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard())
-    kwargs = {"preset": flags.pop("recipe"), "callbacks": callbacks, **flags}
+    kwargs = {"callbacks": callbacks, **flags}
     try:
         if resume:
             session.train(arch, resume=resume, **kwargs, **overrides)  # refuses what cannot change

@@ -28,7 +28,7 @@ from darkforge.darknet.rulekit import Graph
 from darkforge.errors import UsageError, did_you_mean
 from darkforge.spec.base import LayerSpec, NetworkSpec, ShapeError
 from darkforge.spec.load import SourceMap
-from darkforge.spec.messages import located_error
+from darkforge.spec.messages import describe
 from darkforge.spec.registry import network_model
 from darkforge.spec.shapes import plan
 
@@ -162,7 +162,7 @@ def _network(
     try:
         spec = network_model()(**data)
     except ValidationError as e:
-        raise located_error(e, data, source) from None
+        raise describe(e, data).at(source) from None
     spec._source = source
     return spec
 

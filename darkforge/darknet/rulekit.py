@@ -11,8 +11,7 @@ from pydantic import ValidationError
 from darkforge.darknet.cfgtext import Section
 from darkforge.darknet.fork import CONV_ONLY
 from darkforge.spec.base import LayerSpec, Operand, Shape
-from darkforge.spec.messages import located_error
-from darkforge.spec.source import SourceMap
+from darkforge.spec.messages import describe
 
 
 @dataclass
@@ -56,14 +55,11 @@ def make(
         def cfg_key(name: str) -> str:
             return names.get(name, name.rstrip("_"))
 
-        lines: dict[tuple[object, ...], tuple[int, int]] = {
-            (name,): (s.options[cfg_key(name)][1], 1) for name in fields if cfg_key(name) in s.options
-        }
-        found = located_error(e, fields, SourceMap(s.file, lines), model=cls)
-        if not found.path:  # the spec's own consistency check: its words, at the section
+        found = describe(e, fields, model=cls)
+        if not found.loc:  # the spec's own consistency check: its words, at the section
             detail = e.errors(include_input=False, include_url=False)[0]
             raise s.error(str(detail["msg"]).removeprefix("Value error, ")) from None
-        name = str(found.path[0])
+        name = str(found.loc[0])
         if cfg_key(name) in s.options:
             raise s.error(found.message, found.hint, cfg_key(name)) from None
         raise s.error(f"{name}: {found.message}", found.hint) from None

@@ -8,26 +8,20 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from darkforge.errors import SpecError
 from darkforge.nn.graph import module_for, run, schedule
 from darkforge.spec.base import Shape
 from darkforge.spec.blocks import BlockUse
 
 
-class Block(nn.Module):
+class BlockModule(nn.Module):
     def __init__(self, spec: BlockUse, inputs: Sequence[Shape]) -> None:
         super().__init__()
         inst = spec.instance(inputs)
         shapes = {-(k + 1): shape for k, shape in enumerate(inputs)}
         shapes |= {info.index: info.output for info in inst.infos}
         for info in inst.infos:
-            try:
-                self.add_module(info.name, module_for(info.spec, [shapes[s] for s in info.sources]))
-            except KeyError:  # an attribute of nn.Module ("forward", "training", ...)
-                raise SpecError(
-                    f"block {spec.block.name}: id {info.name!r} is reserved (an attribute of torch modules)",
-                    "choose another id",
-                ) from None
+            # ids nn.Module would refuse ("forward", "training") were refused on reading (spec.reserved)
+            self.add_module(info.name, module_for(info.spec, [shapes[s] for s in info.sources]))
         self._sources = [info.sources for info in inst.infos]
         self._outputs = (inst.output,)
         self._free = schedule(inst.infos, self._outputs)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
-from darkforge.errors import SpecError, did_you_mean
+from darkforge.errors import SpecError
 from darkforge.nn.graph import module_for, run, schedule
 from darkforge.spec.base import ShapeError
 from darkforge.spec.shapes import Plan, describe
@@ -29,17 +28,12 @@ class Network(nn.Module):
         self.layers = nn.ModuleDict()
         kept = plan.layers if taps is None else plan.layers[: max(taps) + 1]
         for info in kept:
+            # ids ModuleDict would refuse ("keys", "training") were refused on reading (spec.reserved)
             module = module_for(info.spec, [plan.shape_of(s) for s in info.sources])
             tie = getattr(module, "tie", None)
             if callable(tie):  # a layer that uses an earlier layer's weights (Darknet's share_index)
                 tie(list(self.layers.values()))
-            try:
-                self.layers[info.name] = module
-            except KeyError as e:  # ModuleDict refuses names of its own attributes ("keys", ...)
-                raise SpecError(
-                    f"{describe(plan.spec, info.index)}: id {info.name!r} is reserved",
-                    "choose another id",
-                ) from e
+            self.layers[info.name] = module
         for info in kept:  # heads that need the plan's input (Detect's strides)
             for module in self.layers[info.name].modules():
                 bind = getattr(module, "bind_input", None)
@@ -63,21 +57,6 @@ class Network(nn.Module):
         if self.taps is not None:
             return outs
         return outs[0] if len(outs) == 1 else tuple(outs)
-
-
-def tap_indices(compiled: Plan, names: Sequence[str | int]) -> tuple[int, ...]:
-    """Layer indices of `names` (ids, or indices as in `summary`), in the order given."""
-    if not names:
-        raise SpecError("features: name at least one layer", "e.g. features=['c3', 'c4', 'c5']")
-    by_name = {info.name: info.index for info in compiled.layers}
-    by_name |= {str(info.index): info.index for info in compiled.layers}
-    found = []
-    for name in names:
-        if str(name) not in by_name:
-            hint = did_you_mean(str(name), list(by_name)[:50])
-            raise SpecError(f"features: no layer {str(name)[:60]!r}", hint)
-        found.append(by_name[str(name)])
-    return tuple(found)
 
 
 def forward_order_copy(source: nn.Module, target: nn.Module) -> None:

@@ -35,7 +35,7 @@ def zero_init_residual(model: nn.Module) -> list[nn.Module]:
 
 
 def _graph(module: nn.Module) -> tuple[list[nn.Module], Sequence[tuple[int, ...]]] | None:
-    """(layer modules, their sources) of a Network or a Block: the graphs darkforge runs."""
+    """(layer modules, their sources) of a Network or a BlockModule: the graphs darkforge runs."""
     sources = getattr(module, "_sources", None)
     if sources is None:
         return None

@@ -26,7 +26,7 @@ import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Annotated, Any, ClassVar, Literal, Self, Union
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
 
@@ -156,7 +156,7 @@ class BlockUse(LayerSpec):
 
     block: ClassVar[Block]
     library: ClassVar[Library]
-    module: ClassVar[str | None] = "darkforge.nn.block:Block"
+    module: ClassVar[str | None] = "darkforge.nn.block:BlockModule"
     _scale: Scale | None = PrivateAttr(None)
     _copy: tuple[int, int] = PrivateAttr((0, 1))  # (which copy, of how many) in a repeat
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
@@ -334,7 +334,7 @@ class BlockUse(LayerSpec):
         return SpecError(str(self._error(message, path)))
 
 
-def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpec]]) -> Library:
+def make_library(blocks: Mapping[str, Block]) -> Library:
     """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
     library = Library(dict(blocks))
     for name, block in blocks.items():
@@ -352,9 +352,7 @@ def make_library(blocks: Mapping[str, Block], base_types: Sequence[type[LayerSpe
         model.library = library
         model.arity = (arity, arity)
         library.models[name] = model
-    types = (*base_types, *library.models.values())
-    union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
-    library.adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
+    library.adapter = TypeAdapter(registry.layer_union(tuple(library.models.values())))
     return library
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import Field, ValidationError, create_model
+from pydantic import ValidationError
 
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockDefinition, Library, make_library
-from darkforge.spec.messages import located_error
+from darkforge.spec.messages import describe
 from darkforge.spec.source import SourceMap, read_yaml
 
 MAX_INCLUDES = 64
@@ -23,15 +23,8 @@ def network_model_for(data: dict[str, Any], source: SourceMap) -> tuple[type[Net
     if not data.get("blocks") and not data.get("include"):
         return registry.network_model(), None
     blocks = read_blocks(data, source, (source.file,))
-    library = make_library(blocks, registry.spec_classes())
-    union: Any = Union[(*registry.spec_classes(), *library.models.values())]
-    layer = Annotated[union, Field(discriminator="type")]
-    model = create_model(
-        "Network",
-        __base__=NetworkSpec,
-        layers=(list[layer], Field(min_length=1, max_length=10_000)),  # type: ignore[valid-type]
-    )
-    return model, library
+    library = make_library(blocks)
+    return registry.network_model(tuple(library.models.values())), library
 
 
 def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...]) -> dict[str, Block]:
@@ -75,7 +68,7 @@ def read_blocks(data: dict[str, Any], source: SourceMap, chain: tuple[str, ...])
         try:
             definition = BlockDefinition.model_validate(raw)
         except ValidationError as e:
-            raise located_error(e, data, source, path, BlockDefinition) from None
+            raise describe(e, data, path, BlockDefinition).at(source) from None
         clash = set(definition.params) & set(RESERVED_NAMES)
         if clash:
             raise source.error(f"parameter {clash.pop()!r} is reserved", "expressions see it already", path)

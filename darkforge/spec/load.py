@@ -24,7 +24,7 @@ from darkforge.errors import SpecError, did_you_mean
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.library import network_model_for
-from darkforge.spec.messages import located_error
+from darkforge.spec.messages import describe
 from darkforge.spec.source import SourceMap, parse_yaml_text, read_yaml
 
 # Readers of other architecture formats, by file suffix (".cfg": darkforge.darknet fills it in).
@@ -136,7 +136,7 @@ def parse_spec(data: Any, source: SourceMap) -> NetworkSpec:
     try:
         spec = model.model_validate(data)
     except ValidationError as e:
-        raise located_error(e, data, source, library=library) from None
+        raise describe(e, data, library=library).at(source) from None
     spec._source = source
     return spec
 
@@ -161,7 +161,6 @@ __all__ = [
     "SourceMap",
     "YamlFormat",
     "load_spec",
-    "located_error",
     "parse_spec",
     "parse_yaml_text",
     "read_yaml",

@@ -1,4 +1,5 @@
-"""Pydantic's errors as one located line: the most telling error first, the file's line and
+"""Pydantic's errors as one located line (`describe(error, data).at(source)`, or `.line(...)`
+without positions), the one converter every part uses: the most telling error first, the file's line and
 column, the key path users write (`layers[3].filters`), "did you mean" for misspelt keys and types,
 and never the (possibly alias-expanded, huge) input itself."""
 
@@ -15,9 +16,9 @@ from darkforge.spec import registry
 from darkforge.spec.source import SourceMap
 
 
-class Library(Protocol):
-    """What messages need of a file's blocks (spec.library.Library; a protocol, so that the
-    block code below can use this module too)."""
+class BlockTable(Protocol):
+    """What messages need of a file's blocks (spec.blocks.Library; a protocol, so that the
+    block code can use this module without an import cycle)."""
 
     @property
     def blocks(self) -> Mapping[str, Any]: ...  # name -> Block (its `name`, `where`)
@@ -34,33 +35,14 @@ class Problem:
     message: str
     hint: str
 
+    def at(self, source: SourceMap) -> SpecError:
+        """As one line at its place in a YAML file."""
+        return source.error(self.message, self.hint, self.loc)
 
-def located_error(
-    error: ValidationError,
-    data: Any,
-    source: SourceMap,
-    prefix: tuple[Any, ...] = (),
-    model: type[BaseModel] | None = None,
-    library: Library | None = None,
-) -> SpecError:
-    """Pydantic's most telling error as one line at its place in a YAML file."""
-    problem = describe(error, data, prefix, model, library)
-    return source.error(problem.message, problem.hint, problem.loc)
-
-
-def error_line(
-    error: ValidationError,
-    data: Any,
-    kind: type[DarkforgeError] = SpecError,
-    file: str | None = None,
-    prefix: tuple[Any, ...] = (),
-    model: type[BaseModel] | None = None,
-    hint: str = "",
-) -> DarkforgeError:
-    """The same line for data without positions (args.yaml, a checkpoint's metadata, flags): the
-    file and the key path. `hint`, when given, replaces the one the error suggests."""
-    problem = describe(error, data, prefix, model)
-    return kind(problem.message, hint or problem.hint, file, path=problem.loc)
+    def line(self, kind: type[DarkforgeError], file: str | None, hint: str = "") -> DarkforgeError:
+        """For data without positions (args.yaml, a checkpoint's metadata): the file and the key
+        path. `hint`, when given, replaces the one the error suggests."""
+        return kind(self.message, hint or self.hint, file, path=self.loc)
 
 
 def describe(
@@ -68,7 +50,7 @@ def describe(
     data: Any,
     prefix: tuple[Any, ...] = (),
     model: type[BaseModel] | None = None,
-    library: Library | None = None,
+    library: BlockTable | None = None,
 ) -> Problem:
     """Pydantic's most telling error. `include_input=False`: printing the input of an alias-heavy
     document would expand it. `prefix` and `model` locate a section validated on its own (the
@@ -91,14 +73,8 @@ def describe(
     elif kind == "union_tag_not_found":
         message = "layer has no `type`"
         hint = "add `type:` (`darkforge schema --markdown` lists the types)"
-    elif kind == "extra_forbidden" and loc[-1] in ("when", "when_removed") and loc[:1] == ("layers",):
-        message = f"`{loc[-1]}` works only inside a block's layers, where the block's parameters decide"
-        hint = "define a block (`blocks:`, docs/architecture.md) holding this layer, or remove the layer"
     elif kind == "extra_forbidden":
-        allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
-        message = f"unknown key {loc[-1]!r}"
-        known = KEY_NAMES.get(str(loc[-1]))
-        hint = f"did you mean {known!r}?" if known in allowed else did_you_mean(str(loc[-1]), allowed)
+        message, hint = _unknown_key(data, loc, prefix, model, library)
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
         hint = "add it"
@@ -114,6 +90,20 @@ def describe(
     if more:
         hint = f"{hint}; {more}" if hint else more
     return Problem(loc, message, hint)
+
+
+def _unknown_key(
+    data: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...], model: Any, library: BlockTable | None
+) -> tuple[str, str]:
+    if loc[-1] in ("when", "when_removed") and loc[:1] == ("layers",):
+        return (
+            f"`{loc[-1]}` works only inside a block's layers, where the block's parameters decide",
+            "define a block (`blocks:`, docs/architecture.md) holding this layer, or remove the layer",
+        )
+    allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
+    known = KEY_NAMES.get(str(loc[-1]))
+    hint = f"did you mean {known!r}?" if known in allowed else did_you_mean(str(loc[-1]), allowed)
+    return f"unknown key {loc[-1]!r}", hint
 
 
 def _more(shown: Any, details: list[Any], prefix: tuple[Any, ...]) -> str:
@@ -185,7 +175,7 @@ KEY_NAMES = {
 }
 
 
-def _block_of(data: Any, loc: tuple[Any, ...], library: Library | None) -> Any:
+def _block_of(data: Any, loc: tuple[Any, ...], library: BlockTable | None) -> Any:
     if library is None or len(loc) < 2 or loc[0] != "layers" or not _has(data, (*loc[:2], "type")):
         return None
     return library.blocks.get(str(_lookup(data, (*loc[:2], "type"))))
@@ -238,7 +228,7 @@ def _allowed_keys(
     loc: tuple[Any, ...],
     prefix: tuple[Any, ...] = (),
     root: type[BaseModel] | None = None,
-    library: Library | None = None,
+    library: BlockTable | None = None,
 ) -> list[str]:
     model: Any = registry.network_model()
     if root is not None:

@@ -15,7 +15,7 @@ entry-point group (darkforge's own Darknet support is one) load on first use of 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Annotated, Any, TypeVar, Union
@@ -36,13 +36,15 @@ OWN_PLUGINS = {"darknet": "darkforge.darknet", "ultralytics": "darkforge.ultraly
 class LayerType:
     name: str
     spec: type[LayerSpec]
-    module: str | type  # "package.module" holding a class named `name`, or the class itself
+    # "package.module:Class", "package.module" holding a class named `name`, or the class itself
+    module: str | type
     plugin: str = ""  # the plugin that registered it ("" for built-ins)
 
     def module_class(self) -> type:
         if isinstance(self.module, type):
             return self.module
-        return getattr(importlib.import_module(self.module), self.name)  # type: ignore[no-any-return]
+        path, _, name = self.module.partition(":")
+        return getattr(importlib.import_module(path), name or self.name)  # type: ignore[no-any-return]
 
 
 _TYPES: dict[str, LayerType] = {}
@@ -142,19 +144,27 @@ def spec_classes() -> tuple[type[LayerSpec], ...]:
     return tuple(t.spec for t in _TYPES.values())
 
 
-def network_model() -> type[NetworkSpec]:
-    """The NetworkSpec with `layers` narrowed to a discriminated union of the registered types;
-    rebuilt only when a type registers."""
-    types = spec_classes()
+def layer_union(extra: Sequence[type[LayerSpec]] = ()) -> Any:
+    """The one union of layer types: the registered ones and `extra` (a file's blocks),
+    told apart by `type`."""
+    types = (*spec_classes(), *extra)
+    union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+    return Annotated[union, Field(discriminator="type")]
+
+
+def network_model(extra: Sequence[type[LayerSpec]] = ()) -> type[NetworkSpec]:
+    """The NetworkSpec with `layers` narrowed to `layer_union(extra)`; without `extra`, rebuilt
+    only when a type registers."""
     key = tuple(_TYPES)
-    if key not in _models:
-        union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
-        layer = Annotated[union, Field(discriminator="type")]
-        _models[key] = create_model(
-            "Network",
+    if extra or key not in _models:
+        model = create_model(
+            "NetworkFile",  # the spec of a file (nn.network.Network is the module)
             __base__=NetworkSpec,
-            layers=(list[layer], Field(min_length=1, max_length=10_000)),  # type: ignore[valid-type]
+            layers=(list[layer_union(extra)], Field(min_length=1, max_length=10_000)),  # type: ignore[arg-type,misc]
         )
+        if extra:
+            return model
+        _models[key] = model
     return _models[key]
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from darkforge.errors import SpecError
+from darkforge.errors import SpecError, UsageError, did_you_mean
 from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Operand, Ref, Shape
 from darkforge.spec.graph import LayerInfo, Scope, label, repeated, resolve_outputs, walk
 from darkforge.spec.layers.graph import Route
@@ -51,6 +52,27 @@ class Plan:
     @property
     def output_shapes(self) -> list[Shape]:
         return [self.shape_of(i) for i in self.outputs]
+
+    @cached_property
+    def _by_name(self) -> dict[str, int]:
+        by_name = {info.name: info.index for info in self.layers}
+        return by_name | {str(info.index): info.index for info in self.layers}
+
+    def index_of(self, name: str | int, key: str = "features") -> int:
+        """Which layer `name` is: its id, or its index as `summary` shows it (3 or "3"). An
+        unknown one is a UsageError naming `key` (the option or argument that gave it)."""
+        found = self._by_name.get(str(name))
+        if found is None:
+            names = [info.name for info in self.layers]
+            hint = did_you_mean(str(name), names[:50]) or f"the layers: {', '.join(names[:20])}"
+            raise UsageError(f"{key}: no layer {str(name)[:60]!r}", hint)
+        return found
+
+    def indices(self, names: Sequence[str | int], key: str = "features") -> tuple[int, ...]:
+        """Layer indices of `names` (ids or indices), in the order given."""
+        if not names:
+            raise UsageError(f"{key}: name at least one layer", "e.g. features=['c3', 'c4', 'c5']")
+        return tuple(self.index_of(name, key) for name in names)
 
 
 def scope_of(spec: NetworkSpec) -> Scope:

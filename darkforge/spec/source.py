@@ -165,14 +165,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return list(node.value)
 
 
-def _record(
-    node: yaml.Node, path: tuple[object, ...], source: SourceMap, stack: frozenset[int] = frozenset()
-) -> None:
-    """Remember where every key path starts; reject duplicate keys (PyYAML keeps the last)."""
-    if id(node) in stack:
-        line = node.start_mark.line + 1
-        raise SpecError("an alias refers to the node that contains it", "remove it", source.file, line)
-    stack = stack | {id(node)}
+def _record(node: yaml.Node, path: tuple[object, ...], source: SourceMap) -> None:
+    """Remember where every key path starts; reject duplicate keys (PyYAML keeps the last).
+    Runs after _check_caps, which refused alias cycles and bombs: the walk is bounded."""
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[object] = set()
@@ -188,9 +183,9 @@ def _record(
                     path,
                 )
             seen.add(name)
-            _record(value, (*path, name), source, stack)
+            _record(value, (*path, name), source)
             # errors about an entry point at its key, where the user reads the line
             source.positions[(*path, name)] = (key.start_mark.line + 1, key.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _record(item, (*path, i), source, stack)
+            _record(item, (*path, i), source)

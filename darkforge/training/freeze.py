@@ -19,12 +19,6 @@ def frozen_layers(plan: Plan, freeze: Freeze) -> list[str]:
     if freeze is None:
         return []
     names = [info.name for info in plan.layers]
-    index = {name: i for i, name in enumerate(names)} | {str(i): i for i in range(len(names))}
-
-    def find(ref: int | str) -> int:
-        if str(ref) not in index:
-            raise UsageError(f"freeze: no layer {str(ref)[:60]!r}", f"the layers: {', '.join(names[:20])}")
-        return index[str(ref)]
 
     if isinstance(freeze, int):
         if not 0 < freeze < len(names):
@@ -34,9 +28,9 @@ def frozen_layers(plan: Plan, freeze: Freeze) -> list[str]:
             )
         chosen = list(range(freeze))
     elif isinstance(freeze, str):
-        chosen = list(range(find(freeze) + 1))
+        chosen = list(range(plan.index_of(freeze, "freeze") + 1))
     else:
-        chosen = sorted({find(ref) for ref in freeze})
+        chosen = sorted({plan.index_of(ref, "freeze") for ref in freeze})
     frozen = [names[i] for i in chosen]
     if len(frozen) == len(names):
         raise UsageError("freeze: every layer is frozen", "leave at least the head to train")
@@ -57,13 +51,3 @@ def keep_eval(model: nn.Module, layers: list[str]) -> None:
     """After `model.train()`: the frozen layers' batch norm (and dropout) stay in eval mode."""
     for name in layers:
         model.layers[name].eval()  # type: ignore[index,union-attr]
-
-
-def parse(text: str) -> Freeze:
-    """--freeze N | ID | ID,ID,...: a count, up to an id, or a list."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UsageError(f"--freeze {text!r}: give a count, an id, or ids separated by commas")
-    if len(parts) == 1:
-        return int(parts[0]) if parts[0].isdigit() else parts[0]
-    return [int(p) if p.isdigit() else p for p in parts]

@@ -15,7 +15,7 @@ from darkforge.errors import DataError
 from darkforge.files import read_text
 from darkforge.spec import budget
 from darkforge.spec.archtext import embedded_spec
-from darkforge.spec.messages import error_line
+from darkforge.spec.messages import describe
 from darkforge.spec.shapes import plan
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
@@ -74,7 +74,7 @@ def read_job(run: RunDir) -> Job:
     try:
         job = _ADAPTER.validate_python({**data, "arch_yaml": arch_yaml})
     except ValidationError as e:
-        raise error_line(e, data, DataError, str(path), hint=DAMAGED) from None
+        raise describe(e, data).line(DataError, str(path), DAMAGED) from None
     spec = embedded_spec(arch_yaml, str(arch))
     budget.check(plan(spec.resolved(job.scale)))
     return job

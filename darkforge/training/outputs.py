@@ -11,8 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from darkforge.errors import SpecError, UsageError
-from darkforge.nn.network import tap_indices
+from darkforge.errors import UsageError
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import spec_from_text
@@ -38,8 +37,8 @@ def derive(spec: NetworkSpec, path: Path, output: str | None, scale: str | None)
         what = f"{len(shapes)} outputs ({listing})" if len(shapes) > 1 else f"its output is a map ({listing})"
         raise UsageError(f"{path}: {what}, not one class-score vector to train a classifier on", HINT)
     try:
-        (index,) = tap_indices(compiled, [output])
-    except SpecError as e:
+        index = compiled.index_of(output, "--output")
+    except UsageError as e:
         raise UsageError(f"--output {output[:60]!r}: no such layer in {path}", e.hint) from None
     is_map = len(compiled.shape_of(index)) != 1
     data = yaml.safe_load(dump_spec(spec))

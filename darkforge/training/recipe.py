@@ -1,6 +1,6 @@
 """The training recipe: pydantic, torch-free, like Darknet's [net] section.
 
-Precedence: a named preset (`--recipe`), then the architecture file's `train:` section, then
+Precedence: a named preset (`--preset`), then the architecture file's `train:` section, then
 command-line flags. The resolved recipe is saved in the run directory (args.yaml) and in every
 checkpoint, so a resumed run trains exactly as it started.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 
 from darkforge.errors import SpecError, UsageError
 from darkforge.spec.base import NetworkSpec, Strict
-from darkforge.spec.messages import describe, error_line, located_error
+from darkforge.spec.messages import describe
 
 
 class Augment(Strict):
@@ -26,11 +27,30 @@ class Augment(Strict):
     )
 
 
+def flag(name: str = "", metavar: str = "", help: str = "") -> dict[str, Any]:
+    """A Recipe field that is also a `train` flag (and a keyword of `darkforge.train`): `name`
+    when the flag is not the field's (`--batch-size` for `batch`); `help` when the description
+    does not read as one. The flag, its type and its limits come from the field (cli/options.py)."""
+    return {"flag": name, "metavar": metavar, "help": help}
+
+
+FLAG = flag()
+
+
 class Recipe(Strict):
-    epochs: int = Field(30, ge=1, le=100_000)
-    batch: int = Field(256, ge=1, le=65536, description="images per optimizer step (global)")
+    """Every training setting. A field with `json_schema_extra=flag()` is also a `train` flag
+    and a keyword of `darkforge.train`: adding a training option is adding a field here."""
+
+    epochs: int = Field(30, ge=1, le=100_000, json_schema_extra=FLAG)
+    batch: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="images per optimizer step (global)",
+        json_schema_extra=flag("--batch-size", help="global batch"),
+    )
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate")
+    lr: float = Field(0.1, gt=0, le=100, description="peak learning rate", json_schema_extra=FLAG)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
     weight_decay: float = Field(5e-4, ge=0, le=1, description="on conv/linear weights only")
@@ -45,11 +65,20 @@ class Recipe(Strict):
     augment: Augment = Field(default_factory=Augment)
     normalize: bool = Field(True, description="subtract the train set's mean, divide by its std")
     tta_flip: bool = Field(True, description="evaluate on the image and its mirror, average logits")
-    ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of weights for evaluation (0: off)")
+    ema: float = Field(
+        0.0, ge=0, lt=1, description="EMA decay of weights, evaluated (e.g. 0.999)", json_schema_extra=FLAG
+    )
     ema_warmup: bool = Field(True, description="EMA decay ramps up as timm's: min(ema, 1 - (1 + step)^-2/3)")
-    patience: int = Field(0, ge=0, description="stop after this many epochs without a better `best` (0: off)")
+    patience: int = Field(
+        0,
+        ge=0,
+        description="stop after this many epochs without a better `best` (0: off)",
+        json_schema_extra=flag(metavar="N", help="stop after N epochs without a better best"),
+    )
     precision: Literal["auto", "32", "bf16", "16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 elsewhere"
+        "auto",
+        description="auto: bf16 autocast on CUDA, fp32 elsewhere",
+        json_schema_extra=flag(help="autocast (auto: bf16 on CUDA)"),
     )
     channels_last: Literal["auto", "on", "off"] = Field("auto", description="auto: on for CUDA")
     compile: bool = Field(False, description="torch.compile the model (pays off on GPUs)")
@@ -57,18 +86,51 @@ class Recipe(Strict):
         0.1,
         ge=0,
         lt=1,
-        description="fraction of train held out to pick `best` when the data has no val split of its own "
+        description="share of train held out to pick `best` when the data has no val split of its own "
         "(0: pick on test, which reports an optimistic test score)",
+        json_schema_extra=FLAG,
     )
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    seed: int = Field(0, ge=0, le=2**63 - 1, json_schema_extra=FLAG)
     freeze: int | str | list[int | str] | None = Field(
         None,
         description="weights that stay fixed: a count of leading layers, every layer up to and "
         "including an id, or a list of layer ids/indices (Darknet's stopbackward converts to a count)",
+        json_schema_extra=flag(
+            metavar="N|ID|ID,ID", help="keep layers fixed: N leading layers, up to ID, or a list"
+        ),
     )
     darknet: dict[str, Any] | None = Field(
         None, description="settings converted from a Darknet [net] section, kept for reference"
     )
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _freeze_text(cls, value: Any) -> Any:
+        """`--freeze 3`, `--freeze c4`, `--freeze stem,c3` (ids never are all digits)."""
+        if not isinstance(value, str):
+            return value
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            raise ValueError("give a count, an id, or ids separated by commas")
+        items = [int(p) if p.isdigit() else p for p in parts]
+        return items[0] if len(items) == 1 else items
+
+
+def flags() -> dict[str, FieldInfo]:
+    """The Recipe fields that are `train` flags, by field name."""
+    return {
+        name: info
+        for name, info in Recipe.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and "flag" in info.json_schema_extra
+    }
+
+
+def flag_of(key: str) -> str:
+    """The flag that sets recipe key `key` (`--batch-size` for `batch`), as messages name it."""
+    info = Recipe.model_fields.get(key)
+    extra = info.json_schema_extra if info is not None else None
+    named = extra.get("flag") if isinstance(extra, dict) else None
+    return str(named) if named else "--" + key.replace("_", "-")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -101,20 +163,21 @@ def resolve(
     file: str | None = None,
 ) -> Recipe:
     if preset not in PRESETS:
-        raise UsageError(f"no recipe {preset!r}", "choose one of: " + ", ".join(PRESETS))
+        raise UsageError(f"no preset {preset!r}", "choose one of: " + ", ".join(PRESETS))
     data: dict[str, Any] = {**PRESETS[preset]}
     try:
         Recipe.model_validate(from_file or {})
     except ValidationError as e:
-        raise error_line(e, {"train": from_file}, SpecError, file, ("train",), Recipe) from None
+        raise describe(e, {"train": from_file}, ("train",), Recipe).line(SpecError, file) from None
     data = merge(data, from_file or {})
     data = merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:  # a flag's value: the flag by its name
         problem = describe(e, data, model=Recipe)
-        flag = "--" + ".".join(str(p) for p in problem.loc).replace("_", "-")
-        raise UsageError(f"{flag}: {problem.message}", problem.hint) from None
+        head, *rest = problem.loc or ("recipe",)
+        where = flag_of(str(head)) + "".join(f".{p}" for p in rest)
+        raise UsageError(f"{where}: {problem.message}", problem.hint) from None
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +198,6 @@ def check_recipe(spec: NetworkSpec) -> None:
     try:
         Recipe.model_validate(spec.train)
     except ValidationError as e:
-        source, data = spec._source, {"train": spec.train}
-        if source is None:
-            raise error_line(e, data, SpecError, None, ("train",), Recipe) from None
-        raise located_error(e, data, source, ("train",), Recipe) from None
+        source = spec._source
+        problem = describe(e, {"train": spec.train}, ("train",), Recipe)
+        raise (problem.line(SpecError, None) if source is None else problem.at(source)) from None

@@ -88,18 +88,24 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_results(history: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Loss, accuracy and the learning rate per epoch (whole-epoch ticks: no 1.5 epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [row["epoch"] for row in history]
-    fig = _figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
+    fig = _figure(figsize=(14, 4))
+    left, middle, right = fig.subplots(1, 3)
     for split, style in (("train", "-o"), ("test", "-s"), ("val", "-^")):
         if history and history[0].get(f"{split}_loss") is not None:
             left.plot(epochs, [r[f"{split}_loss"] for r in history], style, label=split, markersize=3)
-            right.plot(epochs, [100 * r[f"{split}_acc"] for r in history], style, label=split, markersize=3)
+            middle.plot(epochs, [100 * r[f"{split}_acc"] for r in history], style, label=split, markersize=3)
+    right.plot(epochs, [r["lr"] for r in history], "-o", color="tab:purple", markersize=3, label="lr")
     left.set(title="loss", xlabel="epoch")
-    right.set(title="accuracy (%)", xlabel="epoch")
-    for ax in (left, right):
+    middle.set(title="accuracy (%)", xlabel="epoch")
+    right.set(title="learning rate (epoch mean)", xlabel="epoch")
+    for ax in (left, middle, right):
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
 

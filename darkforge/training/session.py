@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darkforge.errors import DataError, UsageError
+from darkforge.errors import DataError, UsageError, did_you_mean
 from darkforge.spec import budget
 from darkforge.spec.archtext import arch_text, embedded_spec, inlined
 from darkforge.spec.load import arch_path, load_spec, spec_from_text
@@ -26,11 +26,12 @@ from darkforge.training.device import pick_device
 from darkforge.training.job import Job, read_job
 from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setup
 from darkforge.training.rundir import RunDir, unlock
+from darkforge.training.settings import is_recipe_file, read_recipe_file
 from darkforge.weights import checkpoint
 from darkforge.weights.transfer import Transfer
 from darkforge.weights.transfer import check_file as check_weights
 
-RECIPE_KEYS = ("epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze")
+RECIPE_KEYS = tuple(recipe.flags())  # the Recipe fields marked as flags (recipe.flag)
 
 
 @dataclass
@@ -67,12 +68,13 @@ def train(
     **overrides: Any,
 ) -> Run:
     """Train `arch` (a path or a shipped name) and return the run. `overrides` are recipe fields
-    (epochs, batch, lr, precision, seed, val_split, ema, patience, freeze); with `resume` (a run
-    directory) only `epochs` may change, to extend the run."""
-    unknown = set(overrides) - set(RECIPE_KEYS)
+    (epochs, batch, lr, optimizer, augment={...}: any key of the Recipe; sections merge key by
+    key); `preset` is a preset's name or a recipe file (YAML). With `resume` (a run directory)
+    only `epochs` may change, to extend the run."""
+    unknown = sorted(set(overrides) - set(recipe.Recipe.model_fields))
     if unknown:
         raise UsageError(
-            f"train: unknown option {sorted(unknown)[0]!r}", "recipe options: " + ", ".join(RECIPE_KEYS)
+            f"train: unknown recipe key {unknown[0]!r}", did_you_mean(unknown[0], recipe.Recipe.model_fields)
         )
 
     def on_event(event: Event) -> None:
@@ -85,11 +87,21 @@ def train(
                 "give either ARCH or --resume, not both", "--resume takes the arch and weights from the run"
             )
         given = {"data": data, "data_dir": data_dir, "scale": scale, "project": str(project) != "runs"}
-        _refuse_changes(overrides | given | {"recipe": preset != "default", "name": name != "train"})
+        _refuse_changes(overrides | given | {"preset": preset != "default", "name": name != "train"})
         return _resume(RunDir.existing(resume), overrides.get("epochs"), device, sync_bn, on_event)
+    if is_recipe_file(preset):  # --recipe FILE: its settings under the flags, over the file's train:
+        overrides = recipe.merge(
+            read_recipe_file(preset), {k: v for k, v in overrides.items() if v is not None}
+        )
+        preset = "default"
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
     job.cache, job.cache_budget = cache, budget_bytes
+    return _new_run(job, project, name, on_event)
+
+
+def _new_run(job: Job, project: str | os.PathLike[str], name: str, on_event: Callback) -> Run:
+    """Create the run directory, lock it and train; a run that trained nothing leaves nothing."""
     with _processes(job):
         run = _create(job, project, name)
         lock = run.lock() if distributed.is_main() else None
@@ -110,8 +122,8 @@ def _refuse_changes(given: dict[str, Any]) -> None:
     """A resumed run trains as it started: only --epochs may change (to extend it)."""
     changed = sorted(k for k, v in given.items() if v is not None and v is not False and k != "epochs")
     if changed:
-        key = {"batch": "batch_size"}.get(changed[0], changed[0]).replace("_", "-")
-        raise UsageError(f"--{key} cannot change when resuming", "only --epochs may (to extend the run)")
+        flag = recipe.flag_of(changed[0])
+        raise UsageError(f"{flag} cannot change when resuming", "only --epochs may (to extend the run)")
 
 
 def _announcing(run: Event, on_event: Callback) -> Callback:

@@ -16,6 +16,7 @@ import graphviz
 
 from darkforge.errors import SpecError
 from darkforge.spec.base import INPUT, LayerSpec, Shape, fmt_shape
+from darkforge.spec.blocks import BlockUse
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.shapes import Plan
 from darkforge.views.looks import (
@@ -43,7 +44,7 @@ def composite(spec: LayerSpec, inputs: Sequence[Shape]) -> tuple[list[LayerSpec]
 
 def uses_outline(p: Plan) -> bool:
     """Networks with user blocks or repeats are drawn as written; the rest from the flat spelling."""
-    return any(info.spec.repeat > 1 or info.spec.module is not None for info in p.layers)
+    return any(info.spec.repeat > 1 or isinstance(info.spec, BlockUse) for info in p.layers)
 
 
 class OutlinePainter:

@@ -27,7 +27,7 @@ from darkforge.nn.network import Network
 from darkforge.spec import budget
 from darkforge.spec.archtext import embedded_spec
 from darkforge.spec.base import NetworkSpec
-from darkforge.spec.messages import error_line
+from darkforge.spec.messages import describe
 from darkforge.spec.shapes import plan
 
 FORMAT = "darkforge-checkpoint-1"
@@ -175,9 +175,8 @@ def _checked_inference(fields: Any, p: Path) -> dict[str, Any]:
     try:
         checked = _Fields.model_validate(fields).model_dump()
     except ValidationError as e:
-        data = {"inference": fields}
-        hint = "was it written by darkforge?"
-        raise error_line(e, data, DataError, str(p), ("inference",), _Fields, hint) from None
+        problem = describe(e, {"inference": fields}, ("inference",), _Fields)
+        raise problem.line(DataError, str(p), "was it written by darkforge?") from None
     channels = checked["input"][0]
     if len(checked["mean"]) != channels or len(checked["std"]) != channels:
         raise DataError(

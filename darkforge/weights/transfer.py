@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from darkforge.darknet.weights import load_darknet_weights, weighted_layers
 from darkforge.errors import DataError
 from darkforge.files import check_regular
-from darkforge.nn.network import Network, tap_indices
+from darkforge.nn.network import Network
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.load import load_spec
 from darkforge.spec.shapes import plan
@@ -241,7 +241,7 @@ def build(
     `network.transfer`; anything not transferred is also a warning, never silence."""
     spec = arch if isinstance(arch, NetworkSpec) else load_spec(arch)
     compiled = plan(spec.resolved(scale, input_size, classes))
-    network = Network(compiled, tap_indices(compiled, features) if features is not None else None)
+    network = Network(compiled, compiled.indices(features) if features is not None else None)
     if weights is not None:
         report = transfer(network, weights)
         network.transfer = report  # type: ignore[assignment]

@@ -146,3 +146,14 @@ def test_graph_errors_name_the_layers(layers, words):
     assert text.startswith("t.yaml")
     for word in words:
         assert word in text, text
+
+
+def test_plan_says_which_layer_an_id_or_index_is():
+    from darkforge.errors import UsageError
+
+    p = plan(load_spec(ARCHS / "darknet53.yaml").resolved("nano"))
+    c3 = next(info.index for info in p.layers if info.name == "c3")
+    assert p.index_of("c3") == c3 and p.index_of(c3) == c3 and p.index_of(str(c3)) == c3
+    assert p.indices(["c3", 0]) == (c3, 0)
+    with pytest.raises(UsageError, match=r"--features: no layer 'c33'; did you mean 'c3'"):
+        p.index_of("c33", "--features")

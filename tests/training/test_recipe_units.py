@@ -13,7 +13,7 @@ import torch
 from conftest import ARCHS
 
 from darkforge.files import remove_stale_temps
-from darkforge.nn.layers import ResidualBlock
+from darkforge.nn.layers import ResidualBlock, Shortcut
 from darkforge.training import ema, loop
 from darkforge.training.data import mixing
 from darkforge.training.data.splits import Split
@@ -213,6 +213,7 @@ def test_zero_init_reaches_block_written_residuals(tmp_path, arch, adds):
     """The last batch norm of each residual branch (not the projection's) starts at 0: one per add."""
     job = loop.Job((ARCHS / arch).read_text(), arch, None, Recipe(epochs=1, batch=8), "fake:16,8")
     t = loop.setup(job, RunDir.create(tmp_path, "t"), lambda e: None)
+    assert sum(isinstance(m, Shortcut) for m in t.model.modules()) == adds  # the residual adds
     assert _zeroed_norms(t.model) == adds
     first = (
         t.model.layers["layer1"][0]

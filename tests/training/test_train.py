@@ -38,16 +38,7 @@ def test_a_run_writes_every_artifact(run_cli, tmp_path):
     for name in expected:
         assert (run / name).is_file(), name
     table = rows(run)
-    assert list(table[0])[:8] == [
-        "epoch",
-        "train_loss",
-        "train_acc",
-        "test_loss",
-        "test_acc",
-        "lr",
-        "img_s",
-        "seconds",
-    ]
+    assert ",".join(list(table[0])[:8]) == "epoch,train_loss,train_acc,test_loss,test_acc,lr,img_s,seconds"
     assert [r["epoch"] for r in table] == ["1", "2"]
     for name in ("results.png", "confusion_matrix.png", "predictions.png"):
         with Image.open(run / name) as image:
@@ -194,7 +185,8 @@ def test_recipe_precedence_preset_then_file_then_flags():
         (["--precision", "8"], ["--precision"], 2),
         (["--device", "tpu"], ["--device", "tpu"], 2),
         (["--device", "cuda"], ["no CUDA"], 2),
-        (["--recipe", "fast"], ["no recipe 'fast'", "tutorial"], 2),
+        (["--preset", "fast"], ["no preset 'fast'", "tutorial"], 2),
+        (["--recipe", "fast"], ["no preset 'fast'", "tutorial"], 2),  # the old name still works
         (["--scale", "huge"], ["no scale 'huge'"], 2),
         (["--data", "imagefolder:/nonexistent"], ["/nonexistent", "no such folder"], 1),
         (["--data", "svhn"], ["not a dataset"], 2),
@@ -272,3 +264,18 @@ def test_one_nested_key_keeps_the_presets_others(preset):
     assert r.augment == base.model_copy(update={"cutout": 8})
     flags = recipe.resolve(preset, {"augment": {"crop": 2}}, {"augment": {"flip": not base.flip}})
     assert (flags.augment.crop, flags.augment.flip, flags.augment.cutout) == (2, not base.flip, base.cutout)
+
+
+def test_a_recipe_flag_is_one_field():
+    """Each Recipe field marked as a flag is a `train` option (its limits from the field) and a
+    keyword of darkforge.train; nothing else lists them."""
+    from darkforge.cli import cli
+    from darkforge.training import session
+
+    params = {p.name: p for p in cli.commands["train"].params}
+    marked = set(recipe.flags())
+    assert marked == {"epochs", "batch", "lr", "precision", "seed", "val_split", "ema", "patience", "freeze"}
+    assert marked <= set(params) and set(session.RECIPE_KEYS) == marked
+    assert params["batch"].opts == ["--batch-size"] and params["lr"].type.min_open
+    assert list(params["precision"].type.choices) == ["auto", "32", "bf16", "16"]
+    assert recipe.Recipe(freeze="stem,c3").freeze == ["stem", "c3"] and recipe.Recipe(freeze="3").freeze == 3

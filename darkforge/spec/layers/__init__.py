@@ -1,4 +1,5 @@
-"""The built-in layer types. Importing this package registers them (modules in darkforge.nn.layers)."""
+"""The built-in layer types. Importing this package registers them; each spec names its module
+(`module`: darkforge.nn.layers or darkforge.nn.channel)."""
 
 from darkforge.spec import registry
 from darkforge.spec.layers.channel import (
@@ -19,6 +20,7 @@ from darkforge.spec.layers.head import Dropout, Flatten, Linear
 from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
 from darkforge.spec.layers.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool, Upsample
 
+# Each type names its module on its spec (`module`, as a block's use does): no routing here.
 BUILTIN = (
     ConvBnLeaky,
     Conv,
@@ -33,8 +35,6 @@ BUILTIN = (
     Linear,
     Dropout,
     Flatten,
-)
-CHANNEL = (
     Mul,
     Slice,
     LayerNorm,
@@ -46,9 +46,7 @@ CHANNEL = (
     ActivationLayer,
 )
 for _spec in BUILTIN:
-    registry.add(_spec, "darkforge.nn.layers")
-for _channel in CHANNEL:
-    registry.add(_channel, "darkforge.nn.channel")
+    registry.add(_spec, _spec.module or "")
 for _csp in CSP:  # the YOLOv5/v8/11 blocks and heads (Ultralytics' layouts: docs/ultralytics.md)
     registry.add(_csp, "darkforge.nn.csp")
 for _head in HEADS:
@@ -59,7 +57,6 @@ __all__ = [
     "C2",
     "C2PSA",
     "C3",
-    "CHANNEL",
     "CSP",
     "HEADS",
     "SPP",

@@ -19,6 +19,7 @@ class Mul(LayerSpec):
     scales each channel (squeeze-and-excitation), 1×H×W each position, C×H×W each element."""
 
     type: Literal["Mul"] = "Mul"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Mul"
     from_: Ref | list[Ref] = Field(alias="from", description="the input, then the gate(s)")
     arity: ClassVar[tuple[int, int | None]] = (2, None)
 
@@ -39,6 +40,7 @@ class Slice(LayerSpec):
     `group` of `groups` equal groups (CSP's split: groups 2, group 1 is the second half)."""
 
     type: Literal["Slice"] = "Slice"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Slice"
     start: int | None = Field(None, ge=0, le=65536, description="first channel")
     end: int | None = Field(None, ge=1, le=65536, description="one past the last channel")
     groups: int | None = Field(None, ge=1, le=65536, description="split the channels in this many groups")
@@ -80,6 +82,7 @@ class LayerNorm(LayerSpec):
     features of a vector, then scales and shifts per channel."""
 
     type: Literal["LayerNorm"] = "LayerNorm"
+    module: ClassVar[str | None] = "darkforge.nn.channel:LayerNorm"
     eps: float = Field(1e-6, gt=0, lt=1)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -91,6 +94,7 @@ class LayerScale(LayerSpec):
     """Multiplies each channel by a learned scale (ConvNeXt, CaiT), initially `init`."""
 
     type: Literal["LayerScale"] = "LayerScale"
+    module: ClassVar[str | None] = "darkforge.nn.channel:LayerScale"
     init: float = Field(1e-6, description="initial value of every scale")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -103,6 +107,7 @@ class DropPath(LayerSpec):
     scales the rest by 1/(1-p) (put it on a residual branch, before the Shortcut); identity in eval."""
 
     type: Literal["DropPath"] = "DropPath"
+    module: ClassVar[str | None] = "darkforge.nn.channel:DropPath"
     p: float = Field(0.0, ge=0, lt=1, description="probability of dropping a sample's branch")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -114,6 +119,7 @@ class ChannelShuffle(LayerSpec):
     as n×g — torch's nn.ChannelShuffle, torchvision's channel_shuffle."""
 
     type: Literal["ChannelShuffle"] = "ChannelShuffle"
+    module: ClassVar[str | None] = "darkforge.nn.channel:ChannelShuffle"
     groups: int = Field(ge=1, le=65536, description="groups of channels to interleave")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -133,6 +139,7 @@ class BatchNormLayer(LayerSpec):
     C×H×W map, BatchNorm1d on a vector."""
 
     type: Literal["BatchNorm"] = "BatchNorm"
+    module: ClassVar[str | None] = "darkforge.nn.channel:BatchNorm"
     momentum: float = Field(0.1, gt=0, le=1, description="torch's convention: weight of each new batch")
     eps: float = Field(1e-5, gt=0, lt=1)
     affine: bool = Field(True, description="learned scale and shift per channel")
@@ -150,6 +157,7 @@ class ActivationLayer(LayerSpec):
     leaky's slope 0.01."""
 
     type: Literal["Activation"] = "Activation"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Activation"
     activation: Activation = Field(description="the function (see the activation table)")
     slope: float = Field(0.01, ge=0, lt=1, description="negative slope of `leaky` (torch: 0.01)")
 

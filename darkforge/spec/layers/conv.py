@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field
 
@@ -116,12 +116,14 @@ class ConvBnLeaky(ConvLayer):
     """Conv2d -> BatchNorm2d -> LeakyReLU(0.1): Darknet's workhorse."""
 
     type: Literal["ConvBnLeaky"] = "ConvBnLeaky"
+    module: ClassVar[str | None] = "darkforge.nn.layers:ConvBnLeaky"
 
 
 class Conv(ConvLayer):
     """A plain convolution: no batch norm and a linear activation unless you say otherwise."""
 
     type: Literal["Conv"] = "Conv"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Conv"
     activation: Activation = Field("linear", description="applied after batch norm (if any)")
     bn: bool | BatchNorm = Field(False, description="batch norm: true, false or {momentum, eps}")
 
@@ -130,6 +132,7 @@ class ResidualBlock(LayerSpec, ConvNumerics):
     """x + conv3x3(conv1x1(x)): 1×1 down to `hidden` channels, 3×3 back; no activation after the add."""
 
     type: Literal["ResidualBlock"] = "ResidualBlock"
+    module: ClassVar[str | None] = "darkforge.nn.layers:ResidualBlock"
     hidden: int | None = Field(None, ge=1, le=65536, description="default: half the input channels")
 
     def convs(self, channels: int) -> tuple[ConvBnLeaky, ConvBnLeaky]:
@@ -163,6 +166,7 @@ class ResidualStage(LayerSpec, ConvNumerics):
     """A stride-2 ConvBnLeaky to `filters` channels, then `blocks` residual blocks (Darknet-53)."""
 
     type: Literal["ResidualStage"] = "ResidualStage"
+    module: ClassVar[str | None] = "darkforge.nn.layers:ResidualStage"
     filters: int = Field(ge=1, le=65536, description="output channels")
     blocks: int = Field(ge=0, le=1000, description="residual blocks after the downsample")
     size: int = Field(3, ge=1, le=31, description="kernel of the downsample conv")

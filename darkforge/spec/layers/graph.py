@@ -16,6 +16,7 @@ class Shortcut(LayerSpec):
     a list names every input explicitly."""
 
     type: Literal["Shortcut"] = "Shortcut"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Shortcut"
     from_: Ref | list[Ref] = Field(
         alias="from",
         description="the layer added to the previous one (Darknet), or a list of every input",
@@ -42,6 +43,7 @@ class Route(LayerSpec):
     """Concatenates its inputs along channels (Darknet [route] layers=-1,61); one input passes through."""
 
     type: Literal["Route"] = "Route"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Route"
     from_: Ref | list[Ref] = Field(alias="from", description="the layers to concatenate, in order")
     arity: ClassVar[tuple[int, int | None]] = (1, None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field
 
@@ -16,6 +16,7 @@ class Linear(LayerSpec):
     `classes`, so another dataset or `build(..., classes=N)` resizes the head."""
 
     type: Literal["Linear"] = "Linear"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Linear"
     out: Annotated[int, Field(ge=1, le=1_000_000)] | Literal["classes"] | None = Field(
         None, description="output features; default (or `classes`): the network's classes"
     )
@@ -41,6 +42,7 @@ class Linear(LayerSpec):
 
 class Dropout(LayerSpec):
     type: Literal["Dropout"] = "Dropout"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Dropout"
     p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing an element in training")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
@@ -51,6 +53,7 @@ class Flatten(LayerSpec):
     """C×H×W -> (C·H·W,)."""
 
     type: Literal["Flatten"] = "Flatten"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Flatten"
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         return LayerCost((prod(inputs[0].shape),))

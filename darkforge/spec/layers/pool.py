@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -39,6 +39,7 @@ class MaxPool(LayerSpec):
     size 2 / stride 1 keeps 13×13 with pad: [0, 1]). Padding is -inf: never picked by max."""
 
     type: Literal["MaxPool"] = "MaxPool"
+    module: ClassVar[str | None] = "darkforge.nn.layers:MaxPool"
     size: int = Field(2, ge=1, le=64)
     stride: int | None = Field(None, ge=1, le=64, description="default: size")
     pad: int | tuple[int, int] = Field(
@@ -83,6 +84,7 @@ class AvgPool(LayerSpec):
     """Average pooling over `size`×`size` windows, `pad` zeros on each side."""
 
     type: Literal["AvgPool"] = "AvgPool"
+    module: ClassVar[str | None] = "darkforge.nn.layers:AvgPool"
     size: int = Field(2, ge=1, le=64)
     stride: int | None = Field(None, ge=1, le=64, description="default: size")
     pad: int = Field(0, ge=0, le=32, description="zeros on each side")
@@ -104,6 +106,7 @@ class GlobalAvgPool(LayerSpec):
     """Averages each channel over the whole map: C×H×W -> C×1×1 (Darknet [avgpool])."""
 
     type: Literal["GlobalAvgPool"] = "GlobalAvgPool"
+    module: ClassVar[str | None] = "darkforge.nn.layers:GlobalAvgPool"
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         x = inputs[0]
@@ -116,6 +119,7 @@ class Upsample(LayerSpec):
     bilinear, with or without align_corners (torch's F.interpolate)."""
 
     type: Literal["Upsample"] = "Upsample"
+    module: ClassVar[str | None] = "darkforge.nn.layers:Upsample"
     stride: int = Field(2, ge=1, le=64, description="scale factor")
     mode: Literal["nearest", "bilinear"] = Field("nearest", description="how new pixels are made")
     align_corners: bool | None = Field(
@@ -140,6 +144,7 @@ class AdaptiveAvgPool(LayerSpec):
     any input size in, C×size×size (or C×height×width) out."""
 
     type: Literal["AdaptiveAvgPool"] = "AdaptiveAvgPool"
+    module: ClassVar[str | None] = "darkforge.nn.channel:AdaptiveAvgPool"
     size: int | tuple[int, int] = Field(description="output side, or [height, width]")
 
     @property

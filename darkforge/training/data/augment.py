@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 @dataclass(frozen=True)
-class Augment:
+class CropFlip:
     crop: int = 0  # random shift of up to `crop` pixels, zero padding
     flip: bool = False  # horizontal mirror with probability 1/2
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from darkforge.training.data.augment import Augment
+from darkforge.training.data.augment import CropFlip
 from darkforge.training.data.splits import Split
 from darkforge.training.distributed import shard
 
@@ -41,7 +41,7 @@ class Batches:
         device = split.device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
-        self.augment = Augment(crop, flip)
+        self.augment = CropFlip(crop, flip)
         self.shuffle, self.drop_last, self.channels_last = shuffle, drop_last, channels_last
 
     def __len__(self) -> int:
