@@ -96,6 +96,19 @@ def test_written_in_the_dialect_alone_equal_to_torchvision(arch):
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_scaled_file_equals_torchvision_at_that_width():
+    ours = darkforge.build(ARCHS / "mobilenet_v2.yaml", scale="half", input_size=64).eval()
+    reference = torchvision.models.mobilenet_v2(width_mult=0.5)
+    g = torch.Generator().manual_seed(2)
+    measured_bn(reference, torch.randn(16, 3, 64, 64, generator=g))
+    forward_order_copy(reference, ours)
+    x = torch.randn(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        expected = reference(x)
+        assert expected.std() > 0.1
+        torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.skipif(not (SHARED / "darknet-cfg" / "yolov3.cfg").exists(), reason="needs ../shared")
 def test_yolov3_equals_darknet_s_cfg():
     ours = darkforge.build(ARCHS / "yolov3.yaml", input_size=64).eval()

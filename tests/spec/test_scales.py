@@ -73,6 +73,8 @@ BY_HAND = {
     ("yolo-mini", "nano"): yolo_mini([8, 16, 32, 64, 32, 32]),
     ("resnet18", None): resnet18([64, 128, 256, 512]),
     ("resnet18", "half"): resnet18([32, 64, 128, 256]),
+    ("mobilenet_v2", None): 3_504_872,  # torchvision's mobilenet_v2()
+    ("mobilenet_v2", "half"): 1_968_680,  # torchvision's mobilenet_v2(width_mult=0.5)
 }
 
 
