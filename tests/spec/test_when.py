@@ -79,3 +79,10 @@ def test_dead_branches_and_unused_parameters_are_warned_one_line_each(run_cli, w
         "nothing reads its output (a dead branch); use it, list it in `outputs`, or remove it",
     ]
     assert "warning: " + warnings[0][9:] in run_cli("summary", path).output
+
+
+def test_the_branch_a_stand_in_leaves_unread_is_warned(run_cli, write):
+    path = write("r.yaml", REVERSED.replace("when: $add}", "when: $add, when_removed: input}"))
+    result = run_cli("validate", path)
+    assert result.exit_code == 0
+    assert f"warning: {path}:11:5: layers[0]: in block Res ({path}:7:9): layers[0] (Conv 'branch'): nothing reads" in result.stderr
