@@ -98,7 +98,13 @@ def _hooked_maps(model: torch.nn.Module, shape: tuple[int, ...]) -> list[int]:
     for top in model.layers.values():
         for handle in top._handles:
             handle.remove()
-    return [sum(out.numel() * out.element_size() for _, out in seen) for seen in sizes]
+    return [sum(_bytes(out) for _, out in seen) for seen in sizes]
+
+
+def _bytes(out: object) -> int:
+    if isinstance(out, torch.Tensor):
+        return out.numel() * out.element_size()
+    return sum(_bytes(x) for x in out) if isinstance(out, tuple | list) else 0
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in ARCHS.glob("*.yaml")))
