@@ -60,6 +60,7 @@ def as_dict(p: Plan) -> dict[str, Any]:
                 "index": info.index,
                 "id": info.spec.id,
                 "type": info.spec.type,
+                "repeat": info.spec.repeat,
                 "from": info.spec.from_,
                 "inputs": [_source_name(p, s) for s in info.sources],
                 "output": list(info.output),
@@ -93,7 +94,7 @@ def table(p: Plan, taps: Sequence[str] = (), warn: bool = False) -> str:
             (
                 str(info.index),
                 info.spec.id or "",
-                info.spec.type,
+                info.spec.type if info.spec.repeat == 1 else f"{info.spec.type} ×{info.spec.repeat}",
                 ",".join(_source_name(p, s) for s in info.sources),
                 fmt_shape(info.output),
                 f"{info.cost.params:,}",
