@@ -61,11 +61,12 @@ def scaled_part(
         in_units = "in_channels" in reads or any(kinds.get(n) in ("width", "depth") for n in reads)
         fixed = all(kinds.get(n) == "none" for n in reads if n in kinds) and "in_channels" not in reads
         if not in_units and not fixed:
-            loose = ", ".join(sorted(n for n in reads if n in kinds and kinds[n] is None))
+            loose = sorted(n for n in reads if n in kinds and kinds[n] is None) or sorted(reads)
+            which = "which declares" if len(loose) == 1 else "which declare"
             raise error(
-                f"under a scale, `{key}` is computed from {loose or ', '.join(sorted(reads))}, which "
-                "declare(s) no `scale:`; say `scale: width` (a channel count), `scale: depth` (a block "
-                "count) or `scale: none` (kept as written) in the block's params",
+                f"under a scale, `{key}` is computed from {', '.join(loose)}, {which} no `scale:`; say "
+                "`scale: width` (a channel count), `scale: depth` (a block count) or `scale: none` "
+                "(kept as written) in the block's params",
                 key,
             )
     return whole.model_copy(update=reverted) if reverted else whole

@@ -254,7 +254,7 @@ def test_width_scales_reach_inside_blocks_even_when_the_input_shape_is_the_same(
     assert darkforge.plan(spec.resolved("half")).output_shapes == [(16, 16, 16)]
     # a channel count computed from a parameter that declares no scale: refused, never guessed
     loose = load(write, text.replace("{f: {type: int, scale: width}}", "{f: int}"))
-    with pytest.raises(SpecError, match=r"`filters` is computed from f, which declare\(s\) no `scale:`"):
+    with pytest.raises(SpecError, match=r"`filters` is computed from f, which declares no `scale:`"):
         darkforge.plan(loose.resolved("half"))
     fixed = load(write, text.replace("scale: width", "scale: none"))
     assert darkforge.plan(fixed.resolved("half")).output_shapes == [(32, 16, 16)]

@@ -85,4 +85,7 @@ def test_the_branch_a_stand_in_leaves_unread_is_warned(run_cli, write):
     path = write("r.yaml", REVERSED.replace("when: $add}", "when: $add, when_removed: input}"))
     result = run_cli("validate", path)
     assert result.exit_code == 0
-    assert f"warning: {path}:11:5: layers[0]: in block Res ({path}:7:9): layers[0] (Conv 'branch'): nothing reads" in result.stderr
+    assert (
+        f"warning: {path}:11:5: layers[0]: in block Res ({path}:7:9): layers[0] (Conv 'branch'): nothing reads"
+        in result.stderr
+    )
