@@ -96,6 +96,18 @@ def test_written_in_the_dialect_alone_equal_to_torchvision(arch):
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_stochastic_depth_grows_per_block_as_torchvisions():
+    # archs/efficientnet_b0.yaml: p = 0.2 · (index + ${copy}) / 16, each copy of a repeat its own
+    ours = [
+        m.p
+        for m in darkforge.build(ARCHS / "efficientnet_b0.yaml", input_size=64).modules()
+        if type(m).__name__ == "DropPath"
+    ]
+    reference = torchvision.models.efficientnet_b0()
+    theirs = [m.stochastic_depth.p for m in reference.modules() if getattr(m, "use_res_connect", False)]
+    assert ours == theirs and len(ours) == 9
+
+
 def test_a_scaled_file_equals_torchvision_at_that_width():
     ours = darkforge.build(ARCHS / "mobilenet_v2.yaml", scale="half", input_size=64).eval()
     reference = torchvision.models.mobilenet_v2(width_mult=0.5)
