@@ -52,6 +52,8 @@ def read_bytes(
         # O_NONBLOCK: should the path be swapped for a FIFO after the check, open() must not block
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped after the check: read what was checked
+                raise error("is not a regular file (a pipe or a device?)", hint, name)
             raw = handle.read(limit + 1)
     except OSError as e:
         raise error(f"cannot read: {e.strerror}", hint, name) from None

@@ -45,6 +45,18 @@ def _out_of_memory(e: Exception) -> bool:
     )
 
 
+def _wrapped(e: BaseException) -> DarkforgeError | None:
+    """The DarkforgeError another library's exception was raised from, if any."""
+    seen: set[int] = set()
+    cause = e.__cause__ or e.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, DarkforgeError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class DarkforgeGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
@@ -87,6 +99,10 @@ class DarkforgeGroup(click.Group):
         except Exception as e:
             if _out_of_memory(e):  # torch's allocator says so in a RuntimeError
                 self._no_memory()
+            cause = _wrapped(e)
+            if cause is not None:  # a library (torchinfo) re-raised our error as its own
+                click.echo(f"error: {one_line(str(cause))}", err=True)
+                sys.exit(cause.exit_code)
             self._internal(e)
 
     @staticmethod

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from darkforge.benchmark.text import table
 from darkforge.cli.app import cli
 from darkforge.cli.options import ARCH, INPUT_SIZE, SCALE, arch_or_default
+from darkforge.errors import DataError
+from darkforge.spec import budget
 from darkforge.spec.load import load_spec
+from darkforge.spec.shapes import plan
+
+OVERRIDE = "see `darkforge validate {flag}`"
 
 MODE_NAMES = ("eager", "compile", "onnxruntime")  # darkforge.benchmark.modes.MODES (imports torch)
 
@@ -67,12 +73,31 @@ def benchmark(
     from darkforge.training.device import pick_device
 
     archs = [arch_or_default(arch), *([other] if other else [])]
-    # a bad file, or a --scale either network lacks, fails here, before anything is built: a scale
-    # applies to both networks, or the ratio would compare two sizes as if they were two designs
+    # a bad file, a --scale either network lacks, or a size past the limits fails here, before
+    # anything is built: a scale applies to both networks, or the ratio would compare two sizes
     for path in archs:
-        load_spec(path).resolved(scale, input_size)
+        budget.check(plan(load_spec(path).resolved(scale, input_size)), override=OVERRIDE)
     dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[precision]
     setup = Setup(pick_device(device), dtype, channels_last)
     settings = Settings(batch, rounds, steps, latency, 1, modes or ("eager",), input_size, scale, setup)
     result = benchmark(archs, settings)
+    _some_measured(result)
     click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
+def _some_measured(result: dict[str, Any]) -> None:
+    """A benchmark where every mode of every network failed measured nothing: an error, not a table
+    of dashes (a mode that fails beside one that runs is a note of the table)."""
+    failed = [
+        (entry["arch"], mode, numbers["error"])
+        for entry in result["models"]
+        for mode, numbers in entry["modes"].items()
+        if "error" in numbers
+    ]
+    if failed and len(failed) == sum(len(entry["modes"]) for entry in result["models"]):
+        arch, mode, why = failed[0]
+        if "allocate memory" in why or "out of memory" in why:
+            why = "out of memory"
+        raise DataError(
+            f"nothing was measured: {arch} {mode}: {why}", "try a smaller --batch or --input-size"
+        )

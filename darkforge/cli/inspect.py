@@ -75,7 +75,8 @@ def validate(
 
 
 def _check(spec: NetworkSpec, scale: str | None, limits: budget.Budget = budget.DEFAULT) -> Plan:
-    p = plan(spec.resolved(scale))
+    with budget.planning_within(limits):
+        p = plan(spec.resolved(scale))
     budget.check(p, limits, OVERRIDE)
     return p
 

@@ -71,6 +71,11 @@ DATA_DIR = click.option(
     help="start from a run (its best), a checkpoint, .safetensors or Darknet .weights/.conv.N "
     "(matched by name, then order)",
 )
+@click.option(
+    "--weights-partial",
+    is_flag=True,
+    help="start from --weights even when they fit less than half the network (else refused)",
+)
 @click.option("--output", metavar="ID", help="the layer to train a classifier on (multi-output networks)")
 @click.option(
     "--tensorboard",
@@ -105,6 +110,8 @@ def train(arch: str | None, settings: tuple[str, ...], resume: str | None, **fla
     try:
         if resume:
             session.train(arch, resume=resume, **kwargs, **overrides)  # refuses what cannot change
+        elif arch is None and flags.get("weights"):  # the weights' own network (a darkforge checkpoint)
+            session.train(None, **kwargs, **overrides)
         else:
             session.train(arch_or_default(arch), **kwargs, **overrides)
     except KeyboardInterrupt:

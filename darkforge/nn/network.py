@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from darkforge.errors import SpecError
-from darkforge.nn.graph import module_for, run, schedule
+from darkforge.nn.graph import checks_for, module_for, run, schedule
 from darkforge.spec.base import ShapeError
 from darkforge.spec.shapes import Plan, describe
 
@@ -46,6 +46,7 @@ class Network(nn.Module):
         self._outputs = plan.outputs if taps is None else taps
         # Free each intermediate after its last reader, so inference on big inputs stays lean.
         self._free = schedule(kept, self._outputs)
+        self._checks = checks_for(kept)  # plugin layers: their forward against their shape rule
 
     @property
     def feature_shapes(self) -> list[tuple[int, ...]]:
@@ -53,7 +54,7 @@ class Network(nn.Module):
         return [tuple(self.plan.shape_of(i)) for i in self.taps or ()]
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...] | list[Tensor]:
-        outs = run(list(self.layers.values()), self._sources, self._free, self._outputs, [x])
+        outs = run(list(self.layers.values()), self._sources, self._free, self._outputs, [x], self._checks)
         if self.taps is not None:
             return outs
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -187,8 +187,8 @@ class LayerSpec(Strict):
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
-    # "package.module:Class" of the module: the built-in types' and user blocks' (a plugin's type
-    # may leave it None and register its module class instead)
+    # "package.module:Class" of a built-in type's module, read once when the type is registered
+    # (spec.layers), never from a spec instance: no name in a data file chooses code (nn.graph)
     module: ClassVar[str | None] = None
 
     def sources(self) -> list[Ref]:

@@ -34,7 +34,17 @@ class References:
         self.sources_of, self.error = sources_of, error
 
     def target(self, ref: Ref, k: int) -> int | str:
-        """What `ref`, written in layer k, reads: a kept layer's index, or an input's name."""
+        """What `ref`, written in layer k, reads: a kept layer's index, or an input's name. A
+        left-out layer hands on to its stand-in, in a loop (1,000 left-out layers in a row are
+        1,000 steps, not 1,000 frames)."""
+        while True:
+            found = self._step(ref, k)
+            if not isinstance(found, tuple):
+                return found
+            ref, k = found
+
+    def _step(self, ref: Ref, k: int) -> int | str | tuple[Ref, int]:
+        """One step: a kept layer, an input, or (the stand-in's ref, the left-out layer)."""
         if isinstance(ref, str):
             if ref in self.inputs:
                 return ref
@@ -59,7 +69,7 @@ class References:
             raise self.error(f"`from: {ref}` is not an earlier layer", ("layers", k, "from"), "")
         if position in self.where:
             return self.where[position]
-        return self.target(self.stand_in(position), position)
+        return (self.stand_in(position), position)
 
     def stand_in(self, position: int) -> Ref:
         """The input that stands in for left-out layer `position` (as written in it)."""

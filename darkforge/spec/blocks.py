@@ -26,14 +26,14 @@ import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Annotated, Any, ClassVar, Literal, Self
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, create_model
+from pydantic import PrivateAttr, TypeAdapter, ValidationError
 
 from darkforge.errors import SpecError
-from darkforge.spec import registry
+from darkforge.spec import registry, work
 from darkforge.spec.base import (
-    ID_PATTERN,
     LayerCost,
     LayerSpec,
     Operand,
@@ -41,10 +41,10 @@ from darkforge.spec.base import (
     Scale,
     Shape,
     ShapeError,
-    Strict,
 )
 from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
+from darkforge.spec.definitions import BlockDefinition, Param
 from darkforge.spec.expr import ExprError, names_in, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
@@ -55,47 +55,7 @@ BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
 # repeated use this is (`copy` from 0, of `copies`; 0 of 1 for a use that does not repeat)
 RESERVED_NAMES = ("in_channels", "copy", "copies")
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
-_PARAM_TYPES: dict[str, Any] = {
-    "int": int,
-    "float": float,
-    "bool": bool,
-    "str": str,
-    "mapping": dict[str, Any],
-}
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
-
-
-ParamType = Literal["int", "float", "bool", "str", "mapping"]
-
-
-class Param(Strict):
-    """One parameter of a block: its type, default and limits."""
-
-    type: ParamType
-    default: int | float | bool | str | dict[str, Any] | None = Field(
-        None, description="the value when a use leaves it out; `default: null` makes null allowed"
-    )
-    min: float | None = None
-    max: float | None = None
-    choices: list[int | float | str] | None = None
-    description: str | None = None
-    scale: Literal["width", "depth", "none"] | None = Field(
-        None, description="under --scale: a channel count (width), a block count (depth), or kept (none)"
-    )
-
-
-class BlockDefinition(Strict):
-    """What a `blocks:` entry holds (the layers stay plain data until a use instantiates them)."""
-
-    description: str | None = None
-    params: dict[
-        Annotated[str, Field(pattern=ID_PATTERN)], Param | Literal["int", "float", "bool", "str", "mapping"]
-    ] = Field(default_factory=dict)
-    inputs: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
-        default_factory=lambda: ["input"], min_length=1, max_length=16
-    )
-    layers: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    output: Ref | None = Field(None, description="the layer whose output the block returns (default: last)")
 
 
 @dataclass
@@ -113,7 +73,7 @@ class Block:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def params(self) -> dict[str, Param]:
-        return {k: Param(type=v) if isinstance(v, str) else v for k, v in self.definition.params.items()}
+        return dict(self.definition.params)
 
     @cached_property
     def reads_copy(self) -> bool:
@@ -121,11 +81,14 @@ class Block:
         return bool({"copy", "copies"} & names_in(self.definition.layers))
 
     def locate(self, path: tuple[object, ...]) -> str:
+        """'resnet.yaml:12:9': the file by its name only (the line's front names the path in full;
+        one error line stays readable with a deep folder)."""
+        name = Path(self.file).name or self.file
         for end in range(len(path), -1, -1):
             if path[:end] in self.positions:
                 line, column = self.positions[path[:end]]
-                return f"{self.file}:{line}:{column}"
-        return self.where
+                return f"{name}:{line}:{column}"
+        return f"{name}:{self.line}" if self.line else name
 
 
 @dataclass
@@ -135,6 +98,9 @@ class Library:
     blocks: dict[str, Block] = field(default_factory=dict)
     models: dict[str, type[BlockUse]] = field(default_factory=dict)
     adapter: TypeAdapter[Any] | None = None
+    # (block, input shapes, arguments, scale) -> its instance, shared by every use that asks the
+    # same: 20 uses of a block in a block used 20 times are instantiated once, not 400 times
+    instances: dict[tuple[Any, ...], Instance] = field(default_factory=dict)
 
     def layer(self, data: dict[str, Any]) -> LayerSpec:
         assert self.adapter is not None  # set by make_library
@@ -148,6 +114,9 @@ class Instance:
     layers: list[LayerSpec]
     infos: list[LayerInfo]
     output: int
+    size: int  # layers after expansion, summed once here (nested uses have theirs by now)
+    cost: LayerCost  # the output's shape and every layer's cost, summed once (a use repeated
+    # 1000 times asks 1000 times)
     kept: tuple[int, ...] = ()  # the written position of each layer (the others' `when` is false)
 
 
@@ -156,7 +125,6 @@ class BlockUse(LayerSpec):
 
     block: ClassVar[Block]
     library: ClassVar[Library]
-    module: ClassVar[str | None] = "darkforge.nn.block:BlockModule"
     _scale: Scale | None = PrivateAttr(None)
     _copy: tuple[int, int] = PrivateAttr((0, 1))  # (which copy, of how many) in a repeat
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
@@ -191,17 +159,7 @@ class BlockUse(LayerSpec):
         return list(self.block.definition.inputs)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        inst = self.instance([x.shape for x in inputs])
-        cost = LayerCost(inst.infos[inst.output].output, maps=0)
-        for info in inst.infos:
-            cost = LayerCost(
-                cost.output,
-                cost.params + info.cost.params,
-                cost.macs + info.cost.macs,
-                cost.dead_params + info.cost.dead_params,
-                cost.produced + info.cost.produced,
-            )
-        return cost
+        return self.instance([x.shape for x in inputs]).cost
 
     def expand(self, inputs: Sequence[Shape]) -> list[LayerSpec]:
         inst = self.instance(inputs)
@@ -212,8 +170,7 @@ class BlockUse(LayerSpec):
     def flat_size(self) -> int:
         """Layers after expansion, from the instance the plan made (1 per layer before it has)."""
         inst = next(iter(self._cache.values()), None)
-        inner = sum(layer.flat_size() for layer in inst.layers) if inst else len(self.block.definition.layers)
-        return self.repeat * inner
+        return self.repeat * (inst.size if inst else len(self.block.definition.layers))
 
     def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
         inst = self.instance(inputs)
@@ -222,7 +179,10 @@ class BlockUse(LayerSpec):
     def instance(self, inputs: Sequence[Shape]) -> Instance:
         key = (*inputs, self.arguments_key())
         if key not in self._cache:
-            self._cache[key] = self._instantiate(inputs)
+            shared = (self.block.name, *key)
+            if shared not in self.library.instances:
+                self.library.instances[shared] = self._instantiate(inputs)
+            self._cache[key] = self.library.instances[shared]
         return self._cache[key]
 
     def _instantiate(self, inputs: Sequence[Shape]) -> Instance:
@@ -231,7 +191,7 @@ class BlockUse(LayerSpec):
         if block.name in stack:
             raise ShapeError(f"block {block.name} uses itself ({' → '.join([*stack, block.name])})")
         if len(stack) >= MAX_DEPTH:
-            raise ShapeError(f"blocks nest deeper than {MAX_DEPTH} levels ({' → '.join(stack)})")
+            raise ShapeError(f"blocks nest deeper than {MAX_DEPTH} levels")  # the error names the chain
         token = _stack.set((*stack, block.name))
         try:
             return self._build(inputs)
@@ -243,34 +203,10 @@ class BlockUse(LayerSpec):
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
         names |= {"copy": self._copy[0], "copies": self._copy[1]} | self.arguments()
         written = block.definition.layers
-        kinds = {name: param.scale for name, param in block.params().items()}
-        kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
-        layers: list[LayerSpec] = []
-        for k, raw in enumerate(written):
-            data = dict(raw)
-            when = data.pop("when", True)
-            if data.pop("when_removed", None) is not None and "when" not in raw:
-                raise self._error(
-                    "`when_removed` says what stands in when `when` removes the layer",
-                    ("layers", k, "when_removed"),
-                    "add a `when`, or drop `when_removed`",
-                )
-            try:
-                if not _truth(substitute(when, names)):
-                    continue
-                data = substitute(data, names)
-            except ExprError as e:
-                raise self._error(str(e), ("layers", k, "when" if "when" in raw else None)) from None
-            try:
-                layer = self.library.layer(data)
-            except ValidationError as e:
-                raise self._invalid(e, k, data) from None
-            if self._scale is not None:
-                layer = scaled_part(layer, raw, self._scale, kinds, partial(self._scale_error, k))
-            kept.append(k)
-            layers.append(layer)
+        layers, kept = self._kept(names)
         if not layers:
             raise self._error("every layer's `when` is false for these parameters", ())
+        work.charge(len(written), len(layers), block.name, len(_stack.get()) > 1)
         refs = References(
             block.name,
             written,
@@ -294,7 +230,45 @@ class BlockUse(LayerSpec):
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
         output = refs.last() if block.definition.output is None else self._output(layers, kept)
-        return Instance(layers, infos, output, tuple(kept))
+        total = LayerCost(
+            infos[output].output,
+            sum(i.cost.params for i in infos),
+            sum(i.cost.macs for i in infos),
+            sum(i.cost.dead_params for i in infos),
+            sum(i.cost.produced for i in infos),  # every map the block's modules produce
+        )
+        size = sum(layer.flat_size() for layer in layers)
+        return Instance(layers, infos, output, size, total, tuple(kept))
+
+    def _kept(self, names: Mapping[str, Any]) -> tuple[list[LayerSpec], list[int]]:
+        """The layers whose `when` holds, substituted, validated and scaled; their positions."""
+        kinds = {name: param.scale for name, param in self.block.params().items()}
+        kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
+        layers: list[LayerSpec] = []
+        for k, raw in enumerate(self.block.definition.layers):
+            data = dict(raw)
+            when = data.pop("when", True)
+            if data.pop("when_removed", None) is not None and "when" not in raw:
+                raise self._error(
+                    "`when_removed` says what stands in when `when` removes the layer",
+                    ("layers", k, "when_removed"),
+                    "add a `when`, or drop `when_removed`",
+                )
+            try:
+                if not _truth(substitute(when, names)):
+                    continue
+                data = substitute(data, names)
+            except ExprError as e:
+                raise self._error(str(e), ("layers", k, "when" if "when" in raw else None)) from None
+            try:
+                layer = self.library.layer(data)
+            except ValidationError as e:
+                raise self._invalid(e, k, data) from None
+            if self._scale is not None:
+                layer = scaled_part(layer, raw, self._scale, kinds, partial(self._scale_error, k))
+            kept.append(k)
+            layers.append(layer)
+        return layers, kept
 
     def _written_sources(self, raw: Mapping[str, Any]) -> list[Ref]:
         """The inputs of a written layer, as its type reads `from` (a Shortcut's single `from`
@@ -323,6 +297,9 @@ class BlockUse(LayerSpec):
         raise self._error(f"output {ref!r} is no layer of the block", ("output",))
 
     def _error(self, message: str, path: tuple[Any, ...], hint: str = "") -> ShapeError:
+        if message.startswith(_NESTED):  # from a block inside this one: name the chain, keep its place
+            text = f"{_NESTED}{self.block.name} → {message.removeprefix(_NESTED)}"
+            return ShapeError(f"{text}; {hint}" if hint else text)
         where = self.block.locate(tuple(p for p in path if p is not None))
         key = _key(path)
         text = f"in block {self.block.name} ({where}): {key + ': ' if key else ''}{message}"
@@ -334,45 +311,42 @@ class BlockUse(LayerSpec):
         return SpecError(str(self._error(message, path)))
 
 
-def make_library(blocks: Mapping[str, Block]) -> Library:
-    """Use models for the blocks, and the union (built-in types + blocks) their layers validate against."""
-    library = Library(dict(blocks))
-    for name, block in blocks.items():
-        fields: dict[str, Any] = {"type": (Literal[name], name)}  # type: ignore[valid-type]
-        for pname, param in block.params().items():
-            fields[pname] = _field(param)
-        arity = len(block.definition.inputs)
-        model = create_model(
-            name,
-            __base__=BlockUse,
-            __doc__=block.definition.description or f"User block {name} ({block.where}).",
-            **fields,
-        )
-        model.block = block
-        model.library = library
-        model.arity = (arity, arity)
-        library.models[name] = model
-    library.adapter = TypeAdapter(registry.layer_union(tuple(library.models.values())))
-    return library
+def least_layers(layers: Sequence[LayerSpec]) -> list[int]:
+    """For each layer, a lower bound of the layers it expands to (darkforge.spec.work); none
+    without block uses (the size the walk computes is then cheap and exact)."""
+    if not any(isinstance(layer, BlockUse) for layer in layers):
+        return []
+    memo: dict[str, int] = {}
+    return [_least_of(layer, memo) for layer in layers]
 
 
-def _field(param: Param) -> tuple[Any, Any]:
-    kind: Any = _PARAM_TYPES[param.type]
-    if param.choices is not None:
-        kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
-    limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
-    nullable = "default" in param.model_fields_set and param.default is None
-    if nullable:
-        kind = kind | None
-    default: Any = ... if param.default is None and not nullable else param.default
-    if param.type != "float" and param.choices is None:
-        limits["strict"] = True  # 64.0 is no channel count, "yes" no bool; 1 is a fine float
-    return (kind, Field(default, description=param.description, validate_default=True, **limits))
+def _least_of(layer: LayerSpec, memo: dict[str, int]) -> int:
+    """A lower bound of the layers `layer` (of a resolved network) expands to, from block
+    definitions alone (nothing is instantiated): a use counts its own repeats times its
+    definition's layers without `when`, block uses among them recursively, their repeats as 1 (a
+    depth scale may lower them). Each definition is read once; other layers count exactly."""
+    if not isinstance(layer, BlockUse):
+        return layer.flat_size()
+    return layer.repeat * _least(layer.block, layer.library, memo, ())
 
 
-def _frozen(value: Any) -> Any:
-    """A parameter's value as a cache key (a mapping is not hashable)."""
-    return tuple(sorted((k, _frozen(v)) for k, v in value.items())) if isinstance(value, dict) else value
+def _least(block: Block, library: Library, memo: dict[str, int], stack: tuple[str, ...]) -> int:
+    if block.name in memo:
+        return memo[block.name]
+    if block.name in stack:  # a block using itself: the walk says so
+        return 1
+    total = 0
+    for raw in block.definition.layers:
+        if "when" in raw:
+            continue
+        kind = raw.get("type")
+        inner = library.blocks.get(kind) if isinstance(kind, str) else None
+        total += 1 if inner is None else _least(inner, library, memo, (*stack, block.name))
+    memo[block.name] = max(total, 1)
+    return memo[block.name]
+
+
+_NESTED = "in block "  # how a block's errors start (nested ones chain: "in block A → B (where): ...")
 
 
 def _truth(value: Any) -> bool:
@@ -383,6 +357,11 @@ def _truth(value: Any) -> bool:
 
 def _builtin(name: str) -> type[LayerSpec] | None:
     return registry.get(name).spec if name in registry.names() else None
+
+
+def _frozen(value: Any) -> Any:
+    """A parameter's value as a cache key (a mapping is not hashable)."""
+    return tuple(sorted((k, _frozen(v)) for k, v in value.items())) if isinstance(value, dict) else value
 
 
 def _pass_through(index: int) -> LayerSpec:

@@ -10,12 +10,14 @@ and take the machine down with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from darkforge.errors import SpecError
 from darkforge.spec.base import NetworkSpec, fmt_shape, prod
 from darkforge.spec.shapes import LayerInfo, Plan, plan
+from darkforge.spec.work import DEFAULT_LAYER_LIMIT, layer_limit
 
 BYTES_PER_VALUE = 4  # float32: what training and inference allocate per parameter and activation
 
@@ -26,7 +28,7 @@ class Budget:
 
     params: int | None = 1_000_000_000  # 4 GB of float32 weights, 16 GB with SGD's and Adam's state
     activation_bytes: int | None = 4 * 10**9  # one image's layer outputs, float32
-    layers: int | None = 100_000  # after expansion: every conv, shortcut and block part
+    layers: int | None = DEFAULT_LAYER_LIMIT  # after expansion: every conv, shortcut and block part
 
 
 DEFAULT = Budget()
@@ -38,6 +40,17 @@ class Cost:
     params: int
     activation_bytes: int
     layers: int
+
+
+@contextmanager
+def planning_within(budget: Budget) -> Iterator[None]:
+    """Plans made inside stop instantiating blocks at `budget.layers` (the default limit stops
+    them everywhere else), so a file that asks for 6.4e7 block instances is refused at once."""
+    token = layer_limit.set(budget.layers)
+    try:
+        yield
+    finally:
+        layer_limit.reset(token)
 
 
 def cost(p: Plan) -> Cost:
@@ -149,4 +162,14 @@ def _shape(shape: tuple[int, ...]) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-__all__ = ["DEFAULT", "NONE", "Budget", "Cost", "check", "check_before_build", "cost", "require_classifier"]
+__all__ = [
+    "DEFAULT",
+    "NONE",
+    "Budget",
+    "Cost",
+    "check",
+    "check_before_build",
+    "cost",
+    "planning_within",
+    "require_classifier",
+]

@@ -3,7 +3,10 @@
 
 Expressions are evaluated by walking Python's AST with a whitelist (numbers, names, + - * / // % **,
 comparisons, and/or/not, min/max/round/int): no `eval`, no attribute access, no calls of anything
-else, and small integers only, so a file can never run code or build a huge number.
+else. Every value stays small (numbers within ±1e12, strings of at most 200 characters) and each
+operation is checked *before* it runs where running it could take long or allocate much
+(`"a" * 10**12`, `round(1, -10**9)`, `"%999999999d" % 1`), so a file can never run code, build a
+huge value or spend minutes in one expression.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ Value = int | float | bool | str
 _WHOLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _EXPR = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
 MAX_MAGNITUDE = 10**12  # channel counts and the like; anything larger is a mistake or an attack
+MAX_STRING = 200  # characters of a string value (an activation name, an id)
+MAX_LENGTH = 200  # characters of one expression
+MAX_NDIGITS = 12  # round(x, n): |n| past the magnitude limit only costs time (10**n is built)
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -63,13 +69,17 @@ def substitute(value: Any, names: Mapping[str, Value]) -> Any:
 
 
 def evaluate(text: str, names: Mapping[str, Value]) -> Value:
-    if len(text) > 200:
-        raise ExprError("expression longer than 200 characters")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        raise ExprError(f"${{{text}}} is not an expression") from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # NUL bytes: ValueError
+        raise ExprError(f"${{{_shown(text)}}} is not an expression") from None
     return _eval(tree.body, names)
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _lookup(name: str, names: Mapping[str, Value]) -> Value:
@@ -86,11 +96,10 @@ def _eval(node: ast.AST, names: Mapping[str, Value]) -> Value:
         return _lookup(node.id, names)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, names), _eval(node.right, names)
-        if isinstance(node.op, ast.Pow) and (not isinstance(right, int) or abs(right) > 8):
-            raise ExprError("powers are limited to small integer exponents")
+        _check_binary(node, left, right)
         try:
             return _small(_BINARY[type(node.op)](left, right))
-        except (ArithmeticError, TypeError) as e:
+        except (ArithmeticError, TypeError, ValueError) as e:
             raise ExprError(f"cannot compute {ast.unparse(node)}: {e}") from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not):
         operand = _eval(node.operand, names)
@@ -106,8 +115,11 @@ def _eval(node: ast.AST, names: Mapping[str, Value]) -> Value:
         left = _eval(node.left, names)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = _eval(right_node, names)
-            if not _COMPARE[type(op)](left, right):
-                return False
+            try:
+                if not _COMPARE[type(op)](left, right):
+                    return False
+            except TypeError:  # "a" < 1
+                raise ExprError(f"cannot compare {left!r} with {right!r}") from None
             left = right
         return True
     if isinstance(node, ast.IfExp):
@@ -119,16 +131,36 @@ def _eval(node: ast.AST, names: Mapping[str, Value]) -> Value:
         and not node.keywords
     ):
         args = [_eval(a, names) for a in node.args]
+        if node.func.id == "round" and len(args) == 2:
+            ndigits = args[1]
+            if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_NDIGITS:
+                raise ExprError(f"round's digits must be an integer within ±{MAX_NDIGITS}")
         try:
             return _small(_FUNCTIONS[node.func.id](*args))
-        except (TypeError, ValueError) as e:
+        except (ArithmeticError, TypeError, ValueError) as e:
             raise ExprError(f"cannot compute {ast.unparse(node)}: {e}") from None
     raise ExprError(f"{ast.unparse(node)!r} is not allowed (numbers, parameters and arithmetic only)")
+
+
+def _check_binary(node: ast.BinOp, left: Value, right: Value) -> None:
+    """Refuse, before computing it, an operation whose cost grows with its operands' values."""
+    if isinstance(node.op, ast.Pow) and (not isinstance(right, int) or abs(right) > 8):
+        raise ExprError("powers are limited to small integer exponents")
+    if isinstance(node.op, ast.Mod) and isinstance(left, str):
+        raise ExprError("strings cannot be formatted with %")
+    if isinstance(node.op, ast.Mult) and (isinstance(left, str) or isinstance(right, str)):
+        text, count = (left, right) if isinstance(left, str) else (right, left)
+        if isinstance(count, int) and len(str(text)) * max(count, 0) > MAX_STRING:
+            raise ExprError(f"a string longer than {MAX_STRING} characters")
 
 
 def _small(value: Any) -> Value:
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
         raise ExprError(f"a value beyond ±{MAX_MAGNITUDE:.0e}")
+    if isinstance(value, float) and value != value:  # NaN: no channel count, no `when`
+        raise ExprError("the result is not a number (NaN)")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise ExprError(f"a string longer than {MAX_STRING} characters")
     return value  # type: ignore[no-any-return]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from darkforge.errors import SpecError, did_you_mean
 from darkforge.spec.base import INPUT, LayerCost, LayerSpec, Operand, Ref, Shape, ShapeError
+from darkforge.spec.registry import foreign
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class LayerInfo:
     @property
     def output(self) -> Shape:
         return self.cost.output
+
+
+class OverBudget(ShapeError):
+    """Planning would do more work than the layer budget allows (user blocks instantiating
+    blocks...). Walks pass it up unchanged, each setting `path` to its layer, so the network's
+    walk leaves the top-level layer that grew too large; `plan` locates it there."""
+
+    path: tuple[Any, ...] = ()
 
 
 ErrorAt = Callable[[str, tuple[Any, ...], str], SpecError]  # (message, key path, hint) -> located error
@@ -86,6 +95,9 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
         ]
         try:
             cost = repeated(layer, inputs)
+        except OverBudget as e:
+            e.path = ("layers", index)
+            raise
         except ShapeError as e:
             raise scope.error(str(e), ("layers", index), "") from None
         except ValueError as e:  # a plugin's rule (or pydantic inside one) refusing its inputs
@@ -101,11 +113,57 @@ def repeated(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
     """The cost of `layer` applied `repeat` times in series (each copy reads the one before);
     no copy at all (`repeat: 0`) passes the input through."""
     if layer.repeat == 1:
-        return layer.infer(inputs)
+        return rule(layer, inputs)
     cost = LayerCost(inputs[0].shape, maps=0)
     for k in range(layer.repeat):
-        cost = cost + layer.copy_at(k).infer([Operand(cost.output, inputs[0].name)])
+        cost = cost + rule(layer.copy_at(k), [Operand(cost.output, inputs[0].name)])
     return cost
+
+
+def rule(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
+    """`layer.infer(inputs)`; a plugin's rule that fails or returns what is no cost is blamed on
+    the plugin by name (its ShapeError/ValueError refusals stay refusals of the file)."""
+    plugin = foreign(type(layer))
+    if not plugin:
+        return layer.infer(inputs)
+    try:
+        cost = layer.infer(inputs)
+    except (ValueError, MemoryError, RecursionError):
+        raise
+    except (Exception, SystemExit) as e:  # a plugin that exits is a plugin that failed
+        raise ShapeError(
+            f"plugin {plugin!r}: the shape rule of {layer.type} failed ({why(e)}){BLAME}"
+        ) from None
+    if isinstance(cost, LayerCost) and isinstance(cost.output, list):
+        cost = LayerCost(tuple(cost.output), cost.params, cost.macs, cost.dead_params)
+    problem = _bad_cost(cost)
+    if problem:
+        raise ShapeError(f"plugin {plugin!r}: the shape rule of {layer.type} returned {problem}{BLAME}")
+    return cost
+
+
+BLAME = "; a fault of the plugin: report it to its author"
+
+
+def why(e: BaseException) -> str:
+    """'KeyError: oops' — an exception in a few words, for one line."""
+    text = (str(e).strip().splitlines() or [""])[0][:120]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _bad_cost(cost: object) -> str:
+    if not isinstance(cost, LayerCost):
+        return f"a {type(cost).__name__}, not a LayerCost"
+    shape = cost.output
+    if not isinstance(shape, tuple) or not 1 <= len(shape) <= 8:
+        return f"output {str(shape)[:60]}, not a shape (a tuple of 1 to 8 sizes)"
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+        return f"output shape {str(shape)[:60]}: sizes are whole numbers ≥ 1"
+    counts = {"params": cost.params, "macs": cost.macs, "dead_params": cost.dead_params}
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"{name} {str(value)[:30]}: counts are whole numbers ≥ 0"
+    return ""
 
 
 def resolve(

@@ -58,7 +58,7 @@ def _inside(spec: LayerSpec, inputs: Sequence[Shape]) -> list[str]:
     if unused:
         listed = ", ".join(f"`{name}: {getattr(spec, name)!r}`" for name in unused)
         found.append(
-            f"{listed} passed to block {block.name} ({block.where}) and read by none of its layers here"
+            f"{listed} passed to block {block.name} ({block.locate(())}) and read by none of its layers here"
         )
     for n in _unread(inst.infos, [inst.output]):
         k = inst.kept[n]

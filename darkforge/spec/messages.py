@@ -78,11 +78,14 @@ def describe(
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
         hint = "add it"
+    elif kind == "value_error":  # darkforge's own validators say what is wrong in their words
+        message = message.removeprefix("Value error, ")
     else:
         message = message.removeprefix("Value error, ")
-        got = _lookup(data, loc) if _has(data, loc) else None
-        scalar = isinstance(got, str | int | float | bool)
-        message = f"{message}; got {_short(got)}" if scalar and kind != "exact_number" else message
+        # what was written, unless the message quotes it already or it is a whole layer (a
+        # model validator's refusal: "got dict" says nothing)
+        shown = _has(data, loc) and kind != "exact_number" and not isinstance(_lookup(data, loc), dict)
+        message = f"{message}; got {_short(_lookup(data, loc))}" if shown else message
     block = _block_of(data, loc, library)
     if block is not None:  # name both places: the use (located below) and the definition
         message = f"{message} (block {block.name} is defined at {block.where})"

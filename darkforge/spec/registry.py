@@ -61,7 +61,14 @@ def add(spec: type[LayerSpec], module: str | type) -> None:
         raise ValueError(f"module class {module.__name__} must be named like its type tag {name!r}")
     if name in _TYPES and _TYPES[name].spec is not spec:
         raise ValueError(f"layer type {name!r} is already registered")
-    _TYPES[name] = LayerType(name, spec, module)
+    _TYPES[name] = LayerType(name, spec, module, foreign(spec))
+
+
+def foreign(cls: type) -> str:
+    """The module of a class darkforge did not write (a plugin's), "" for darkforge's own: errors
+    in a plugin's shape rule, module or forward are blamed on it by this name."""
+    module = cls.__module__
+    return "" if module == "darkforge" or module.startswith("darkforge.") else module
 
 
 def register(spec: type[LayerSpec]) -> Callable[[T], T]:
@@ -96,7 +103,7 @@ def _import(module: str, label: str, strict: bool) -> None:
         return
     try:
         importlib.import_module(name)
-    except Exception as e:  # a broken plugin: say which and why, in one line
+    except (Exception, SystemExit) as e:  # a broken plugin (or one that exits): say which and why
         why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
         if strict:
             hint = "is it installed in this environment?" if isinstance(e, ModuleNotFoundError) else ""

@@ -15,8 +15,12 @@ from typing import Any
 
 from darkforge.errors import SpecError, UsageError, did_you_mean
 from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Operand, Ref, Shape
-from darkforge.spec.graph import LayerInfo, Scope, label, repeated, resolve_outputs, walk
+from darkforge.spec.blocks import least_layers
+from darkforge.spec.graph import LayerInfo, OverBudget, Scope, label, repeated, resolve_outputs, walk
 from darkforge.spec.layers.graph import Route
+from darkforge.spec.work import counting, layer_limit
+
+TOO_BIG = "make the network smaller (see `darkforge validate --max-layers`)"
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,35 @@ def describe(spec: NetworkSpec, index: int) -> str:
 def plan(spec: NetworkSpec) -> Plan:
     """Infer every layer's output shape and cost; raise SpecError on the first graph error."""
     scope = scope_of(spec)
-    infos = walk(spec.layers, scope)
+    try:
+        with counting(least_layers(spec.layers)):  # blocks instantiating blocks: bounded by the layer limit
+            infos = walk(spec.layers, scope)
+    except OverBudget as e:
+        raise _error(
+            spec, str(e), e.path, "make the network smaller (see `darkforge validate --max-layers`)"
+        ) from None
+    _check_size(spec, infos)
     refs: list[Ref] = list(spec.outputs) if spec.outputs is not None else [-1]
     outputs = resolve_outputs(spec.layers, scope, refs, "outputs")
     if INPUT in outputs:
         raise _error(spec, "the network input cannot be an output", ("outputs",))
     return Plan(spec, tuple(infos), outputs)
+
+
+def _check_size(spec: NetworkSpec, infos: Sequence[LayerInfo]) -> None:
+    """The layers after expansion within the limit, before anything (a summary, a module, a flat
+    spelling) is made per layer of it."""
+    limit = layer_limit.get()
+    sizes = [info.spec.flat_size() for info in infos]
+    if limit is not None and sum(sizes) > limit:
+        most = max(sizes)
+        raise _error(
+            spec,
+            f"the network expands to {sum(sizes):,} layers ({most:,} from this one), "
+            f"over the limit of {limit:,}",
+            ("layers", sizes.index(most)),
+            TOO_BIG,
+        )
 
 
 def _error(spec: NetworkSpec, message: str, path: tuple[Any, ...], hint: str = "") -> SpecError:
@@ -115,7 +142,7 @@ def flatten(spec: NetworkSpec) -> NetworkSpec:
 def flatten_with_origins(spec: NetworkSpec) -> tuple[NetworkSpec, list[int]]:
     """The flat spelling, and for each flat layer the index of the layer it was written in."""
     resolved = spec.resolved()
-    plan(resolved)  # the whole graph is valid before anything is expanded
+    plan(resolved)  # the whole graph is valid (and within the layer limit) before it is expanded
     flat = _Flattener(resolved.input.shape)
     last = flat.add(spec.layers, resolved.layers, {"input": INPUT}, top=True)
     outputs = spec.outputs

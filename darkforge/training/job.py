@@ -44,6 +44,8 @@ class Job:
     # memory (None: half of RAM)
     cache: Annotated[StrictStr, Field(max_length=20)] = "auto"
     cache_budget: Annotated[StrictInt | None, Field(ge=0)] = None
+    # start from weights that fit less than half the network (else refused: a mismatch, not a start)
+    weights_partial: StrictBool = False
 
     def record(self) -> dict[str, Any]:
         """args.yaml's content."""

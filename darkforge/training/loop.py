@@ -37,7 +37,7 @@ from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
 from darkforge.weights import checkpoint
-from darkforge.weights.transfer import Transfer, transfer
+from darkforge.weights.transfer import Transfer, refuse_mismatch, transfer
 
 COLUMNS = [
     "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "img_s", "seconds",
@@ -57,6 +57,8 @@ class Event:
     step: int = 0
     steps: int = 0
     values: dict[str, Any] = field(default_factory=dict)
+    model: Any = None  # "start" and "epoch": the network evaluated (the EMA's, with --ema)
+    stop: str | None = None  # set by a callback on an "epoch" event: the run ends after it, why
 
 
 Callback = Callable[[Event], None]
@@ -141,6 +143,8 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
     moved = None
     if job.weights and state is None:  # after zero-init, which must not clobber what is loaded
         moved = transfer(model, job.weights)
+        if not job.weights_partial:  # another scale or network: one line, before a from-scratch run
+            refuse_mismatch(moved, job.weights, job.arch, job.scale)
         if distributed.is_main():
             run.write_text("transfer.txt", f"{moved}\n")
         on_event(Event("transfer", values={"report": moved}))
@@ -265,8 +269,11 @@ def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None
             t.stopped = (
                 f"no better `best` in {patience} epochs (best: epoch {t.best_epoch}); stopped after {epoch}"
             )
+        event = Event("epoch", epoch, values=row | {"best": t.best}, model=t.eval_model)
+        on_event(event)  # before the checkpoint: a callback's stop is saved with its epoch
+        if event.stop and not t.stopped and epoch < t.recipe.epochs:
+            t.stopped = f"a callback stopped the run after epoch {epoch}: {event.stop}"
         save_epoch(t, improved)
-        on_event(Event("epoch", epoch, values=row | {"best": t.best}))
         if t.stopped:
             on_event(Event("stop", epoch, values={"reason": t.stopped}))
     return t
@@ -287,7 +294,7 @@ def _start_event(t: Trainer) -> Event:
         "steps": len(t.batches(t.train_split, True)),
         "world": distributed.world_size(),
     }
-    return Event("start", len(t.history) + 1, values=values)
+    return Event("start", len(t.history) + 1, values=values, model=t.model)
 
 
 def train_epoch(t: Trainer, epoch: int, on_event: Callback) -> dict[str, Any]:

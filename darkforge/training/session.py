@@ -28,8 +28,7 @@ from darkforge.training.loop import COLUMNS, Callback, Event, Trainer, fit, setu
 from darkforge.training.rundir import RunDir, unlock
 from darkforge.training.settings import is_recipe_file, read_recipe_file
 from darkforge.weights import checkpoint
-from darkforge.weights.transfer import Transfer
-from darkforge.weights.transfer import check_file as check_weights
+from darkforge.weights.transfer import Transfer, weights_origin
 
 RECIPE_KEYS = tuple(recipe.flags())  # the Recipe fields marked as flags (recipe.flag)
 
@@ -64,6 +63,7 @@ def train(
     sync_bn: bool | None = None,
     cache: str = "auto",
     cache_budget: str | int | None = None,
+    weights_partial: bool = False,
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> Run:
@@ -96,7 +96,7 @@ def train(
         preset = "default"
     budget_bytes = parse_size(cache_budget) if isinstance(cache_budget, str) else cache_budget
     job = prepare(arch, data, data_dir, preset, scale, weights, output, device, bool(sync_bn), overrides)
-    job.cache, job.cache_budget = cache, budget_bytes
+    job.cache, job.cache_budget, job.weights_partial = cache, budget_bytes, weights_partial
     return _new_run(job, project, name, on_event)
 
 
@@ -164,10 +164,17 @@ def prepare(
     overrides: dict[str, Any],
 ) -> Job:
     """Validate everything before a run directory is created (nothing is created for bad input)."""
-    if arch is None:
+    origin = weights_origin(weights) if weights is not None else None
+    if arch is None and origin is None:
         raise UsageError("train: no architecture", "give a YAML or .cfg file, or a shipped name")
-    path = arch_path(arch)
-    loaded = load_spec(path)
+    kept = None  # the architecture text the run keeps, when it comes from the weights
+    if arch is None and origin is not None:  # `--weights best.pt` alone: its network, at its scale
+        scale, kept = scale or origin.scale, origin.arch_yaml
+        path, loaded = Path(origin.arch_name), embedded_spec(origin.arch_yaml, origin.origin)
+    else:
+        path = arch_path(arch)  # type: ignore[arg-type]
+        loaded = load_spec(path)
+        scale = _scale_of_weights(loaded, scale, origin)
     if loaded._converted_from is not None and scale is not None:
         # its reader's own scale rule, applied once: the run keeps the scaled network
         loaded, scale = loaded.resolved(scale), None
@@ -176,14 +183,21 @@ def prepare(
     spec.resolved(scale)  # an unknown scale fails here
     rec = recipe.resolve(preset, spec.train, overrides, str(path))
     derived = outputs.derive(spec, path, output, scale)
-    text = derived or arch_text(path, loaded, spec)
+    text = derived or kept or arch_text(path, loaded, spec)
     final = spec_from_text(text, str(path)) if derived else spec
     compiled = budget.check_before_build(final, scale)  # before any allocation
     freeze.frozen_layers(budget.require_classifier(compiled, "train"), rec.freeze)
-    if weights is not None:
-        check_weights(weights)  # before any data is read or network allocated
     weights = str(weights) if weights else None
     return Job(text, str(path), scale, rec, data or "cifar10", data_dir, device, sync_bn, weights)
+
+
+def _scale_of_weights(spec: Any, scale: str | None, origin: checkpoint.Inference | None) -> str | None:
+    """No --scale, and the weights come from a run of this network at one of its scales: that
+    scale (fine-tuning a nano run must not build, and train from scratch, the full network)."""
+    if scale is not None or origin is None or origin.scale is None or origin.scale not in spec.scales:
+        return scale
+    same = spec.name == embedded_spec(origin.arch_yaml, origin.origin).name
+    return origin.scale if same else scale
 
 
 def _create(job: Job, project: str | os.PathLike[str], name: str) -> RunDir:

@@ -38,6 +38,7 @@ from darkforge.views.looks import (
     html_label,
     join,
     look,
+    merged,
 )
 from darkforge.views.outline import OutlinePainter, uses_outline
 from darkforge.views.structure import Group, Span, structure_of
@@ -129,7 +130,7 @@ class _Painter:
                     rank.node(name)
                     rank.node(self.first_node[item.units[0].first])
         self.outputs()
-        for tail, head, attrs in self.edges:
+        for tail, head, attrs in merged(self.edges):
             self.graph.edge(tail, head, **attrs)
 
     def unit(self, graph: graphviz.Digraph, unit: Span) -> None:
@@ -211,7 +212,9 @@ class _Painter:
         layers = self.flat.layers[first : last + 1]
         where = f"layer #{first}" if first == last else f"layers #{first}–#{last}"
         named = f" '{layers[-1].spec.id}'" if layers[-1].spec.id else ""
-        inputs = ", ".join(fmt_shape(self.flat.shape_of(s)) for s in layers[0].sources)
+        sources = layers[0].sources
+        inputs = ", ".join(fmt_shape(self.flat.shape_of(s)) for s in sources[:4])
+        inputs += f", … ({len(sources)} inputs)" if len(sources) > 4 else ""
         shapes = f"{inputs} → {fmt_shape(layers[-1].output)}"
         params, macs = sum(i.cost.params for i in layers), sum(i.cost.macs for i in layers)
         return f"{where}{named}: {what}, {shapes}, {params:,} params, {macs:,} MACs"

@@ -149,3 +149,23 @@ def draw_taps(graph: Any, names: Sequence[str], plan: Any, node_of: dict[int, st
         shape = "×".join(map(str, plan.shape_of(index_of[name])))
         graph.node(f"tap{k}", html_label(f"tap {k}", shape, note=name), style="dashed")
         graph.edge(node_of[index_of[name]], f"tap{k}", label=f" {shape}", style="dashed")
+
+
+Edge = tuple[str, str, dict[str, str]]
+
+
+def merged(edges: Sequence[Edge]) -> list[Edge]:
+    """Identical parallel edges (a Route reading one layer 5,000 times) as one edge labelled ×N:
+    the same picture, and Graphviz lays out one edge instead of thousands. Edges that differ (a
+    block's body and its skip) stay apart."""
+    counts: dict[tuple[str, str, frozenset[tuple[str, str]]], int] = {}
+    for tail, head, attrs in edges:
+        key = (tail, head, frozenset(attrs.items()))
+        counts[key] = counts.get(key, 0) + 1
+    out = []
+    for (tail, head, items), n in counts.items():
+        attrs = dict(items)
+        if n > 1:
+            attrs["label"] = f"{attrs.get('label', '')} ×{n}"
+        out.append((tail, head, attrs))
+    return out

@@ -30,6 +30,7 @@ from darkforge.views.looks import (
     html_label,
     join,
     look,
+    merged,
 )
 
 TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
@@ -73,7 +74,7 @@ class OutlinePainter:
             label = html_label(title, shape, note=self.p.layers[index].spec.id or "")
             self.graph.node(f"output{k}", label, style="filled,bold", fillcolor="white")
             self.edges.append((self.node_of[index], f"output{k}", {"label": f" {shape}"}))
-        for tail, head, attrs in self.edges:
+        for tail, head, attrs in merged(self.edges):
             self.graph.edge(tail, head, **attrs)
 
     def taps(self, names: Sequence[str]) -> None:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from darkforge.darknet.weights import load_darknet_weights, weighted_layers
-from darkforge.errors import DataError
+from darkforge.errors import DataError, UsageError
 from darkforge.files import check_regular
 from darkforge.nn.network import Network
 from darkforge.spec.base import NetworkSpec
@@ -47,6 +47,12 @@ class Transfer:
     unused: list[str] = field(default_factory=list)  # the file's tensors nothing took
     classes: tuple[int, int] | None = None  # (file, network) class counts, when they differ
     darknet: str | None = None  # "52 of 53 layers" for Darknet files
+
+    @property
+    def too_little(self) -> bool:
+        """Less than half the network came from the file: a mismatch (another scale, another
+        network), not a start; `train` refuses it unless asked (--weights-partial)."""
+        return 2 * self.transferred < self.total
 
     @property
     def transferred(self) -> int:
@@ -107,6 +113,36 @@ def check_file(path: str | os.PathLike[str]) -> Path:
     elif not DARKNET.search(file.name):
         checkpoint.check_archive(file)
     return file
+
+
+def weights_origin(weights: str | os.PathLike[str]) -> checkpoint.Inference | None:
+    """What a darkforge checkpoint (or run) given to --weights was trained as; None for files
+    that do not say (Darknet .weights, plain state_dicts). Checked before anything is allocated."""
+    file = check_file(weights)
+    if file.suffix not in (".pt", ".safetensors"):
+        return None
+    try:
+        return checkpoint.inference_of(checkpoint.load(file), file)
+    except DataError:  # not a darkforge checkpoint: a plain state_dict carries no architecture
+        return None
+
+
+def refuse_mismatch(report: Transfer, weights: str, arch: str, scale: str | None) -> None:
+    """`train` starts from weights that fit most of the network, or says what they are."""
+    if not report.too_little:
+        return
+    origin = weights_origin(weights)
+    was = f"; they are {Path(origin.arch_name).name} at scale {origin.scale or '(none)'}" if origin else ""
+    same = origin is not None and Path(origin.arch_name).name == Path(arch).name
+    if same and origin is not None and origin.scale != scale:
+        fix = f"add --scale {origin.scale or '(none)'}"
+    else:
+        fix = "give the ARCH they were trained as, or leave out ARCH to train theirs"
+    raise UsageError(
+        f"--weights {weights}: only {report.transferred} of {report.total} tensors fit "
+        f"{Path(arch).name} at scale {scale or '(none)'}{was}",
+        f"{fix}; or --weights-partial to start from what fits",
+    )
 
 
 def transfer(model: nn.Module, path: str | os.PathLike[str]) -> Transfer:

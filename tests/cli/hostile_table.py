@@ -10,7 +10,8 @@ from pathlib import Path
 # Darknet's .cfg parser is being rewritten (the Darknet helper); these still end as exit 3 there.
 CFG_PARSER: set[str] = set()  # cases the .cfg parser failed (none now)
 ADDRESS_SPACE = 8 * 2**30  # bytes: a case that tries to allocate past it fails, it does not swap
-SECONDS = 5
+CPU_SECONDS = 30  # a case's CPU time: a hang guard, not a benchmark (a loaded machine does not stretch it)
+WALL_SECONDS = 120  # the alarm that stops a case blocked without using CPU (a FIFO opened for reading)
 
 TINY = """name: tiny
 input: {channels: 3, size: 8}

@@ -106,3 +106,24 @@ def test_a_scale_applies_to_both_networks_or_is_refused(run_cli, write):
     result = run_cli("benchmark", a, "--compare", plain, "--scale", "half", *QUICK)
     assert result.exit_code == 2 and "c has no scale 'half'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_input_past_the_size_limits_is_refused_before_anything_runs(run_cli, tiny):
+    result = run_cli("benchmark", tiny[0], *QUICK, "--input-size", "16384")
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "of activations per image" in lines[0] and "over the 4 GB limit" in lines[0]
+
+
+def test_a_benchmark_that_measured_nothing_is_an_error(run_cli, tiny, monkeypatch):
+    def broken(x):
+        raise RuntimeError(
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 25769803776 bytes"
+        )
+
+    monkeypatch.setitem(modes.MODES, "eager", lambda model, setup: modes.Runner(broken, broken))
+    result = run_cli("benchmark", tiny[0], *QUICK)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: nothing was measured: {tiny[0]} eager: out of memory; try a smaller --batch or --input-size"
+    ]

@@ -1,6 +1,6 @@
 """Hostile input, as an attacker or an unlucky user would give it (issue 14): every case ends with
-exit 1 or 2 and one line under 300 characters, no traceback, in under 5 s under an 8 GB address-space
-limit. The cases live in hostile_cases.py; one worker process runs them all (one torch import)."""
+exit 1 or 2 and one line under 300 characters, no traceback, within 30 s of CPU time (an alarm stops
+a case blocked for 120 s) under an 8 GB address-space limit. The cases live in hostile_cases.py; one worker process runs them all (one torch import)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import hostile_cases
 import pytest
 from conftest import ARCHS, ROOT
-from hostile_cases import CASES, CFG_PARSER, SECONDS
+from hostile_cases import CASES, CFG_PARSER, CPU_SECONDS, WALL_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,8 @@ def test_hostile_input_is_one_line_and_a_clean_exit(records: dict[str, dict], na
         pytest.xfail("the Darknet .cfg parser's integers past 4,300 digits (its rewrite is pending)")
     record = records[name]
     output = record["stdout"] + record["stderr"]
-    assert record["seconds"] < SECONDS, f"{name} took {record['seconds']:.1f} s"
+    assert record["code"] != -1, f"{name} still ran after {WALL_SECONDS} s"
+    assert record["cpu"] < CPU_SECONDS, f"{name} took {record['cpu']:.1f} s of CPU"
     assert "Traceback" not in output and "internal error" not in output, output
     assert record["code"] in (1, 2), output
     lines = record["stderr"].strip().splitlines()
@@ -64,27 +64,49 @@ def test_no_case_ran_foreign_code(records: dict[str, dict], tmp_path: Path) -> N
 def test_a_fifo_is_refused_at_once(records: dict[str, dict]) -> None:
     fifos = [name for name in CASES if "fifo" in name]
     assert len(fifos) >= 6
-    assert all(records[name]["seconds"] < 1 for name in fifos)
+    # a FIFO blocks without using CPU: a generous wall bound tells a refusal from a wait
+    assert all(records[name]["seconds"] < 30 for name in fifos), {n: records[n]["seconds"] for n in fifos}
 
 
-def test_validate_of_a_1mb_file_is_linear(run_cli, tmp_path: Path) -> None:
-    """A guard against quadratic behaviour, not a benchmark: 1 MB of the costliest layers
-    (residual stages of 1000 blocks, each layer referring back) validates in under 2 s."""
-    rows = ["  - {type: ConvBnLeaky, filters: 8, size: 1, id: l0}"]
-    rows += [
-        f"  - {{type: ResidualStage, filters: 8, blocks: 1000, stride: 1, hidden: 4, slope: 0.1, from: l{i - 1}, id: l{i}}}"
-        for i in range(1, 9_999)
-    ]
-    text = "name: big\ninput: {channels: 3, size: 8}\nlayers:\n" + "\n".join(rows) + "\n"
-    path = tmp_path / "big.yaml"
-    path.write_text(text)
-    assert len(text) > 1_000_000
-    run_cli("validate", ARCHS / "darknet53.yaml")  # imports done before timing
-    start = time.process_time()  # CPU time: the machine running the tests may be shared
-    result = run_cli("validate", "--no-budget", path)
-    seconds = time.process_time() - start
-    assert result.exit_code == 0, result.output
-    assert "9999 layers" in result.output
-    # Measured 1.7 s CPU on the 2-core test machine (libyaml composes; the quadratic version took
-    # minutes). The bound leaves room for a loaded machine: it guards the complexity, not the speed.
-    assert seconds < 3, f"{seconds:.1f} s"
+def python_calls(run) -> int:
+    """Python function calls made by `run()`: a count of work that a loaded machine cannot skew."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_validate_is_linear_in_the_file(run_cli, tmp_path: Path) -> None:
+    """A guard against quadratic behaviour, not a benchmark (benchmarks/validate_1mb.py times a
+    1 MB file): validating 4× the rows of the costliest layers (residual stages of 1000 blocks,
+    each referring back) makes about 4× the Python calls, never 16×."""
+
+    def file(rows: int) -> Path:
+        lines = ["  - {type: ConvBnLeaky, filters: 8, size: 1, id: l0}"]
+        lines += [
+            f"  - {{type: ResidualStage, filters: 8, blocks: 1000, stride: 1, hidden: 4, slope: 0.1, from: l{i - 1}, id: l{i}}}"
+            for i in range(1, rows)
+        ]
+        path = tmp_path / f"big{rows}.yaml"
+        path.write_text("name: big\ninput: {channels: 3, size: 8}\nlayers:\n" + "\n".join(lines) + "\n")
+        return path
+
+    run_cli("validate", ARCHS / "darknet53.yaml")  # imports done before counting
+    results = {}
+    calls = {}
+    for rows in (500, 2000):
+        path = file(rows)
+        calls[rows] = python_calls(
+            lambda p=path, r=rows: results.update({r: run_cli("validate", "--no-budget", p)})
+        )
+        assert results[rows].exit_code == 0 and f"{rows} layers" in results[rows].output, results[rows].output
+    # linear: 4× (less the fixed cost of a command); quadratic would be 16×
+    assert calls[2000] < 5 * calls[500], calls

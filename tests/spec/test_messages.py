@@ -26,7 +26,7 @@ HEAD = "name: m\ninput: {channels: 3, size: 8}\n"
         ),
         (
             HEAD + "include: [nowhere.yaml]\nlayers:\n  - {type: Conv, filters: 4}\n",
-            "m.yaml:3:11: include[0]: nowhere.yaml is no file (looked for ",
+            "m.yaml:3:11: include[0]: nowhere.yaml: no such file",
         ),
         (
             HEAD + "layers:\n  - {type: Conv, filters: 4, when: false}\n",

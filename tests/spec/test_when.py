@@ -73,9 +73,9 @@ def test_dead_branches_and_unused_parameters_are_warned_one_line_each(run_cli, w
     assert warnings == [
         f"warning: {path}:11:5: layers[1] (Conv 'side'): nothing reads its output (a dead branch); "
         "use it, list it in `outputs`, or remove it",
-        f"warning: {path}:10:5: layers[0]: `stride: 2` passed to block Strided ({path}:4) and read by "
+        f"warning: {path}:10:5: layers[0]: `stride: 2` passed to block Strided (dead.yaml:4:3) and read by "
         "none of its layers here",
-        f"warning: {path}:10:5: layers[0]: in block Strided ({path}:7:9): layers[0] (Conv 'lost'): "
+        f"warning: {path}:10:5: layers[0]: in block Strided (dead.yaml:7:9): layers[0] (Conv 'lost'): "
         "nothing reads its output (a dead branch); use it, list it in `outputs`, or remove it",
     ]
     assert "warning: " + warnings[0][9:] in run_cli("summary", path).output
@@ -86,6 +86,6 @@ def test_the_branch_a_stand_in_leaves_unread_is_warned(run_cli, write):
     result = run_cli("validate", path)
     assert result.exit_code == 0
     assert (
-        f"warning: {path}:11:5: layers[0]: in block Res ({path}:7:9): layers[0] (Conv 'branch'): nothing reads"
+        f"warning: {path}:11:5: layers[0]: in block Res (r.yaml:7:9): layers[0] (Conv 'branch'): nothing reads"
         in result.stderr
     )

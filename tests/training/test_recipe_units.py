@@ -223,3 +223,24 @@ def test_zero_init_reaches_block_written_residuals(tmp_path, arch, adds):
     assert not first.residual.bn.weight.detach().abs().sum()  # the branch's last conv, not `down`'s
     off = loop.Job(job.arch_yaml, arch, None, Recipe(epochs=1, batch=8, zero_init_residual=False), job.data)
     assert _zeroed_norms(loop.setup(off, RunDir.create(tmp_path, "u"), lambda e: None).model) == 0
+
+
+def test_a_callback_sees_the_model_and_can_stop_the_run(tmp_path):
+    import darkforge
+
+    seen = []
+
+    def stop_after_two(event):
+        if event.kind == "epoch":
+            seen.append(sum(p.numel() for p in event.model.parameters()))
+            if event.epoch == 2:
+                event.stop = "good enough"
+
+    run = darkforge.train(
+        ARCHS / "darknet53.yaml", scale="nano", data="fake:64,32", epochs=5, batch=32, project=tmp_path,
+        callbacks=[stop_after_two],
+    )  # fmt: skip
+    assert len(run.history) == 2 and seen == [262_154, 262_154]  # the nano network, both epochs
+    assert run.stopped == "a callback stopped the run after epoch 2: good enough"
+    resumed = darkforge.train(resume=run.path)  # a stopped run is complete
+    assert len(resumed.history) == 2

@@ -157,3 +157,27 @@ def test_a_multi_output_network_needs_a_chosen_output(run_cli, tmp_path):
     with pytest.warns(UserWarning, match="re-initialised lateral.conv"):  # the neck and heads are new
         detector = darkforge.build(yolo, weights=tmp_path / "train" / "weights" / "best.pt")
     assert detector.transfer.by_name == len(model.state_dict()) - 2  # all but the new head
+
+
+def test_fine_tuning_a_nano_run_uses_its_scale_or_refuses(run_cli, tmp_path):
+    """The first-hour trap: --weights from a nano run without --scale built the full network and
+    trained it from scratch. Now the checkpoint's scale is used, or the mismatch is one line."""
+    from conftest import ROOT
+
+    arch = str(ROOT / "archs" / "darknet53.yaml")
+    base = ["--data", "fake:64,32", "epochs=1", "--project", tmp_path]
+    assert run_cli("train", arch, "--scale", "nano", *base, "--name", "nano").exit_code == 0
+    tuned = run_cli("train", arch, *base, "--name", "ft", "--weights", tmp_path / "nano")
+    assert tuned.exit_code == 0, tuned.output
+    assert "transferred 146/146 tensors" in tuned.output
+    alone = run_cli("train", *base, "--name", "alone", "--weights", tmp_path / "nano" / "weights" / "best.pt")
+    assert alone.exit_code == 0 and "transferred 146/146 tensors" in alone.output
+    wrong = run_cli(
+        "train", arch, *base, "--name", "wrong", "--weights", tmp_path / "nano", "--scale", "tiny"
+    )
+    assert wrong.exit_code == 2 and "only 25 of 182 tensors fit darknet53.yaml at scale tiny" in wrong.output
+    assert "they are darknet53.yaml at scale nano; add --scale nano" in wrong.output
+    assert not (tmp_path / "wrong").exists()
+    partial = run_cli("train", arch, *base, "--name", "p", "--weights", tmp_path / "nano", "--scale", "tiny",
+                      "--weights-partial")  # fmt: skip
+    assert partial.exit_code == 0 and "transferred 25/182" in partial.output
