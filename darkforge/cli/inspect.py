@@ -10,7 +10,7 @@ import click
 from darkforge.cli.app import cli, one_line
 from darkforge.cli.options import ARCH, FEATURES, INPUT_SIZE, SCALE, arch_or_default, feature_list
 from darkforge.errors import DarkforgeError
-from darkforge.spec import budget
+from darkforge.spec import budget, lint
 from darkforge.spec.base import NetworkSpec, fmt_shape
 from darkforge.spec.library import network_model_for
 from darkforge.spec.load import load_spec
@@ -68,6 +68,8 @@ def validate(
             f"ok: {path}: {spec.name}, {len(spec.layers)} layers, {full.params:,} params, "
             f"output {', '.join(fmt_shape(s) for s in full.output_shapes)}{scales}"
         )
+        for line in lint.warnings(full):  # valid, but likely not what was meant (spec/lint.py)
+            click.echo(f"warning: {line}", err=True)
     if failed:
         raise SystemExit(1)
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
 
+from darkforge.nn.activations import activation
 from darkforge.spec import layers as specs
 from darkforge.spec.base import Shape
 
@@ -65,3 +66,30 @@ class DropPath(nn.Module):
 class AdaptiveAvgPool(nn.AdaptiveAvgPool2d):
     def __init__(self, spec: specs.AdaptiveAvgPool, inputs: Sequence[Shape]) -> None:
         super().__init__(spec.output_size)
+
+
+class ChannelShuffle(nn.ChannelShuffle):
+    def __init__(self, spec: specs.ChannelShuffle, inputs: Sequence[Shape]) -> None:
+        super().__init__(spec.groups)
+
+
+class BatchNorm(nn.Module):
+    """BatchNorm2d (maps) or BatchNorm1d (vectors) as a child `bn`, so its keys read `x.bn.weight`
+    like a conv's batch norm."""
+
+    def __init__(self, spec: specs.BatchNormLayer, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        cls = nn.BatchNorm2d if len(inputs[0]) == 3 else nn.BatchNorm1d
+        self.bn = cls(inputs[0][0], eps=spec.eps, momentum=spec.momentum, affine=spec.affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(x)  # type: ignore[no-any-return]
+
+
+class Activation(nn.Module):
+    def __init__(self, spec: specs.ActivationLayer, inputs: Sequence[Shape]) -> None:
+        super().__init__()
+        self.act = activation(spec.activation, spec.slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x)  # type: ignore[no-any-return]

@@ -23,10 +23,10 @@ from darkforge.spec.registry import foreign
 
 def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
     """The module of one layer (its copies in series when it repeats)."""
-    if spec.repeat > 1:
-        one = spec.model_copy(update={"repeat": 1})
+    if spec.repeat != 1:  # none (repeat: 0, an empty Sequential passes its input) or several
         copies, shapes = [], list(inputs)
-        for _ in range(spec.repeat):
+        for k in range(spec.repeat):
+            one = spec.copy_at(k)
             copies.append(module_for(one, shapes))
             shapes = [one.infer([Operand(shapes[0], "")]).output]
         return nn.Sequential(*copies)

@@ -32,6 +32,7 @@ class ConvLayer(nn.Module):
             spec.size,
             spec.stride,
             spec.padding,
+            dilation=spec.dilation,
             groups=spec.groups,
             bias=spec.has_bias,
         )
@@ -97,20 +98,27 @@ class Route(nn.Module):
 class Upsample(nn.Module):
     def __init__(self, spec: specs.Upsample, inputs: Sequence[Shape]) -> None:
         super().__init__()
-        self.stride = spec.stride
+        self.stride, self.mode = spec.stride, spec.mode
+        self.align_corners = spec.align_corners if spec.mode == "bilinear" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.interpolate(x, scale_factor=self.stride, mode="nearest")
+        return F.interpolate(x, scale_factor=self.stride, mode=self.mode, align_corners=self.align_corners)
 
 
 class MaxPool(nn.Module):
-    """Pads `pad` per side (or [before, after]) with -inf (never picked by max), then pools."""
+    """Pads `pad` per side (or [before, after]) with -inf (never picked by max), then pools; with
+    ceil_mode torch pads (its rule for the last window counts the left padding only)."""
 
     def __init__(self, spec: specs.MaxPool, inputs: Sequence[Shape]) -> None:
         super().__init__()
         before, after = spec.sides
-        self.pad = (before, after) * 2  # (left, right, top, bottom)
-        self.pool = nn.MaxPool2d(spec.size, spec.stride or spec.size)
+        stride = spec.stride or spec.size
+        if spec.ceil_mode:  # the spec allows it with an even pad only
+            self.pad: tuple[int, ...] = (0,) * 4
+            self.pool = nn.MaxPool2d(spec.size, stride, before, ceil_mode=True)
+        else:
+            self.pad = (before, after) * 2  # (left, right, top, bottom)
+            self.pool = nn.MaxPool2d(spec.size, stride)
 
     def forward(self, x: Tensor) -> Tensor:
         if any(self.pad):
@@ -120,7 +128,9 @@ class MaxPool(nn.Module):
 
 class AvgPool(nn.AvgPool2d):
     def __init__(self, spec: specs.AvgPool, inputs: Sequence[Shape]) -> None:
-        super().__init__(spec.size, spec.stride or spec.size, spec.pad)
+        super().__init__(
+            spec.size, spec.stride or spec.size, spec.pad, spec.ceil_mode, spec.count_include_pad
+        )
 
 
 class GlobalAvgPool(nn.AdaptiveAvgPool2d):
@@ -137,13 +147,16 @@ class Linear(nn.Linear):
         for d in inputs[0]:
             features *= d
         super().__init__(features, spec.out, bias=spec.bias)
-        # only a real activation becomes a child: a Linear with none stays a leaf module (torchinfo
-        # counts the multiply-adds of leaves only)
-        self.act = None if spec.activation == "linear" else ACTIVATIONS[spec.activation](spec.slope)
+        # The activation is held outside the child modules (it has no state): the Linear stays a
+        # leaf module with or without one, as torchinfo counts the multiply-adds of leaves only
+        # (MobileNetV3's hardswish classifier), and its keys stay `fc.weight`, `fc.bias`.
+        self._act: tuple[nn.Module, ...] = (
+            () if spec.activation == "linear" else (ACTIVATIONS[spec.activation](spec.slope),)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         y = super().forward(x.flatten(1))
-        return y if self.act is None else self.act(y)
+        return self._act[0](y) if self._act else y
 
 
 class Dropout(nn.Dropout):

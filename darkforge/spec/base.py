@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Annotated, Any, ClassVar, Literal, Self
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from darkforge.errors import UsageError
 from darkforge.spec.reserved import reserved
@@ -27,9 +37,75 @@ INPUT = -1  # resolved index of the network input
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors, models are immutable, `from` is accepted as a key."""
+    """Unknown keys are errors, models are immutable, `from` is accepted as a key, and numbers
+    are numbers: `filters: '64'` (a string) and `filters: 24.0` (a float, computed in a block) are
+    refused, never coerced, as are `true` for a count and `1` for a switch (`exact_scalar`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exact_scalars(cls, data: Any) -> Any:
+        # a model validator, not a field one: pydantic allows none on the `type` discriminator
+        if not isinstance(data, dict):
+            return data
+        errors = []
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if name == "type" or (key not in data and name not in data):
+                continue
+            value = data[key] if key in data else data[name]
+            problem = exact_scalar(value, _kinds(cls, name))
+            if problem:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("exact_number", problem), loc=(key,), input=value
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+
+_KINDS: dict[tuple[type, str], frozenset[type]] = {}
+
+
+def _kinds(model: type[BaseModel], name: str) -> frozenset[type]:
+    """The scalar types a field accepts (int, float, bool, str; Literal values by their type)."""
+    key = (model, name)
+    if key not in _KINDS:
+        _KINDS[key] = frozenset(_scalars(model.model_fields[name].annotation))
+    return _KINDS[key]
+
+
+def _scalars(annotation: Any) -> set[type]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return {type(a) for a in args}
+    if origin is Annotated:
+        return _scalars(args[0])
+    if origin in (Union, UnionType):
+        return set().union(*(_scalars(a) for a in args))
+    if annotation in (int, float, bool, str):
+        return {annotation}
+    return {object} if annotation is Any else set()
+
+
+def exact_scalar(value: Any, kinds: frozenset[type]) -> str:
+    """What pydantic would coerce, said ('' if nothing): a string for a number, a float for a
+    whole number, a bool for a number or a number for a bool. `kinds`: the field's scalar types."""
+    if object in kinds or not kinds:
+        return ""
+    numbers = {int, float} & kinds
+    if isinstance(value, str) and str not in kinds and numbers:
+        return f"{value!r} is a string, not a number: write it without quotes"
+    if isinstance(value, bool):
+        return f"{value} is not a number" if bool not in kinds and numbers else ""
+    if isinstance(value, float) and numbers == {int}:
+        return f"{value!r} is not a whole number (computed in a block? use // or int())"
+    if isinstance(value, int) and bool in kinds and not numbers:
+        return f"{value} is not true or false"
+    return ""
 
 
 class ShapeError(ValueError):
@@ -52,13 +128,23 @@ class LayerCost:
     params: int = 0
     macs: int = 0  # multiply-accumulates of convolutions and fully connected layers
     dead_params: int = 0  # weights whose kernel taps only ever cover zero padding
+    # Elements of every map the layer's modules produce (one image): None = one map, its output.
+    # Composites count their parts (a stage of 8 blocks, 25 maps), so summary's memory is the sum
+    # over the same walk that builds the network (tests hook every module of the built network).
+    maps: int | None = None
+
+    @property
+    def produced(self) -> int:
+        return prod(self.output) if self.maps is None else self.maps
 
     def __add__(self, other: LayerCost) -> LayerCost:
+        """`self` then `other` in series: costs and produced maps add, the output is other's."""
         return LayerCost(
             other.output,
             self.params + other.params,
             self.macs + other.macs,
             self.dead_params + other.dead_params,
+            self.produced + other.produced,
         )
 
 
@@ -92,7 +178,11 @@ class LayerSpec(Strict):
         None, pattern=ID_PATTERN, max_length=200, description="a name for references, outputs and the module"
     )
     repeat: int = Field(
-        1, ge=1, le=1000, description="the layer this many times in series (depth scales multiply it)"
+        1,
+        ge=0,
+        le=1000,
+        description="the layer this many times in series (depth scales multiply it); 0: left out, "
+        "its input passes through",
     )
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
@@ -103,6 +193,11 @@ class LayerSpec(Strict):
 
     def sources(self) -> list[Ref]:
         return list(self.from_) if isinstance(self.from_, list) else [self.from_]
+
+    def copy_at(self, k: int) -> LayerSpec:
+        """Copy k (from 0) of a repeated layer, as one layer; user blocks tell each copy its index
+        (`${copy}` in their definition)."""
+        return self.model_copy(update={"repeat": 1})
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""

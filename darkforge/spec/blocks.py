@@ -25,13 +25,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from pydantic import PrivateAttr, TypeAdapter, ValidationError
 
 from darkforge.errors import SpecError
-from darkforge.spec import work
+from darkforge.spec import registry, work
 from darkforge.spec.base import (
     LayerCost,
     LayerSpec,
@@ -40,16 +41,19 @@ from darkforge.spec.base import (
     Scale,
     Shape,
     ShapeError,
-    scaled,
 )
+from darkforge.spec.blockrefs import References
+from darkforge.spec.blockscale import scaled_argument, scaled_part
 from darkforge.spec.definitions import BlockDefinition, Param
-from darkforge.spec.expr import ExprError, substitute
+from darkforge.spec.expr import ExprError, names_in, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
 from darkforge.spec.messages import describe
 
 BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
-RESERVED_NAMES = ("in_channels",)  # names expressions see besides the parameters
+# names expressions see besides the parameters: the input's channels, and which copy of a
+# repeated use this is (`copy` from 0, of `copies`; 0 of 1 for a use that does not repeat)
+RESERVED_NAMES = ("in_channels", "copy", "copies")
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
 
@@ -70,6 +74,11 @@ class Block:
 
     def params(self) -> dict[str, Param]:
         return dict(self.definition.params)
+
+    @cached_property
+    def reads_copy(self) -> bool:
+        """Whether any layer reads `copy` or `copies` (each copy of a repeat is then its own)."""
+        return bool({"copy", "copies"} & names_in(self.definition.layers))
 
     def locate(self, path: tuple[object, ...]) -> str:
         """'resnet.yaml:12:9': the file by its name only (the line's front names the path in full;
@@ -108,6 +117,7 @@ class Instance:
     size: int  # layers after expansion, summed once here (nested uses have theirs by now)
     cost: LayerCost  # the output's shape and every layer's cost, summed once (a use repeated
     # 1000 times asks 1000 times)
+    kept: tuple[int, ...] = ()  # the written position of each layer (the others' `when` is false)
 
 
 class BlockUse(LayerSpec):
@@ -116,17 +126,31 @@ class BlockUse(LayerSpec):
     block: ClassVar[Block]
     library: ClassVar[Library]
     _scale: Scale | None = PrivateAttr(None)
+    _copy: tuple[int, int] = PrivateAttr((0, 1))  # (which copy, of how many) in a repeat
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
     def arguments(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.block.definition.params}
 
     def arguments_key(self) -> tuple[Any, ...]:
-        """What an instance depends on besides the input shapes."""
-        return (tuple(self.arguments().items()), self._scale)
+        """What an instance depends on besides the input shapes (the copy only where the
+        definition reads it: the copies of other blocks share one instance)."""
+        values = tuple((k, _frozen(v)) for k, v in self.arguments().items())
+        return (values, self._scale, self._copy if self.block.reads_copy else None)
+
+    def copy_at(self, k: int) -> Self:
+        one = self.model_copy(update={"repeat": 1})
+        one._copy = (k, self.repeat)
+        return one
 
     def scaled(self, scale: Scale) -> Self:
-        copy = self.model_copy()
+        """The use under `scale`: parameters declared `scale: width|depth` scaled (spec/blockscale.py),
+        the block's layers scaled when instantiated."""
+        kinds = {name: param.scale for name, param in self.block.params().items()}
+        update = {
+            name: scaled_argument(kinds[name], value, scale) for name, value in self.arguments().items()
+        }
+        copy = self.model_copy(update=update)
         copy._scale = scale
         copy._cache = {}  # model_copy shares the private dict's values: never the unscaled instances
         return copy
@@ -177,31 +201,21 @@ class BlockUse(LayerSpec):
     def _build(self, inputs: Sequence[Shape]) -> Instance:
         block = self.block
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
-        names |= self.arguments()
+        names |= {"copy": self._copy[0], "copies": self._copy[1]} | self.arguments()
         written = block.definition.layers
-        kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
-        layers: list[LayerSpec] = []
-        for k, raw in enumerate(written):
-            data = dict(raw)
-            when = data.pop("when", True)
-            try:
-                if not _truth(substitute(when, names)):
-                    continue
-                data = substitute(data, names)
-            except ExprError as e:
-                raise self._error(str(e), ("layers", k, "when" if "when" in raw else None)) from None
-            try:
-                layer = self.library.layer(data)
-            except ValidationError as e:
-                raise self._invalid(e, k, data) from None
-            if self._scale is not None:
-                layer = scaled(layer, self._scale)
-            kept.append(k)
-            layers.append(layer)
+        layers, kept = self._kept(names)
         if not layers:
             raise self._error("every layer's `when` is false for these parameters", ())
         work.charge(len(written), len(layers), block.name, len(_stack.get()) > 1)
-        layers = self._renumbered(layers, kept)
+        refs = References(
+            block.name,
+            written,
+            block.definition.inputs,
+            kept,
+            self._written_sources,
+            lambda message, path, hint: self._error(message, path, hint),
+        )
+        layers = refs.renumbered(layers, kept)
         scope = Scope(
             tuple(zip(block.definition.inputs, inputs, strict=False)),
             lambda message, path, hint: self._inner_error(message, path, kept),
@@ -215,64 +229,63 @@ class BlockUse(LayerSpec):
             infos = walk(layers, scope)
         except SpecError as e:  # located at the use by the walk around it
             raise ShapeError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
-        output = len(layers) - 1 if block.definition.output is None else self._output(layers, kept)
+        output = refs.last() if block.definition.output is None else self._output(layers, kept)
         total = LayerCost(
             infos[output].output,
             sum(i.cost.params for i in infos),
             sum(i.cost.macs for i in infos),
             sum(i.cost.dead_params for i in infos),
+            sum(i.cost.produced for i in infos),  # every map the block's modules produce
         )
-        return Instance(layers, infos, output, sum(layer.flat_size() for layer in layers), total)
+        size = sum(layer.flat_size() for layer in layers)
+        return Instance(layers, infos, output, size, total, tuple(kept))
+
+    def _kept(self, names: Mapping[str, Any]) -> tuple[list[LayerSpec], list[int]]:
+        """The layers whose `when` holds, substituted, validated and scaled; their positions."""
+        kinds = {name: param.scale for name, param in self.block.params().items()}
+        kept: list[int] = []  # positions in `written` of the layers that exist for these arguments
+        layers: list[LayerSpec] = []
+        for k, raw in enumerate(self.block.definition.layers):
+            data = dict(raw)
+            when = data.pop("when", True)
+            if data.pop("when_removed", None) is not None and "when" not in raw:
+                raise self._error(
+                    "`when_removed` says what stands in when `when` removes the layer",
+                    ("layers", k, "when_removed"),
+                    "add a `when`, or drop `when_removed`",
+                )
+            try:
+                if not _truth(substitute(when, names)):
+                    continue
+                data = substitute(data, names)
+            except ExprError as e:
+                raise self._error(str(e), ("layers", k, "when" if "when" in raw else None)) from None
+            try:
+                layer = self.library.layer(data)
+            except ValidationError as e:
+                raise self._invalid(e, k, data) from None
+            if self._scale is not None:
+                layer = scaled_part(layer, raw, self._scale, kinds, partial(self._scale_error, k))
+            kept.append(k)
+            layers.append(layer)
+        return layers, kept
+
+    def _written_sources(self, raw: Mapping[str, Any]) -> list[Ref]:
+        """The inputs of a written layer, as its type reads `from` (a Shortcut's single `from`
+        is added to the previous layer)."""
+        written = raw.get("from", -1)
+        if isinstance(written, list):
+            return list(written)
+        kind = self.library.models.get(str(raw.get("type"))) or _builtin(str(raw.get("type")))
+        return [-1, written] if kind is not None and kind.arity[0] >= 2 else [written]
+
+    def _scale_error(self, k: int, message: str, key: str) -> ShapeError:
+        return self._error(message, ("layers", k, key))
 
     def _invalid(self, error: ValidationError, k: int, data: dict[str, Any]) -> ShapeError:
         """Pydantic's most telling error about layer k, in the words the loader uses."""
         problem = describe(error, data, library=self.library)
         return self._error(problem.message, ("layers", k, *problem.loc), problem.hint)
-
-    def _renumbered(self, layers: list[LayerSpec], kept: list[int]) -> list[LayerSpec]:
-        """Every `from` as an absolute index among the kept layers (or an input name); a reference
-        to a layer left out reads that layer's own first input; a `from` leaving the block is an error."""
-        written = self.block.definition.layers
-        inputs = set(self.block.definition.inputs)
-        ids = {str(raw["id"]): k for k, raw in enumerate(written) if isinstance(raw.get("id"), str)}
-        where = {k: n for n, k in enumerate(kept)}
-
-        def target(ref: Ref, k: int) -> int | str:
-            if isinstance(ref, str):
-                if ref in inputs:
-                    return ref
-                if ref not in ids:
-                    raise self._error(
-                        f"`from: {ref}` names no layer of block {self.block.name}",
-                        ("layers", k, "from"),
-                        f"a block's layers read its inputs ({', '.join(inputs)}) and its own earlier layers",
-                    )
-                position = ids[ref]
-            else:
-                position = k + ref if ref < 0 else ref
-                if position < -1:
-                    raise self._error(
-                        f"`from: {ref}` leaves block {self.block.name}",
-                        ("layers", k, "from"),
-                        f"read the block's input by name ({', '.join(inputs)})",
-                    )
-                if position == -1:
-                    return self.block.definition.inputs[0]
-            if position >= k:
-                raise self._error(f"`from: {ref}` is not an earlier layer", ("layers", k, "from"))
-            if position in where:
-                return where[position]
-            return target(_first_source(written[position]), position)  # left out: read its input
-
-        out: list[LayerSpec] = []
-        for n, (layer, k) in enumerate(zip(layers, kept, strict=True)):
-            refs = [target(r, k) for r in layer.sources()]
-            implicit = len(refs) > 1 and not isinstance(layer.from_, list)  # Shortcut: previous + from
-            from_: Any = refs[-1] if implicit or not isinstance(layer.from_, list) else refs
-            if implicit and refs[0] != n - 1:
-                from_ = refs  # the previous layer was left out: name both inputs
-            out.append(layer.model_copy(update={"from_": from_}))
-        return out
 
     def _output(self, layers: list[LayerSpec], kept: list[int]) -> int:
         ref = self.block.definition.output
@@ -342,9 +355,13 @@ def _truth(value: Any) -> bool:
     return value
 
 
-def _first_source(raw: dict[str, Any]) -> Ref:
-    written = raw.get("from", -1)
-    return written[0] if isinstance(written, list) and written else written  # type: ignore[no-any-return]
+def _builtin(name: str) -> type[LayerSpec] | None:
+    return registry.get(name).spec if name in registry.names() else None
+
+
+def _frozen(value: Any) -> Any:
+    """A parameter's value as a cache key (a mapping is not hashable)."""
+    return tuple(sorted((k, _frozen(v)) for k, v in value.items())) if isinstance(value, dict) else value
 
 
 def _pass_through(index: int) -> LayerSpec:

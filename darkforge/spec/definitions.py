@@ -11,23 +11,32 @@ from pydantic import Field, field_validator, model_validator
 from darkforge.spec.base import ID_PATTERN, Ref, Strict
 from darkforge.spec.expr import MAX_MAGNITUDE as LIMIT  # a limit past what expressions compute is no limit
 
-ParamType = Literal["int", "float", "bool", "str"]
+ParamType = Literal["int", "float", "bool", "str", "mapping"]
 
 
 class Param(Strict):
     """One parameter of a block: its type, default and limits."""
 
     type: ParamType
-    default: bool | int | float | str | None = None  # bool first: `true` stays a bool
+    # bool first: `true` stays a bool; `default: null` (written) lets a use leave it null
+    default: bool | int | float | str | dict[str, Any] | None = None
     min: float | None = Field(None, allow_inf_nan=False, ge=-LIMIT, le=LIMIT)
     max: float | None = Field(None, allow_inf_nan=False, ge=-LIMIT, le=LIMIT)
     choices: list[bool | int | float | str] | None = Field(None, min_length=1, max_length=1000)
     description: str | None = None
+    scale: Literal["width", "depth", "none"] | None = Field(
+        None, description="under --scale: a channel count (width), a block count (depth), or kept (none)"
+    )
+
+    @property
+    def nullable(self) -> bool:
+        """`default: null` was written: null is the default, and a use may pass it."""
+        return "default" in self.model_fields_set and self.default is None
 
     @model_validator(mode="after")
     def _limits_fit_the_type(self) -> Self:
         """Limits the use's field can be built with: finite, ordered, of the parameter's type."""
-        if self.type in ("bool", "str") and (self.min is not None or self.max is not None):
+        if self.type in ("bool", "str", "mapping") and (self.min is not None or self.max is not None):
             raise ValueError(f"a {self.type} parameter has no `min`/`max`")
         if self.type == "int" and any(v is not None and v != int(v) for v in (self.min, self.max)):
             raise ValueError("the `min`/`max` of an int parameter are integers")
@@ -45,7 +54,9 @@ class Param(Strict):
         return self
 
     def _check_value(self, value: object, what: str) -> None:
-        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}[self.type]
+        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "mapping": (dict,)}[
+            self.type
+        ]
         if (isinstance(value, bool) and self.type != "bool") or not isinstance(value, kinds):
             raise ValueError(f"{what} {_short(value)} is no {self.type}")
         if isinstance(value, float) and not math.isfinite(value):

@@ -162,3 +162,26 @@ def _small(value: Any) -> Value:
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise ExprError(f"a string longer than {MAX_STRING} characters")
     return value  # type: ignore[no-any-return]
+
+
+def names_in(value: object) -> set[str]:
+    """The names a `$name` / `${expr}` value reads (at any depth); none for a literal. Used to
+    tell which fields of a block's layer are computed, and from what (spec/blockscale.py)."""
+    if isinstance(value, list):
+        return set().union(*(names_in(v) for v in value))
+    if isinstance(value, dict):
+        return set().union(*(names_in(v) for v in value.values()))
+    if not isinstance(value, str):
+        return set()
+    if match := _WHOLE.match(value):
+        return {match.group(1)}
+    if match := _EXPR.match(value):
+        try:
+            tree = ast.parse(match.group(1).strip(), mode="eval")
+        except SyntaxError:
+            return set()  # substitute() reports it
+        calls = {
+            n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - calls
+    return set()

@@ -85,7 +85,7 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
         if len(sources) < low or (high is not None and len(sources) > high):
             count = f"{low}" if low == high else f"at least {low}" if high is None else f"{low}–{high}"
             raise scope.error(f"takes {count} input(s), got {len(sources)}", path, "")
-        if layer.repeat > 1 and len(sources) != 1:
+        if layer.repeat != 1 and len(sources) != 1:
             raise scope.error("`repeat` needs a layer with one input", ("layers", index, "repeat"), "")
         if layer.id in ids:
             raise scope.error(f"id {layer.id!r} is used twice", ("layers", index, "id"), "")
@@ -110,10 +110,13 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
 
 
 def repeated(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
-    """The cost of `layer` applied `repeat` times in series (each copy reads the one before)."""
-    cost = rule(layer, inputs)
-    for _ in range(1, layer.repeat):
-        cost = cost + rule(layer, [Operand(cost.output, inputs[0].name)])
+    """The cost of `layer` applied `repeat` times in series (each copy reads the one before);
+    no copy at all (`repeat: 0`) passes the input through."""
+    if layer.repeat == 1:
+        return rule(layer, inputs)
+    cost = LayerCost(inputs[0].shape, maps=0)
+    for k in range(layer.repeat):
+        cost = cost + rule(layer.copy_at(k), [Operand(cost.output, inputs[0].name)])
     return cost
 
 

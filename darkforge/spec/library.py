@@ -31,7 +31,13 @@ def network_model_for(data: dict[str, Any], source: SourceMap) -> tuple[type[Net
     return registry.network_model(tuple(library.models.values())), library
 
 
-_PARAM_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
+_PARAM_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "mapping": dict[str, Any],
+}
 MAX_INCLUDE_DEPTH = 16  # libraries including libraries
 MAX_INCLUDE_FILES = 64  # distinct files one network reads, however often they are included
 MAX_PATH = 4096  # characters of an include path (Linux's PATH_MAX)
@@ -194,7 +200,9 @@ def _field(param: Param) -> tuple[Any, Any]:
     if param.choices is not None:
         kind = Literal[tuple(param.choices)]  # type: ignore[valid-type]
     limits: dict[str, Any] = {k: v for k, v in (("ge", param.min), ("le", param.max)) if v is not None}
-    default: Any = ... if param.default is None else param.default
+    if param.nullable:
+        kind = kind | None
+    default: Any = ... if param.default is None and not param.nullable else param.default
     if param.type != "float" and param.choices is None:
         limits["strict"] = True  # 64.0 is no channel count, "yes" no bool; 1 is a fine float
     return (kind, Field(default, description=param.description, validate_default=True, **limits))

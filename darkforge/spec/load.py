@@ -125,6 +125,12 @@ def parse_spec(data: Any, source: SourceMap) -> NetworkSpec:
     """Validate plain data (already read from `source`) into a spec."""
     if not isinstance(data, dict):
         raise source.error(f"expected a mapping of `name`, `input`, `layers`…, got {type(data).__name__}")
+    if "blocks" in data and not {"name", "input", "layers"} & set(data):
+        names = ", ".join(map(str, data["blocks"])) if isinstance(data["blocks"], dict) else "?"
+        raise source.error(
+            f"this is a block library (blocks: {names}), not a network",
+            f"use it from a network file: include: [{Path(source.file).name}]",
+        )
     _check_plugins(data, source)
     model, library = network_model_for(data, source)
     try:

@@ -67,29 +67,115 @@ def describe(
     if kind == "union_tag_invalid":
         tag = _lookup(data, (*loc, "type"))
         message = f"unknown layer type {_short(tag)}"
-        hint = did_you_mean(str(tag), types)
+        known = TYPE_NAMES.get(str(tag))  # another framework's name for one of ours
+        hint = f"did you mean {known!r}?" if known in types else did_you_mean(str(tag), types)
         loc = (*loc, "type")
     elif kind == "union_tag_not_found":
         message = "layer has no `type`"
         hint = "add `type:` (`darkforge schema --markdown` lists the types)"
     elif kind == "extra_forbidden":
-        allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
-        message = f"unknown key {loc[-1]!r}"
-        hint = did_you_mean(str(loc[-1]), allowed)
+        message, hint = _unknown_key(data, loc, prefix, model, library)
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
         hint = "add it"
     elif kind == "value_error":  # darkforge's own validators say what is wrong in their words
         message = message.removeprefix("Value error, ")
     else:
-        message = f"{message}; got {_short(_lookup(data, loc))}" if _has(data, loc) else message
+        message = message.removeprefix("Value error, ")
+        # what was written, unless the message quotes it already or it is a whole layer (a
+        # model validator's refusal: "got dict" says nothing)
+        shown = _has(data, loc) and kind != "exact_number" and not isinstance(_lookup(data, loc), dict)
+        message = f"{message}; got {_short(_lookup(data, loc))}" if shown else message
     block = _block_of(data, loc, library)
     if block is not None:  # name both places: the use (located below) and the definition
         message = f"{message} (block {block.name} is defined at {block.where})"
-    if len(details) > 1:
-        hint = f"{hint}; " if hint else ""
-        hint += f"{len(details) - 1} more error(s) after this one"
+    more = _more(detail, details, prefix) if len(details) > 1 else ""
+    if more:
+        hint = f"{hint}; {more}" if hint else more
     return Problem(loc, message, hint)
+
+
+def _unknown_key(
+    data: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...], model: Any, library: BlockTable | None
+) -> tuple[str, str]:
+    if loc[-1] in ("when", "when_removed") and loc[:1] == ("layers",):
+        return (
+            f"`{loc[-1]}` works only inside a block's layers, where the block's parameters decide",
+            "define a block (`blocks:`, docs/architecture.md) holding this layer, or remove the layer",
+        )
+    allowed = _allowed_keys(data, loc[:-1], prefix, model, library)
+    known = KEY_NAMES.get(str(loc[-1]))
+    hint = f"did you mean {known!r}?" if known in allowed else did_you_mean(str(loc[-1]), allowed)
+    return f"unknown key {loc[-1]!r}", hint
+
+
+def _more(shown: Any, details: list[Any], prefix: tuple[Any, ...]) -> str:
+    """The other errors, briefly, one per key (a union's members all complain about one key):
+    as many as fit in a line, then how many more."""
+    first = _path(prefix + _strip_tags(tuple(shown["loc"])))
+    others: dict[str, str] = {}
+    for d in details:
+        where = _path(prefix + _strip_tags(tuple(d["loc"])))
+        if where != first and where not in others:
+            others[where] = d["msg"].removeprefix("Value error, ")[:60]
+    if not others:
+        return ""  # the rest are the union's other members refusing the same value
+    brief: list[str] = []
+    used = 0
+    for where, what in others.items():
+        item = f"{where}: {what}"
+        if brief and used + len(item) > 120:
+            break
+        brief.append(item)
+        used += len(item)
+    text = "also " + "; ".join(brief)
+    if len(others) > len(brief):
+        text += f"; and {len(others) - len(brief)} more (fix these and validate again)"
+    return text
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the file"
+
+
+# Other frameworks' names for darkforge's layer types and keys: a hint, never an alias (one name
+# per thing in a file).
+TYPE_NAMES = {
+    "Concat": "Route",
+    "Concatenate": "Route",
+    "Cat": "Route",
+    "Add": "Shortcut",
+    "Sum": "Shortcut",
+    "Conv2d": "Conv",
+    "BatchNorm2d": "BatchNorm",
+    "ReLU": "Activation",
+    "SiLU": "Activation",
+    "MaxPool2d": "MaxPool",
+    "AvgPool2d": "AvgPool",
+    "AdaptiveAvgPool2d": "AdaptiveAvgPool",
+    "Upsampling": "Upsample",
+    "Interpolate": "Upsample",
+    "Dense": "Linear",
+    "FullyConnected": "Linear",
+    "Shuffle": "ChannelShuffle",
+}
+KEY_NAMES = {
+    "rate": "p",
+    "drop_rate": "p",
+    "prob": "p",
+    "kernel_size": "size",
+    "kernel": "size",
+    "out_channels": "filters",
+    "channels": "filters",
+    "padding": "pad",
+    "out_features": "out",
+    "scale_factor": "stride",
+    "negative_slope": "slope",
+    "act": "activation",
+}
 
 
 def _block_of(data: Any, loc: tuple[Any, ...], library: BlockTable | None) -> Any:

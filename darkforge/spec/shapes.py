@@ -17,6 +17,7 @@ from darkforge.errors import SpecError, UsageError, did_you_mean
 from darkforge.spec.base import INPUT, LayerSpec, NetworkSpec, Operand, Ref, Shape
 from darkforge.spec.blocks import least_layers
 from darkforge.spec.graph import LayerInfo, OverBudget, Scope, label, repeated, resolve_outputs, walk
+from darkforge.spec.layers.graph import Route
 from darkforge.spec.work import counting, layer_limit
 
 TOO_BIG = "make the network smaller (see `darkforge validate --max-layers`)"
@@ -232,6 +233,7 @@ def _renumber(ref: Ref, last: list[int], end: int) -> Ref:
 
 
 def _copies(layer: LayerSpec) -> list[LayerSpec]:
-    """A repeated layer as its copies in series."""
-    one = layer.model_copy(update={"repeat": 1, "id": None})
-    return [one.model_copy(update={"from_": -1})] * layer.repeat
+    """A repeated layer as its copies in series; no copy (`repeat: 0`) as a pass-through."""
+    if layer.repeat == 0:
+        return [Route(from_="input")]
+    return [layer.copy_at(k).model_copy(update={"from_": -1, "id": None}) for k in range(layer.repeat)]

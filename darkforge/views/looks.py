@@ -52,6 +52,8 @@ def _conv(spec: Any) -> str:
     text = f"{spec.size}×{spec.size}{stride}, {spec.filters} filters"
     if spec.groups > 1:
         text += f", {spec.groups} groups"
+    if getattr(spec, "dilation", 1) > 1:
+        text += f", dilation {spec.dilation}"
     if spec.type == "Conv" and spec.batch_norm is not None:
         text += ", bn"
     if spec.activation != type(spec).model_fields["activation"].default:
@@ -74,7 +76,13 @@ def _route(spec: Any) -> str:
 
 
 def _pool(spec: Any) -> str:
-    return f"{spec.size}×{spec.size} /{spec.stride or spec.size}"
+    ceil = ", ceil" if getattr(spec, "ceil_mode", False) else ""
+    return f"{spec.size}×{spec.size} /{spec.stride or spec.size}{ceil}"
+
+
+def _upsample(spec: Any) -> str:
+    corners = ", aligned corners" if getattr(spec, "align_corners", None) else ""
+    return f"×{spec.stride} {spec.mode}{corners}"
 
 
 # Keyed by layer type, as the registry is; a type missing here (a plugin) gets Look().
@@ -85,7 +93,7 @@ LOOKS: dict[str, Look] = {
     "Conv": Look(_conv, CONV, legend="Conv = a convolution (+ batch norm, activation when named)"),
     "Shortcut": Look(_add, JOIN, "+", legend="+ adds its inputs (Shortcut)"),
     "Route": Look(_route, JOIN),
-    "Upsample": Look(lambda s: f"×{s.stride} nearest", POOL),
+    "Upsample": Look(_upsample, POOL),
     "MaxPool": Look(_pool, POOL),
     "AvgPool": Look(_pool, POOL),
     "GlobalAvgPool": Look(lambda s: "mean over H×W", POOL),
@@ -98,6 +106,9 @@ LOOKS: dict[str, Look] = {
     "LayerScale": Look(lambda s: "a scale per channel", OTHER),
     "DropPath": Look(lambda s: f"drop path p = {s.p:g}", OTHER),
     "AdaptiveAvgPool": Look(lambda s: "mean to {}×{}".format(*s.output_size), POOL),
+    "ChannelShuffle": Look(lambda s: f"interleave {s.groups} groups", JOIN),
+    "BatchNorm": Look(lambda s: "batch norm", OTHER),
+    "Activation": Look(lambda s: s.activation, OTHER),
 }
 
 

@@ -1,8 +1,9 @@
 """Memory from the static plan: each layer's activation size, and totals a budget can use.
 
-Sizes are fp32 bytes for one image. A composite layer (a stage of residual blocks) counts every map
-its expansion produces (the Darknet spelling, `flatten`), not only its output: that is what a
-forward pass allocates and what training keeps for the backward pass.
+Sizes are fp32 bytes for one image. A composite layer (a stage of residual blocks, a user block,
+repeated or nested) counts every map its parts produce, not only its output: that is what a
+forward pass allocates and what training keeps for the backward pass. The counts come from the
+plan's own walk (`LayerCost.produced`), the walk `build` makes its modules from.
 
 The training estimate per batch: weights, gradients and one optimizer buffer (SGD momentum; Adam
 keeps two) = 3 × parameter bytes, plus the batch × SAVED_FACTOR × the activations of one image:
@@ -13,10 +14,7 @@ the estimate with torch's saved tensors).
 
 from __future__ import annotations
 
-from math import prod
-from typing import Any
-
-from darkforge.spec.shapes import Plan, flatten, plan
+from darkforge.spec.shapes import Plan
 
 BYTES = 4  # fp32
 SAVED_FACTOR = 2  # tensors autograd keeps per produced map (see above)
@@ -25,17 +23,7 @@ OPTIMIZER_COPIES = 3  # weights, gradients, momentum
 
 def layer_activations(p: Plan) -> list[int]:
     """Bytes of every map each layer produces for one image (composites: all their parts)."""
-    parts = [len(layer.expand([p.shape_of(s) for s in info.sources])) for info, layer in _pairs(p)]
-    flat = plan(flatten(p.spec))
-    sizes, start = [], 0
-    for n in parts:
-        sizes.append(sum(prod(info.output) for info in flat.layers[start : start + n]) * BYTES)
-        start += n
-    return sizes
-
-
-def _pairs(p: Plan) -> list[tuple[Any, Any]]:
-    return list(zip(p.layers, p.spec.layers, strict=True))
+    return [info.cost.produced * BYTES for info in p.layers]
 
 
 def totals(p: Plan, batch: int, activations: list[int] | None = None) -> dict[str, int]:

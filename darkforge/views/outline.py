@@ -39,8 +39,8 @@ TITLE = {"shape": "plaintext", "style": "", "fontsize": "12"}
 def composite(spec: LayerSpec, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int] | None:
     """What a cluster shows: the layer's parts, or one copy of a repeated layer."""
     if spec.repeat > 1:
-        return [spec.model_copy(update={"repeat": 1})], 0
-    return spec.composition(inputs)
+        return [spec.copy_at(0)], 0
+    return None if spec.repeat == 0 else spec.composition(inputs)
 
 
 def uses_outline(p: Plan) -> bool:
@@ -100,12 +100,10 @@ class OutlinePainter:
             title = f"{prefix}title"
             repeat = f"  ×{spec.repeat}" if spec.repeat > 1 else ""
             what = spec.type if spec.id is None else f"{spec.id}  ·  {spec.type}"
-            note = f"{count(info.cost.params)} params" if info.cost.params else ""
-            box.node(
-                title,
-                f"<<B>{escape(what)}{repeat}</B><BR/><FONT POINT-SIZE='9'>{escape(note)}</FONT>>",
-                **TITLE,
-            )
+            note = params_note(info.cost.params, spec.repeat)
+            # Graphviz refuses an empty <FONT></FONT>: a block without weights has no note line
+            small = f"<BR/><FONT POINT-SIZE='9'>{escape(note)}</FONT>" if note else ""
+            box.node(title, f"<<B>{escape(what)}{repeat}</B>{small}>", **TITLE)
             with box.subgraph() as rank:  # the title beside the first node, not across an edge
                 rank.attr(rank="same")
                 rank.node(title)
@@ -118,19 +116,23 @@ class OutlinePainter:
         spec = info.spec
         self.types.add(spec.type)
         style = look(info)
-        one = spec.model_copy(update={"repeat": 1}) if spec.repeat > 1 else spec
-        parts = one.composition(shapes)
+        one = spec.copy_at(0) if spec.repeat > 1 else spec
+        parts = one.composition(shapes) if spec.repeat else None
         repeat = f" ×{spec.repeat}" if spec.repeat > 1 else ""
-        note = join(spec.id or "", f"{count(info.cost.params)} params" if info.cost.params else "")
+        note = join(spec.id or "", params_note(info.cost.params, spec.repeat))
         if parts is not None and repeat:  # repeated: in a dashed box marked ×N, as runs are drawn
-            inside = ", ".join(dict.fromkeys(_short(layer) for layer in parts[0]))
+            inside = parts_text(parts[0])
             self.repeats = True
             with graph.subgraph(name=f"cluster_{name}") as box:
                 box.attr(label=f"<<B>{repeat.strip()}</B>>", **RUN_BOX)
                 box.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
         elif parts is not None:  # a composite inside a cluster: one node naming its parts
-            inside = ", ".join(dict.fromkeys(_short(layer) for layer in parts[0]))
+            inside = parts_text(parts[0])
             graph.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
+        elif spec.repeat == 0:  # no copy: the input passes
+            graph.node(
+                name, html_label(f"{spec.type} ×0", "left out: passes its input"), fillcolor=style.fill
+            )
         elif style.symbol and not repeat and getattr(spec, "activation", "linear") == "linear":
             graph.node(name, style.symbol, fillcolor=style.fill, **CIRCLE)
         else:
@@ -144,11 +146,34 @@ class OutlinePainter:
         return name
 
 
+def params_note(params: int, repeat: int) -> str:
+    """'216k params'; a layer repeated N times shows its total and the copy's share, the same at
+    the top level (a cluster's title) and inside a cluster (one node), so the numbers add up."""
+    if not params:
+        return ""
+    if repeat == 1:
+        return f"{count(params)} params"
+    return f"{count(params)} params ({repeat} × {count(params // repeat)})"
+
+
+def parts_text(parts: Sequence[LayerSpec]) -> str:
+    """Every part of a collapsed composite, in order of first appearance, equal ones counted:
+    ResNet-50's first Bottleneck reads 'Conv 1×1 relu, Conv 3×3 relu, Conv 1×1 ×2, + relu'
+    (its third conv and the projection are the two plain 1×1s)."""
+    counts: dict[str, int] = {}
+    for layer in parts:
+        name = _short(layer)
+        counts[name] = counts.get(name, 0) + layer.repeat
+    return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in counts.items())
+
+
 def _short(layer: LayerSpec) -> str:
-    """A part in a word or two: 'Conv 3×3', '+ relu', 'Bottleneck'."""
+    """A part in a word or two: 'Conv 3×3', 'Conv 1×1 gelu', '+ relu', 'Bottleneck'."""
     size = getattr(layer, "size", None)
     if layer.type in ("Conv", "ConvBnLeaky") and isinstance(size, int):
-        return f"{layer.type} {size}×{size}"
+        act = getattr(layer, "activation", "linear")
+        shown = "" if act == "linear" or layer.type == "ConvBnLeaky" else f" {act}"
+        return f"{layer.type} {size}×{size}{shown}"
     if layer.type == "Shortcut":
         act = getattr(layer, "activation", "linear")
         return "+" if act == "linear" else f"+ {act}"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from darkforge.spec import registry
+from darkforge.spec.activations import ALIASES, DARKNET, FUNCTIONS, NAMES
 from darkforge.spec.base import InputSpec, NetworkSpec, Scale
 
 
@@ -17,6 +18,8 @@ def _type_name(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is type(None):
         return "null"
+    if origin is Literal and args == NAMES:
+        return "an [activation](#activations)"
     if origin is Literal:
         return " or ".join(f"`{a}`" for a in args)
     if origin is Annotated:
@@ -73,4 +76,24 @@ def markdown() -> str:
         name, spec = layer_type.name, layer_type.spec
         doc = inspect.getdoc(spec) or ""
         lines += ["", f"### {name}", "", doc, "", *_fields(spec, skip=("type", "from_", "id", "repeat"))]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *_activations()]) + "\n"
+
+
+def _activations() -> list[str]:
+    """The one table every `activation:` reads (darkforge/spec/activations.py)."""
+    aliases = {name: [a for a, target in ALIASES.items() if target == name] for name in FUNCTIONS}
+    darknet = {name: [d for d, target in DARKNET.items() if target == name] for name in FUNCTIONS}
+    rows = [
+        "## Activations",
+        "",
+        "Every `activation:` names one of these functions; an alias means exactly the same function.",
+        "A Darknet `.cfg`'s names read as the last column says (Darknet's `gelu` is the tanh form).",
+        "",
+        "| name | computes | aliases | Darknet's name |",
+        "|---|---|---|---|",
+    ]
+    for name, what in FUNCTIONS.items():
+        also = ", ".join(f"`{a}`" for a in aliases[name])
+        cfg = ", ".join(f"`{d}`" for d in darknet[name])
+        rows.append(f"| `{name}` | {what} | {also} | {cfg} |")
+    return rows

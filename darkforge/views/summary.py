@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from darkforge.spec import lint
 from darkforge.spec.base import INPUT, Shape, fmt_shape
 from darkforge.spec.shapes import LayerInfo, Plan
 from darkforge.views import memory
@@ -59,6 +60,7 @@ def as_dict(p: Plan) -> dict[str, Any]:
                 "index": info.index,
                 "id": info.spec.id,
                 "type": info.spec.type,
+                "repeat": info.spec.repeat,
                 "from": info.spec.from_,
                 "inputs": [_source_name(p, s) for s in info.sources],
                 "output": list(info.output),
@@ -92,7 +94,7 @@ def table(p: Plan, taps: Sequence[str] = (), warn: bool = False) -> str:
             (
                 str(info.index),
                 info.spec.id or "",
-                info.spec.type,
+                info.spec.type if info.spec.repeat == 1 else f"{info.spec.type} ×{info.spec.repeat}",
                 ",".join(_source_name(p, s) for s in info.sources),
                 fmt_shape(info.output),
                 f"{info.cost.params:,}",
@@ -133,8 +135,8 @@ def _totals(p: Plan, warn: bool = True) -> list[str]:
     if p.dead_params and not warn:
         share = 100 * p.dead_params / max(p.params, 1)
         note = f"unused   {p.dead_params:,} params ({share:.1f}%) only see zero padding (--warn: where)"
-        return [*lines, note]
-    return lines + [f"warning: {w}" for w in dead_weight_warnings(p)]
+        return [*lines, note, *(f"warning: {w}" for w in lint.warnings(p))]
+    return lines + [f"warning: {w}" for w in [*dead_weight_warnings(p), *lint.warnings(p)]]
 
 
 def darknet_rows(spec_plan: Plan) -> str:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import darkforge
+from darkforge.errors import SpecError
 from darkforge.nn.network import forward_order_copy
 from darkforge.spec.shapes import flatten
 
@@ -142,7 +143,7 @@ BAD = [
     ),
     ("layers:\n  - {type: Twice}\n", "t.yaml:11:", "missing required key 'filters'", "t.yaml:5)"),
     ("layers:\n  - {type: Twice, filters: four}\n", "t.yaml:11:", "filters", "t.yaml:5)"),
-    ("layers:\n  - {type: Twice, filters: 4, repeat: 0}\n", "t.yaml:11:", "repeat", "t.yaml:5)"),
+    ("layers:\n  - {type: Twice, filters: 4, repeat: -1}\n", "t.yaml:11:", "repeat", "t.yaml:5)"),
     ("layers:\n  - {type: Twice, filters: 4, act: gelu}\n", "t.yaml:11:", "act", "t.yaml:5)"),
 ]
 
@@ -244,9 +245,16 @@ def test_summary_shows_a_row_per_use_and_expands(run_cli):
 def test_width_scales_reach_inside_blocks_even_when_the_input_shape_is_the_same(write):
     text = (
         HEAD
-        + "blocks:\n  B:\n    params: {f: int}\n    layers:\n      - {type: Conv, filters: $f, size: 1}\n"
+        + "blocks:\n  B:\n    params: {f: {type: int, scale: width}}\n    layers:\n"
+        + "      - {type: Conv, filters: $f, size: 1}\n"
     )
     text += "layers:\n  - {type: Conv, filters: 8, size: 1, fixed_width: true}\n  - {type: B, f: 32}\nscales: {half: {width: 0.5}}\n"
     spec = load(write, text)
     assert darkforge.plan(spec.resolved()).output_shapes == [(32, 16, 16)]
     assert darkforge.plan(spec.resolved("half")).output_shapes == [(16, 16, 16)]
+    # a channel count computed from a parameter that declares no scale: refused, never guessed
+    loose = load(write, text.replace("{f: {type: int, scale: width}}", "{f: int}"))
+    with pytest.raises(SpecError, match=r"`filters` is computed from f, which declares no `scale:`"):
+        darkforge.plan(loose.resolved("half"))
+    fixed = load(write, text.replace("scale: width", "scale: none"))
+    assert darkforge.plan(fixed.resolved("half")).output_shapes == [(32, 16, 16)]

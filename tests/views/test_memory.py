@@ -69,3 +69,52 @@ def test_torchinfo_agrees_with_the_plan_for_every_shipped_arch(run_cli, name):
     assert "torchinfo and the static plan agree" in result.output and "Units." not in result.output
     data = json.loads(run_cli("summary", str(ARCHS / name), "--runtime", "--json").output)
     assert data["runtime"]["params"] == data["params"]
+
+
+def _hooked_maps(model: torch.nn.Module, shape: tuple[int, ...]) -> list[int]:
+    """Bytes each top-level layer's modules produce for one image, measured with forward hooks on
+    every module of a layer type (registry classes); a module whose output is a descendant's own
+    tensor (a stage returning its last block's map) allocates nothing and is not counted."""
+    from darkforge.spec import registry
+
+    classes = tuple({registry.get(name).module_class() for name in registry.names()})
+    sizes: list[int] = []
+    for top in model.layers.values():
+        seen: list[tuple[torch.nn.Module, torch.Tensor]] = []
+        handles = []
+
+        def hook(module, args, output, seen=seen):
+            inner = {id(m) for m in module.modules() if m is not module}
+            if not any(id(m) in inner and out is output for m, out in seen):
+                seen.append((module, output))
+
+        for module in top.modules():
+            if isinstance(module, classes):
+                handles.append(module.register_forward_hook(hook))
+        sizes.append(seen)
+        top._handles = handles
+    with torch.no_grad():
+        model.eval()(torch.randn(1, *shape))
+    for top in model.layers.values():
+        for handle in top._handles:
+            handle.remove()
+    return [sum(_bytes(out) for _, out in seen) for seen in sizes]
+
+
+def _bytes(out: object) -> int:
+    if isinstance(out, torch.Tensor):
+        return out.numel() * out.element_size()
+    return sum(_bytes(x) for x in out) if isinstance(out, tuple | list) else 0
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in ARCHS.glob("*.yaml")))
+def test_the_activations_column_is_what_the_built_modules_produce(run_cli, name):
+    spec = load_spec(ARCHS / name)
+    size = min(spec.input.shape[1], 128)  # the same modules at a smaller map keep the test fast
+    model = darkforge.build(spec, input_size=size)
+    acts = memory.layer_activations(model.plan)
+    assert acts == _hooked_maps(model, model.plan.input)
+    data = json.loads(run_cli("summary", str(ARCHS / name), "--input-size", str(size), "--json").output)
+    assert data["memory"]["activation_bytes"] == sum(acts)
+    params = sum(p.numel() for p in model.parameters())
+    assert data["memory"]["train_bytes"] == 3 * 4 * params + 256 * 2 * sum(acts)

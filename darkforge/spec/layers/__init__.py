@@ -2,7 +2,16 @@
 (`module`: darkforge.nn.layers or darkforge.nn.channel)."""
 
 from darkforge.spec import registry
-from darkforge.spec.layers.channel import DropPath, LayerNorm, LayerScale, Mul, Slice
+from darkforge.spec.layers.channel import (
+    ActivationLayer,
+    BatchNormLayer,
+    ChannelShuffle,
+    DropPath,
+    LayerNorm,
+    LayerScale,
+    Mul,
+    Slice,
+)
 from darkforge.spec.layers.conv import Conv, ConvBnLeaky, ConvLayer, ResidualBlock, ResidualStage
 from darkforge.spec.layers.csp import C2, C2PSA, C3, CSP, SPP, SPPF, C2f, C3k2, YoloBottleneck, ZeroPad
 from darkforge.spec.layers.detect import HEADS, Classify, Detect
@@ -32,6 +41,9 @@ BUILTIN = (
     LayerScale,
     DropPath,
     AdaptiveAvgPool,
+    ChannelShuffle,
+    BatchNormLayer,
+    ActivationLayer,
 )
 for _spec in BUILTIN:
     registry.add(_spec, _spec.module or "")
@@ -50,11 +62,14 @@ __all__ = [
     "SPP",
     "SPPF",
     "Activation",
+    "ActivationLayer",
     "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
+    "BatchNormLayer",
     "C2f",
     "C3k2",
+    "ChannelShuffle",
     "Classify",
     "Conv",
     "ConvBnLeaky",

@@ -1,6 +1,7 @@
 """Layers that work across channels: multiply (squeeze-and-excitation gates, Darknet's
 [scale_channels] and [sam]), slice (CSP's split, Darknet's [route] groups), channel LayerNorm,
-per-channel layer scale, and stochastic depth on a residual branch."""
+per-channel layer scale, stochastic depth on a residual branch, channel shuffle, and plain batch
+norm and activation layers (pre-activation networks: DenseNet's BN-ReLU-Conv)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from darkforge.spec.base import LayerCost, LayerSpec, Operand, Ref, fmt_shape, require
+from darkforge.spec.layers.numerics import Activation
 
 
 class Mul(LayerSpec):
@@ -107,6 +109,57 @@ class DropPath(LayerSpec):
     type: Literal["DropPath"] = "DropPath"
     module: ClassVar[str | None] = "darkforge.nn.channel:DropPath"
     p: float = Field(0.0, ge=0, lt=1, description="probability of dropping a sample's branch")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        return LayerCost(inputs[0].shape)
+
+
+class ChannelShuffle(LayerSpec):
+    """Interleaves `groups` groups of channels (ShuffleNet): C = g·n channels read as g×n, written
+    as n×g — torch's nn.ChannelShuffle, torchvision's channel_shuffle."""
+
+    type: Literal["ChannelShuffle"] = "ChannelShuffle"
+    module: ClassVar[str | None] = "darkforge.nn.channel:ChannelShuffle"
+    groups: int = Field(ge=1, le=65536, description="groups of channels to interleave")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        x = inputs[0]
+        require(len(x.shape) == 3, f"needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
+        require(
+            x.shape[0] % self.groups == 0,
+            f"groups={self.groups} must divide {x.name}'s {x.shape[0]} channels",
+        )
+        return LayerCost(x.shape)
+
+
+# The classes are named ...Layer because `BatchNorm` and `Activation` already name what every conv
+# carries (its `bn: {momentum, eps}` and its `activation:`); the YAML types read BatchNorm, Activation.
+class BatchNormLayer(LayerSpec):
+    """Batch norm on its own, with torch's defaults (momentum 0.1, eps 1e-5): BatchNorm2d on a
+    C×H×W map, BatchNorm1d on a vector."""
+
+    type: Literal["BatchNorm"] = "BatchNorm"
+    module: ClassVar[str | None] = "darkforge.nn.channel:BatchNorm"
+    momentum: float = Field(0.1, gt=0, le=1, description="torch's convention: weight of each new batch")
+    eps: float = Field(1e-5, gt=0, lt=1)
+    affine: bool = Field(True, description="learned scale and shift per channel")
+
+    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
+        shape = inputs[0].shape
+        require(
+            len(shape) in (1, 3), f"needs C×H×W or a vector, but {inputs[0].name} gives {fmt_shape(shape)}"
+        )
+        return LayerCost(shape, 2 * shape[0] if self.affine else 0)
+
+
+class ActivationLayer(LayerSpec):
+    """An activation on its own (any name of the table, docs/layers.md); torch's defaults:
+    leaky's slope 0.01."""
+
+    type: Literal["Activation"] = "Activation"
+    module: ClassVar[str | None] = "darkforge.nn.channel:Activation"
+    activation: Activation = Field(description="the function (see the activation table)")
+    slope: float = Field(0.01, ge=0, lt=1, description="negative slope of `leaky` (torch: 0.01)")
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         return LayerCost(inputs[0].shape)

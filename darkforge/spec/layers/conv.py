@@ -12,23 +12,25 @@ from darkforge.spec.layers.graph import Shortcut
 from darkforge.spec.layers.numerics import Activation, BatchNorm, ConvNumerics
 
 
-def conv_output(n: int, size: int, stride: int, pad: int) -> int:
-    return (n + 2 * pad - size) // stride + 1
+def conv_output(n: int, size: int, stride: int, pad: int, dilation: int = 1) -> int:
+    return (n + 2 * pad - dilation * (size - 1) - 1) // stride + 1
 
 
-def live_taps(n: int, size: int, stride: int, pad: int) -> int:
+def live_taps(n: int, size: int, stride: int, pad: int, dilation: int = 1) -> int:
     """Kernel taps along one axis that touch real data at some output position (not only padding)."""
-    first, last = live_range(n, size, stride, pad)
+    first, last = live_range(n, size, stride, pad, dilation)
     return max(0, last - first + 1)
 
 
-def live_range(n: int, size: int, stride: int, pad: int) -> tuple[int, int]:
-    """The first and last kernel tap along one axis that ever touches data (a contiguous range)."""
-    last_start = (conv_output(n, size, stride, pad) - 1) * stride  # where the last window starts
+def live_range(n: int, size: int, stride: int, pad: int, dilation: int = 1) -> tuple[int, int]:
+    """The first and last kernel tap along one axis that ever touches data (a contiguous range:
+    tap t sits at offset t·dilation in the window)."""
+    last_start = (conv_output(n, size, stride, pad, dilation) - 1) * stride  # the last window's start
 
     def touches(tap: int) -> bool:
-        # some output o has 0 <= o·stride − pad + tap < n: a multiple of stride in [lo, hi]
-        lo, hi = max(0, pad - tap), min(last_start, pad - tap + n - 1)
+        # some output o has 0 <= o·stride − pad + tap·dilation < n: a multiple of stride in [lo, hi]
+        offset = tap * dilation
+        lo, hi = max(0, pad - offset), min(last_start, pad - offset + n - 1)
         return lo <= hi and -(-lo // stride) * stride <= hi
 
     live = [tap for tap in range(size) if touches(tap)]
@@ -36,7 +38,15 @@ def live_range(n: int, size: int, stride: int, pad: int) -> tuple[int, int]:
 
 
 def conv_cost(
-    x: Operand, filters: int, size: int, stride: int, pad: int, groups: int, bias: bool, bn: bool
+    x: Operand,
+    filters: int,
+    size: int,
+    stride: int,
+    pad: int,
+    groups: int,
+    bias: bool,
+    bn: bool,
+    dilation: int = 1,
 ) -> LayerCost:
     """A convolution's output, parameters, MACs and dead weights: one function for every layer
     made of convolutions, so a stage of 1,000 blocks costs arithmetic, not objects."""
@@ -45,14 +55,14 @@ def conv_cost(
         c % groups == 0 and filters % groups == 0,
         f"groups={groups} must divide the input channels ({c}) and filters ({filters})",
     )
-    oh, ow = conv_output(h, size, stride, pad), conv_output(w, size, stride, pad)
+    oh, ow = (conv_output(n, size, stride, pad, dilation) for n in (h, w))
     require(
         oh >= 1 and ow >= 1,
         f"a {size}×{size}/{stride} conv shrinks {x.name}'s {fmt_shape(x.shape)} map below 1×1",
     )
     per_filter = (c // groups) * size * size
     params = filters * per_filter + (filters if bias else 0) + (2 * filters if bn else 0)
-    live = live_taps(h, size, stride, pad) * live_taps(w, size, stride, pad)
+    live = live_taps(h, size, stride, pad, dilation) * live_taps(w, size, stride, pad, dilation)
     dead = filters * (c // groups) * (size * size - live)
     return LayerCost((filters, oh, ow), params, filters * per_filter * oh * ow, dead)
 
@@ -65,16 +75,17 @@ class ConvLayer(LayerSpec, ConvNumerics):
     size: int = Field(3, ge=1, le=31, description="kernel size")
     stride: int = Field(1, ge=1, le=32)
     pad: int | None = Field(
-        None, ge=0, le=31, description="zeros on each side; default size // 2 (odd kernels only)"
+        None, ge=0, le=31 * 32, description="zeros on each side; default dilation × (size // 2) (odd kernels)"
     )
     groups: int = Field(1, ge=1, le=65536)
+    dilation: int = Field(1, ge=1, le=32, description="spacing of the kernel taps (atrous conv)")
     fixed_width: bool = Field(
         False, description="keep `filters` when a scale is applied (e.g. a detection head)"
     )
 
     @property
     def padding(self) -> int:
-        return self.size // 2 if self.pad is None else self.pad
+        return self.dilation * (self.size // 2) if self.pad is None else self.pad
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         require(
@@ -83,7 +94,17 @@ class ConvLayer(LayerSpec, ConvNumerics):
             f"{self.size // 2} would add a row and a column (pad: 0 for a patchify stem)",
         )
         bias, bn = self.has_bias, self.batch_norm is not None
-        return conv_cost(inputs[0], self.filters, self.size, self.stride, self.padding, self.groups, bias, bn)
+        return conv_cost(
+            inputs[0],
+            self.filters,
+            self.size,
+            self.stride,
+            self.padding,
+            self.groups,
+            bias,
+            bn,
+            self.dilation,
+        )
 
     def scaled(self, scale: Scale) -> Self:
         if self.fixed_width:
@@ -182,6 +203,7 @@ class ResidualStage(LayerSpec, ConvNumerics):
             cost.params + n * one.params,
             cost.macs + n * one.macs,
             cost.dead_params + n * one.dead_params,
+            cost.produced + n * one.produced,
         )
 
     def scaled(self, scale: Scale) -> Self:
@@ -212,7 +234,8 @@ def block_cost(x: Operand, hidden: int | None, bias: bool, bn: bool) -> LayerCos
     """x + 3×3(1×1(x)): a 1×1 to `hidden` (default half the channels), a 3×3 back."""
     c = _map(x)[0]
     a = conv_cost(x, hidden if hidden is not None else max(1, c // 2), 1, 1, 0, 1, bias, bn)
-    return a + conv_cost(Operand(a.output, x.name), c, 3, 1, 1, 1, bias, bn)
+    b = a + conv_cost(Operand(a.output, x.name), c, 3, 1, 1, 1, bias, bn)
+    return b + LayerCost(b.output)  # the add makes the third map
 
 
 def _map(x: Operand) -> Shape:

@@ -6,22 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from darkforge.spec.activations import Activation  # the one table of names (spec/activations.py)
 from darkforge.spec.base import Strict
-
-Activation = Literal[
-    "leaky",
-    "relu",
-    "relu6",
-    "silu",
-    "mish",
-    "logistic",
-    "tanh",
-    "elu",
-    "gelu",
-    "hardswish",
-    "ramp",
-    "linear",
-]
 
 
 class BatchNorm(Strict):

@@ -10,10 +10,22 @@ from pydantic import Field, model_validator
 from darkforge.spec.base import LayerCost, LayerSpec, Operand, fmt_shape, require
 
 
-def _pooled(layer: str, x: Operand, size: int, stride: int, total_pad: int) -> LayerCost:
+def pooled_size(n: int, size: int, stride: int, before: int, after: int, ceil: bool = False) -> int:
+    """torch's pooling output: floor (or ceil) of (n + pads − size) / stride, plus one; with
+    `ceil`, a last window that would start in the right padding is dropped (as torch does)."""
+    span = n + before + after - size
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= n + before:
+        out -= 1
+    return out
+
+
+def _pooled(
+    layer: str, x: Operand, size: int, stride: int, sides: tuple[int, int], ceil: bool = False
+) -> LayerCost:
     require(len(x.shape) == 3, f"{layer} needs a C×H×W map, but {x.name} gives {fmt_shape(x.shape)}")
     c, h, w = x.shape
-    oh, ow = ((n + total_pad - size) // stride + 1 for n in (h, w))
+    oh, ow = (pooled_size(n, size, stride, *sides, ceil) for n in (h, w))
     require(
         oh >= 1 and ow >= 1,
         f"a {size}×{size}/{stride} {layer} shrinks {x.name}'s {fmt_shape(x.shape)} map below 1×1",
@@ -33,6 +45,7 @@ class MaxPool(LayerSpec):
     pad: int | tuple[int, int] = Field(
         0, description="per side, or [before, after] on each axis (Darknet's odd total padding)"
     )
+    ceil_mode: bool = Field(False, description="round the output size up (torch's ceil_mode)")
 
     @model_validator(mode="before")
     @classmethod
@@ -53,6 +66,8 @@ class MaxPool(LayerSpec):
     def _pads(self) -> Self:
         if min(self.sides) < 0 or max(self.sides) > 64:
             raise ValueError("pad must lie in 0..64")
+        if self.ceil_mode and (self.sides[0] != self.sides[1] or 2 * self.sides[0] > self.size):
+            raise ValueError("ceil_mode needs an even pad of at most half the size (torch's rule)")
         return self
 
     @property
@@ -61,7 +76,8 @@ class MaxPool(LayerSpec):
         return (self.pad, self.pad) if isinstance(self.pad, int) else self.pad
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        return _pooled("max pool", inputs[0], self.size, self.stride or self.size, sum(self.sides))
+        stride = self.stride or self.size
+        return _pooled("max pool", inputs[0], self.size, stride, self.sides, self.ceil_mode)
 
 
 class AvgPool(LayerSpec):
@@ -72,9 +88,18 @@ class AvgPool(LayerSpec):
     size: int = Field(2, ge=1, le=64)
     stride: int | None = Field(None, ge=1, le=64, description="default: size")
     pad: int = Field(0, ge=0, le=32, description="zeros on each side")
+    ceil_mode: bool = Field(False, description="round the output size up (torch's ceil_mode)")
+    count_include_pad: bool = Field(True, description="padding zeros count in the mean (torch's default)")
+
+    @model_validator(mode="after")
+    def _half(self) -> Self:
+        if 2 * self.pad > self.size:
+            raise ValueError("pad must be at most half the size (torch's rule)")
+        return self
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        return _pooled("avg pool", inputs[0], self.size, self.stride or self.size, 2 * self.pad)
+        stride = self.stride or self.size
+        return _pooled("avg pool", inputs[0], self.size, stride, (self.pad, self.pad), self.ceil_mode)
 
 
 class GlobalAvgPool(LayerSpec):
@@ -90,11 +115,22 @@ class GlobalAvgPool(LayerSpec):
 
 
 class Upsample(LayerSpec):
-    """Nearest-neighbour upsampling by an integer factor (Darknet [upsample] stride=2)."""
+    """Upsampling by an integer factor: nearest neighbour (Darknet [upsample] stride=2) or
+    bilinear, with or without align_corners (torch's F.interpolate)."""
 
     type: Literal["Upsample"] = "Upsample"
     module: ClassVar[str | None] = "darkforge.nn.layers:Upsample"
     stride: int = Field(2, ge=1, le=64, description="scale factor")
+    mode: Literal["nearest", "bilinear"] = Field("nearest", description="how new pixels are made")
+    align_corners: bool | None = Field(
+        None, description="bilinear only: corner pixels aligned (torch's align_corners); default false"
+    )
+
+    @model_validator(mode="after")
+    def _corners(self) -> Self:
+        if self.align_corners is not None and self.mode != "bilinear":
+            raise ValueError("align_corners is for mode: bilinear (nearest has no corners to align)")
+        return self
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         x = inputs[0]
