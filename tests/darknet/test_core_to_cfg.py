@@ -59,3 +59,23 @@ def test_a_channel_range_has_no_darknet_spelling(write):
     text = SE.replace("{type: Slice, groups: 2, group: 1}", "{type: Slice, start: 0, end: 8}")
     with pytest.raises(SpecError, match="slices a channel range; Darknet's \\[route\\] slices equal groups"):
         to_cfg(darkforge.load_spec(write("r.yaml", text)))
+
+
+def test_what_darknet_cannot_say_is_refused_never_dropped(write):
+    """The dialect's newer primitives never vanish on the way to a cfg: a dilated conv (the
+    fork's dilation pads (size - 1)/2 whatever the dilation), a ceil-mode pool and a bilinear
+    upsample have no exact Darknet spelling."""
+    head = (
+        "name: d\ninput: {channels: 3, size: 16}\nclasses: 4\nlayers:\n  - {type: ConvBnLeaky, filters: 8}\n"
+    )
+    for layer, words in (
+        (
+            "{type: ConvBnLeaky, filters: 8, size: 3, dilation: 2, pad: 2}",
+            "dilation has no exact Darknet spelling",
+        ),
+        ("{type: MaxPool, size: 2, stride: 2, ceil_mode: true}", "ceil_mode has no Darknet spelling"),
+        ("{type: Upsample, stride: 2, mode: bilinear}", "mode bilinear has no Darknet spelling"),
+    ):
+        spec = darkforge.load_spec(write("x.yaml", head + f"  - {layer}\n"))
+        with pytest.raises(SpecError, match=words):
+            to_cfg(spec)

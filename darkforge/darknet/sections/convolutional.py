@@ -100,6 +100,11 @@ def write_core(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options
     options.append(("pad", "1") if same else ("padding", fmt(layer.padding)))
     if layer.groups != 1:
         options.append(("groups", fmt(layer.groups)))
+    if getattr(layer, "dilation", 1) != 1:  # written, it would build another network: refused
+        raise place.error(
+            "dilation has no exact Darknet spelling",
+            "the fork's dilated [convolutional] pads (size - 1)/2 whatever the dilation; keep the YAML",
+        )
     return "convolutional", [
         *options,
         ("activation", darknet_activation(place, layer.activation, layer.slope)),

@@ -41,6 +41,10 @@ def read_average(s: Section, graph: Graph) -> LayerSpec:
 
 
 def write_core(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
+    if getattr(layer, "ceil_mode", False):  # Darknet's pools floor their output size
+        raise place.error(
+            "ceil_mode has no Darknet spelling", "pad the pool instead (`pad`), or keep the YAML"
+        )
     options = [("size", fmt(layer.size)), ("stride", fmt(layer.stride or layer.size))]
     before, after = layer.sides
     if after - before not in (0, 1):

@@ -22,6 +22,10 @@ def read(s: Section, graph: Graph) -> LayerSpec:
 
 
 def write(layer: Any, place: Any, sources: list[int]) -> tuple[str, Options]:
+    if getattr(layer, "mode", "nearest") != "nearest":  # Darknet's [upsample] repeats pixels
+        raise place.error(
+            f"mode {layer.mode} has no Darknet spelling", "Darknet upsamples by nearest neighbour"
+        )
     scale = getattr(layer, "scale", 1.0)
     return "upsample", [("stride", fmt(layer.stride))] + ([("scale", fmt(scale))] if scale != 1 else [])
 
