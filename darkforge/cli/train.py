@@ -111,7 +111,7 @@ def train(arch: str | None, settings: tuple[str, ...], resume: str | None, **fla
     from darkforge.training import distributed, session
 
     if arch is not None and is_setting(arch):  # `darkforge train lr=0.05`: the default ARCH
-        arch, settings = None, (arch, *settings)
+        settings, arch = (arch, *settings), None
     flagged = {name: flags.pop(name) for name in recipe_flags()}
     overrides = merge(parse_settings(settings), {k: v for k, v in flagged.items() if v is not None})
     progress = Progress(quiet=not distributed.is_main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -27,7 +28,7 @@ def _first_comment(text: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object: a list of networks")
 def zoo(as_json: bool) -> None:
     """List the networks shipped with darkforge (give the name to any command: `darkforge train resnet18`)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in shipped_names():
         path = arch_path(name)
         spec = load_spec(path)

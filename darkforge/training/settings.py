@@ -64,6 +64,7 @@ def read_recipe_file(path: str) -> dict[str, Any]:
     """A recipe file's settings: a mapping of recipe keys, or the `train:` section of a file that
     has one (an architecture file's recipe reused). Errors at their line in the file."""
     data, source = read_yaml(Path(path))
+    prefix: tuple[str, ...]
     if isinstance(data, dict) and "train" in data and isinstance(data["train"], dict):
         data, prefix = data["train"], ("train",)
     else:
