@@ -65,7 +65,27 @@ def resnet18(widths: list[int], classes: int = 1000) -> int:
     return total + c * classes + classes
 
 
+def darknet53_det(widths: list[int], blocks: list[int], nc: int = 10) -> int:
+    """darknet53's backbone, the neck of archs/darknet53-det.yaml, and the Detect head (per level
+    a box branch 3x3, 3x3, 1x1 to 64 DFL bins and a class branch 3x3, 3x3, 1x1 to nc)."""
+    w = widths
+    total = darknet53(w, blocks) - (w[5] * 10 + 10)  # without the classifier's Linear
+    c3, c4, c5 = w[3], w[4], w[5]
+    lateral5, top4, mid, out3 = c3, c3, w[2], w[2]  # 256, 256, 128, 128 at full width
+    total += conv(c5, lateral5, 1) + conv(lateral5 + c4, top4) + conv(top4, mid, 1) + conv(mid + c3, out3)
+    out4, out5 = c3, c4  # 256, 512
+    total += conv(out3, out3) + conv(out3 + top4, out4) + conv(out4, out4) + conv(out4 + lateral5, out5)
+    box, cls = max(16, out3 // 4, 64), max(out3, min(nc, 100))
+    for ch in (out3, out4, out5):
+        total += conv(ch, box) + conv(box, box) + 64 * box + 64
+        total += conv(ch, cls) + conv(cls, cls) + nc * cls + nc
+    return total + 16  # the DFL's fixed 1x16 conv
+
+
 BY_HAND = {
+    ("darknet53-det", None): darknet53_det([32, 64, 128, 256, 512, 1024], [1, 2, 8, 8, 4]),
+    ("darknet53-det", "tiny"): darknet53_det([16, 32, 64, 128, 256, 512], [1, 1, 4, 4, 2]),
+    ("darknet53-det", "nano"): darknet53_det([8, 8, 16, 32, 64, 128], [1, 1, 3, 3, 1]),
     ("darknet53", None): darknet53([32, 64, 128, 256, 512, 1024], [1, 2, 8, 8, 4]),
     ("darknet53", "tiny"): darknet53([16, 32, 64, 128, 256, 512], [1, 1, 4, 4, 2]),
     ("darknet53", "nano"): darknet53([8, 8, 16, 32, 64, 128], [1, 1, 3, 3, 1]),
