@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,11 @@ def test_two_writers_of_one_run(run_cli, tmp_path):
     first = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not (run / ".lock").exists() or str(first.pid) not in (run / ".lock").read_text():
         assert first.poll() is None, first.communicate()
-    second = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    os.kill(first.pid, signal.SIGSTOP)  # held: it still owns the run when the second arrives
+    try:
+        second = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 1, second.stderr
     assert f"another darkforge process (pid {first.pid}) is writing this run" in second.stderr
     assert second.stderr.count("\n") == 1
