@@ -100,6 +100,9 @@ class Trainer:
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
+    def columns(self) -> list[str]:
+        return list(COLUMNS)
+
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is None:
             return contextlib.nullcontext()
@@ -172,7 +175,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         channels_last=channels_last,
     )  # fmt: skip
     if state is not None:
-        _restore(trainer, state, steps)
+        restore(trainer, state, steps)
     return trainer
 
 
@@ -223,7 +226,8 @@ def ema_warning(recipe: Recipe, steps: int) -> Event:
     return Event("warning", values={"message": text})
 
 
-def _restore(t: Trainer, state: dict[str, Any], steps: int) -> None:
+def restore(t: Any, state: dict[str, Any], steps: int) -> None:
+    """A trainer of any task from a `last.pt` state; `steps`: the run's optimizer steps."""
     t.model.load_state_dict(state["model"])
     t.optimizer.load_state_dict(state["optimizer"])
     t.schedule.load_state_dict(state["schedule"])
@@ -232,11 +236,15 @@ def _restore(t: Trainer, state: dict[str, Any], steps: int) -> None:
     factor = lr_factor(t.recipe, t.schedule.last_epoch, steps)
     for group, base in zip(t.optimizer.param_groups, t.schedule.base_lrs, strict=True):
         group["lr"] = base * factor
-    t.scaler.load_state_dict(state["scaler"])
+    if getattr(t, "scaler", None) is not None:  # a detection trainer has none (fp32 only)
+        t.scaler.load_state_dict(state["scaler"])
     if t.ema is not None and state.get("ema") is not None:
         t.ema.load_state_dict(state["ema"])
     t.history, t.best = list(state["history"]), float(state["best"])
-    t.best_epoch = int(state.get("best_epoch", _best_epoch(t.history, t.val_split is not None)))
+    best_epoch = state.get("best_epoch")  # older checkpoints lack it: the best row of the history
+    t.best_epoch = (
+        int(best_epoch) if best_epoch is not None else _best_epoch(t.history, t.val_split is not None)
+    )
     t.stopped = state.get("stopped")
 
 
@@ -397,7 +405,7 @@ def evaluate(t: Trainer, split: Split) -> tuple[float, float, Tensor]:
     return loss / len(split), right / len(split), distributed.gather_predictions(preds, len(split))
 
 
-def save_epoch(t: Trainer, improved: bool) -> None:
+def save_epoch(t: Any, improved: bool) -> None:
     """best (when improved), then last.pt, the commit point, then the CSV rewritten from its
     history. A kill before last.pt is replaced redoes the epoch on resume, best included. Rank 0."""
     if not distributed.is_main():
@@ -408,7 +416,7 @@ def save_epoch(t: Trainer, improved: bool) -> None:
     state = {
         "optimizer": t.optimizer.state_dict(),
         "schedule": t.schedule.state_dict(),
-        "scaler": t.scaler.state_dict(),
+        "scaler": t.scaler.state_dict() if getattr(t, "scaler", None) is not None else {},
         "ema": t.ema.state_dict() if t.ema is not None else None,
         "history": t.history,
         "best": t.best,
@@ -417,4 +425,4 @@ def save_epoch(t: Trainer, improved: bool) -> None:
         "epoch": len(t.history),
     }
     checkpoint.save(t.run.last, t.model, t.info, state)
-    t.run.write_metrics(COLUMNS, t.history)
+    t.run.write_metrics(t.columns(), t.history)

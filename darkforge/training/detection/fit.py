@@ -33,7 +33,7 @@ from darkforge.training.detection.head import Head, head_of, raw_maps
 from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
 from darkforge.training.device import pick_device
 from darkforge.training.job import Job
-from darkforge.training.loop import Callback, Event, close_epoch, ema_warning
+from darkforge.training.loop import Callback, Event, close_epoch, ema_warning, restore, save_epoch
 from darkforge.training.optim import lr_factor, make_optimizer
 from darkforge.training.recipe import Recipe
 from darkforge.training.rundir import RunDir
@@ -149,7 +149,7 @@ def setup(job: Job, run: RunDir, on_event: Callback, state: dict[str, Any] | Non
         steps, transfer=moved, frozen=frozen,
     )  # fmt: skip
     if state is not None:
-        _restore(t, state)
+        restore(t, state, t.steps)
     return t
 
 
@@ -166,19 +166,6 @@ def _splits(data: DetectionData, recipe: Recipe) -> tuple[DetectionSplit, Detect
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(recipe.seed))
     n_val = max(1, int(share * len(order)))
     return data.train.subset(order[n_val:]), data.train.subset(order[:n_val])
-
-
-def _restore(t: DetectionTrainer, state: dict[str, Any]) -> None:
-    t.model.load_state_dict(state["model"])
-    t.optimizer.load_state_dict(state["optimizer"])
-    t.schedule.load_state_dict(state["schedule"])
-    factor = lr_factor(t.recipe, t.schedule.last_epoch, t.steps)  # the schedule of this run's length
-    for group, base in zip(t.optimizer.param_groups, t.schedule.base_lrs, strict=True):
-        group["lr"] = base * factor
-    if t.ema is not None and state.get("ema") is not None:
-        t.ema.load_state_dict(state["ema"])
-    t.history, t.best = list(state["history"]), float(state["best"])
-    t.best_epoch, t.stopped = int(state.get("best_epoch", 0)), state.get("stopped")
 
 
 def fit(job: Job, run: RunDir, on_event: Callback, resume: dict[str, Any] | None = None) -> DetectionTrainer:
@@ -299,23 +286,3 @@ def validate(t: DetectionTrainer) -> dict[str, Any]:
         "map50_agnostic": metrics.map50_agnostic,
         "map50_95_agnostic": metrics.map_agnostic,
     }
-
-
-def save_epoch(t: DetectionTrainer, improved: bool) -> None:
-    """best (when improved), then last.pt, the commit point, then metrics.csv from the history."""
-    if improved:
-        checkpoint.save_safetensors(t.run.best.with_suffix(".safetensors"), t.eval_model, t.info)
-        checkpoint.save(t.run.best, t.eval_model, t.info)
-    state = {
-        "optimizer": t.optimizer.state_dict(),
-        "schedule": t.schedule.state_dict(),
-        "scaler": {},
-        "ema": t.ema.state_dict() if t.ema is not None else None,
-        "history": t.history,
-        "best": t.best,
-        "best_epoch": t.best_epoch,
-        "stopped": t.stopped,
-        "epoch": len(t.history),
-    }
-    checkpoint.save(t.run.last, t.model, t.info, state)
-    t.run.write_metrics(t.columns(), t.history)
