@@ -46,6 +46,9 @@ class Boxes(Strict):
     conf: float = Field(0.001, ge=0, le=1, description="validation: lowest score kept before NMS")
     iou: float = Field(0.7, gt=0, le=1, description="validation: NMS IoU threshold")
     max_det: int = Field(300, ge=1, le=100_000, description="validation: detections kept per image")
+    clip_grad: float = Field(
+        10.0, ge=0, description="clip the gradient's norm to this each step (0: off): a wild early batch"
+    )
 
 
 def flag(name: str = "", metavar: str = "", help: str = "") -> dict[str, Any]:

@@ -219,7 +219,8 @@ def train_epoch(t: DetectionTrainer, epoch: int, on_event: Callback) -> dict[str
         total, parts = t.head.loss(raw_maps(t.model(images)), targets, t.size)
         t.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        nn.utils.clip_grad_norm_(t.model.parameters(), 10.0)  # an early wild batch cannot blow up the run
+        if t.recipe.boxes.clip_grad:  # an early wild batch cannot blow the run up (boxes.clip_grad)
+            nn.utils.clip_grad_norm_(t.model.parameters(), t.recipe.boxes.clip_grad)
         t.optimizer.step()
         t.schedule.step()
         if t.ema is not None:
