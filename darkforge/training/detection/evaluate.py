@@ -20,8 +20,8 @@ from darkforge.training.detection.data import DetectionBatches, DetectionSplit, 
 from darkforge.training.detection.data.split import letterboxed_targets
 from darkforge.training.detection.data.store import place_pixels
 from darkforge.training.detection.head import Head
-from darkforge.training.detection.metrics import DetectionMetrics, evaluate
-from darkforge.training.detection.predict import detect
+from darkforge.training.detection.metrics import DetectionMetrics, evaluate, postprocess
+from darkforge.training.detection.predict import decoded_of
 
 # COCO's evaluation settings (as training validates): every box above 0.001, NMS at IoU 0.7
 CONF, IOU, MAX_DET = 0.001, 0.7, 300
@@ -75,21 +75,28 @@ def original_truth(split: DetectionSplit) -> list[Tensor]:
 
 def predict_split(
     model: nn.Module, head: Head, split: DetectionSplit, conf: float = CONF, iou: float = IOU,
-    max_det: int = MAX_DET, batch: int = 64, agnostic: bool = False,
-) -> list[Tensor]:  # fmt: skip
-    """Every image's detections (K, 6) in its original pixels (`agnostic`: NMS across classes)."""
+    max_det: int = MAX_DET, batch: int = 64,
+) -> tuple[list[Tensor], list[Tensor]]:  # fmt: skip
+    """Every image's detections (K, 6) in its original pixels, after class-aware NMS and after
+    class-agnostic NMS (what class-agnostic numbers score), from one forward pass."""
     device = next(model.parameters()).device
     model.eval()
     found: list[Tensor] = []
+    anyclass: list[Tensor] = []
     for x, _ in DetectionBatches(split, batch, device=device).epoch(0, mosaic=False):
-        found += detect(model, head, x, conf, iou, max_det, agnostic)
-    return [torch.cat([split.to_original(d[:, :4], i), d[:, 4:]], 1) for i, d in enumerate(found)]
+        decoded = decoded_of(model, head, x)
+        found += [d.cpu() for d in postprocess(decoded, conf, iou, max_det)]
+        anyclass += [d.cpu() for d in postprocess(decoded, conf, iou, max_det, agnostic=True)]
+
+    def original(dets: list[Tensor]) -> list[Tensor]:
+        return [torch.cat([split.to_original(d[:, :4], i), d[:, 4:]], 1) for i, d in enumerate(dets)]
+
+    return original(found), original(anyclass)
 
 
 def evaluate_split(
     model: nn.Module, head: Head, split: DetectionSplit, names: list[str]
 ) -> tuple[DetectionMetrics, list[Tensor]]:
     """COCO metrics (pycocotools) of `model` on `split`, and the detections they count."""
-    found = predict_split(model, head, split)
-    anyclass = predict_split(model, head, split, agnostic=True)  # what class-agnostic numbers score
+    found, anyclass = predict_split(model, head, split)
     return evaluate(found, original_truth(split), names, anyclass=anyclass), found

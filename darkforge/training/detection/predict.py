@@ -68,20 +68,17 @@ def detector_head(model: Network, where: str) -> Head:
 
 
 @torch.no_grad()
-def detect(
-    model: nn.Module,
-    head: Head,
-    images: Tensor,
-    conf: float,
-    iou: float,
-    max_det: int,
-    agnostic: bool = False,
-) -> list[Tensor]:
-    """(B, 3, S, S) uint8 letterboxed images -> per image (K, 6) detections in input pixels
-    (`agnostic`: NMS across classes, for class-agnostic metrics)."""
+def decoded_of(model: nn.Module, head: Head, images: Tensor) -> Tensor:
+    """(B, 3, S, S) uint8 letterboxed images -> the head's decoded (B, 4 + nc, A)."""
     x = images.float().div_(255)  # detectors take pixels in [0, 1] (mean 0, std 1)
-    decoded = head.decode(raw_maps(model(x)), int(x.shape[-1]))
-    return [d.cpu() for d in postprocess(decoded, conf, iou, max_det, agnostic=agnostic)]
+    return head.decode(raw_maps(model(x)), int(x.shape[-1]))
+
+
+def detect(
+    model: nn.Module, head: Head, images: Tensor, conf: float, iou: float, max_det: int
+) -> list[Tensor]:
+    """Per image (K, 6) detections in input pixels (class-aware NMS)."""
+    return [d.cpu() for d in postprocess(decoded_of(model, head, images), conf, iou, max_det)]
 
 
 def predict_files(
