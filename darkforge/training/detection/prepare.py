@@ -69,8 +69,10 @@ def check_recipe_keys(spec: NetworkSpec, overrides: dict[str, Any]) -> None:
             raise _located(spec, message, hint, where)
         given = overrides.get(key)  # a flag, a keyword of darkforge.train, a --recipe FILE's key
         if given is not None and (not uses or given not in uses):
-            shown = given if uses else key
-            raise UsageError(f"{recipe.flag_of(key)} {shown}: not for a detector", hint)
+            if uses:  # a value the detector cannot use (`--precision bf16`)
+                raise UsageError(f"{recipe.flag_of(key)} {given}: not for a detector", hint)
+            named = ".".join([key, *list(given)[:1]]) if isinstance(given, dict) else key
+            raise UsageError(f"a detector does not use `{named}` (a classification setting)", hint)
 
 
 def check_gains(spec: NetworkSpec) -> None:

@@ -64,7 +64,9 @@ def test_classification_flags_are_refused_for_a_detector(run_cli, tmp_path):
     result = run_cli("train", write_detector(tmp_path), "--data", "fake:64,32", "--project", tmp_path)
     assert result.exit_code == 1 and "--data fake:64,32: a detector trains on boxes" in result.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "train").exists()
-    with pytest.raises(UsageError, match="--augment augment: not for a detector; box augmentation is"):
+    with pytest.raises(
+        UsageError, match=r"a detector does not use `augment.mixup` \(a classification setting\); box augm"
+    ):
         darkforge.train(write_detector(tmp_path), data=str(data), augment={"mixup": 0.2}, project=tmp_path)
 
 
