@@ -1,6 +1,6 @@
 """Modules of the CSP layer types (darkforge/spec/layers/csp.py). Parts are named as in
-Ultralytics' state_dicts (`cv1`, `cv2`, `cv3`, `m`, `attn.qkv`, `ffn.0`…) so its weights load by
-name; every conv is darkforge's conv -> bn -> act (`conv`, `bn` keys, as Ultralytics' Conv)."""
+Ultralytics' state_dicts (`cv1`, `cv2`, `cv3`, `m.0.cv1`…) so its weights load by name;
+every conv is darkforge's conv -> bn -> act (`conv`, `bn` keys, as Ultralytics' Conv)."""
 
 from __future__ import annotations
 
@@ -184,50 +184,4 @@ class ZeroPad(nn.ZeroPad2d):
         super().__init__(spec.pad)
 
 
-class _Attention(nn.Module):
-    """Multi-head self-attention over the H·W positions: qkv (1×1), softmax(qᵀk / √key) per
-    head, values weighted, plus a depthwise 3×3 positional term on v; proj (1×1)."""
-
-    def __init__(self, spec: specs.C2PSA, c: int) -> None:
-        super().__init__()
-        self.heads, self.key_dim, self.head_dim = spec.heads()
-        self.scale = self.key_dim**-0.5
-        self.qkv = cbs(spec, c, c + 2 * self.key_dim * self.heads, act=False)
-        self.proj = cbs(spec, c, c, act=False)
-        self.pe = cbs(spec, c, c, 3, groups=c, act=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
-        split = [self.key_dim, self.key_dim, self.head_dim]
-        # (B, heads, key + key + head, N): per head its q, k and v rows over the N = H·W positions
-        q, k, v = self.qkv(x).view(b, self.heads, sum(split), h * w).split(split, dim=2)
-        attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)  # (B, heads, N, N)
-        y = (v @ attn.transpose(-2, -1)).view(b, c, h, w) + self.pe(v.reshape(b, c, h, w))
-        return self.proj(y)  # type: ignore[no-any-return]
-
-
-class _PSABlock(nn.Module):
-    def __init__(self, spec: specs.C2PSA, c: int) -> None:
-        super().__init__()
-        self.attn = _Attention(spec, c)
-        self.ffn = nn.Sequential(cbs(spec, c, 2 * c), cbs(spec, 2 * c, c, act=False))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(x)
-        return x + self.ffn(x)  # type: ignore[no-any-return]
-
-
-class C2PSA(nn.Module):
-    def __init__(self, spec: specs.C2PSA, inputs: Sequence[Shape]) -> None:
-        super().__init__()
-        self.c = c = spec.hidden
-        self.cv1 = cbs(spec, inputs[0][0], 2 * c)
-        self.cv2 = cbs(spec, 2 * c, spec.filters)
-        self.m = nn.Sequential(*(_PSABlock(spec, c) for _ in range(spec.blocks)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        a, b = self.cv1(x).split((self.c, self.c), dim=1)
-        return self.cv2(torch.cat((a, self.m(b)), 1))
-
-
-__all__ = ["C2", "C2PSA", "C3", "SPP", "SPPF", "C2f", "C3k2", "YoloBottleneck", "ZeroPad"]
+__all__ = ["C2", "C3", "SPP", "SPPF", "C2f", "C3k2", "YoloBottleneck", "ZeroPad"]

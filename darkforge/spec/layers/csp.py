@@ -1,8 +1,9 @@
 """The CSP family of YOLOv5/v8/11 as built-in layer types: Bottleneck, C3, C2, C2f, C3k2, SPP,
-SPPF, C2PSA (and ZeroPad, which YOLOv3-tiny needs). Every convolution inside is conv -> batch
-norm -> activation with no bias (`yolo_conv`), batch norm and activation as the layer says
-(defaults: Ultralytics' eps 0.001, momentum 0.03, SiLU). The modules (darkforge/nn/csp.py) name
-their parts as Ultralytics' state_dicts do (`cv1`, `cv2`, `m.0.cv1`…), so weights load by name.
+SPPF (and ZeroPad, which YOLOv3-tiny needs; C2PSA, built on `Attention`, is in attention.py).
+Every convolution inside is conv -> batch norm -> activation with no bias (`yolo_conv`), batch
+norm and activation as the layer says (defaults: Ultralytics' eps 0.001, momentum 0.03, SiLU).
+The modules (darkforge/nn/csp.py) name their parts as Ultralytics' state_dicts do (`cv1`, `cv2`,
+`m.0.cv1`…), so weights load by name.
 
 The channel arithmetic follows the published architectures (YOLOv5/v8 docs, YOLO11 paper):
 `hidden = int(filters · expansion)`; C2f and C3k2 concatenate the halves of cv1 and every block's
@@ -219,43 +220,6 @@ class SPPF(LayerSpec, YoloNumerics):
         return self.model_copy(update={"filters": scale.channels(self.filters)})
 
 
-class C2PSA(YoloBlock):
-    """cv1 (1×1 to 2·hidden) split in halves; `blocks` PSA blocks (multi-head self-attention over
-    positions, then a 2× feed-forward of 1×1 convs, each with a residual add) on the second; cv2
-    (1×1) over both halves (YOLO11). Heads: hidden // 64; key width: half the head width."""
-
-    type: Literal["C2PSA"] = "C2PSA"
-
-    def heads(self) -> tuple[int, int, int]:
-        """(heads, key width, head width) for the hidden channels."""
-        c = self.hidden
-        heads = max(1, c // 64)
-        head_dim = c // heads
-        return heads, int(head_dim * 0.5), head_dim
-
-    def infer(self, inputs: Sequence[Operand]) -> LayerCost:
-        x = map_of(inputs[0])
-        require(
-            x.shape[0] == self.filters,
-            f"C2PSA keeps its channels: {x.name} gives {x.shape[0]}, filters is {self.filters}",
-        )
-        c = self.hidden
-        heads, key_dim, head_dim = self.heads()
-        require(head_dim * heads == c, f"hidden channels {c} do not split into {heads} heads")
-        y = with_channels(x, c)
-        qkv = yolo_conv(y, c + 2 * key_dim * heads)
-        proj, pe = yolo_conv(y, c), yolo_conv(y, c, 3, 1, c)
-        ffn = chain(y, (2 * c, 1, 1), (c, 1, 1))
-        block = qkv + proj + pe + ffn
-        cv1 = yolo_conv(x, 2 * c)
-        cv2 = yolo_conv(with_channels(x, 2 * c), self.filters)
-        params = cv1.params + self.blocks * block.params + cv2.params
-        # convolution MACs only, as every layer counts them (the q·k and attention·v products,
-        # heads · (H·W)² · (key + head width) per block, are not convolutions)
-        macs = cv1.macs + self.blocks * block.macs + cv2.macs
-        return LayerCost(cv2.output, params, macs)
-
-
 class ZeroPad(LayerSpec):
     """Zeros around a map (torch's ZeroPad2d): [left, right, top, bottom]."""
 
@@ -270,4 +234,4 @@ class ZeroPad(LayerSpec):
         return LayerCost((c, h + top + bottom, w + left + right))
 
 
-CSP = (YoloBottleneck, C2f, C3k2, C3, C2, SPP, SPPF, C2PSA, ZeroPad)
+CSP = (YoloBottleneck, C2f, C3k2, C3, C2, SPP, SPPF, ZeroPad)
