@@ -3,7 +3,8 @@ intermediate freed after its last reader. Network runs the whole file; BlockModu
 
 What module a layer builds is fixed by darkforge, never by the file: a user block's use builds a
 BlockModule (by its spec class), every other layer the class registered for its spec class. No name
-from a file or checkpoint reaches an import. `repeat: N` is N copies in a Sequential ("0", "1", ...).
+from a file or checkpoint reaches an import. `repeat: N` is N copies in a Sequential ("0", "1", ...);
+with `collect: true` in a Collected (the same names), which concatenates every copy's output.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from darkforge.errors import DarkforgeError, SpecError
@@ -23,13 +25,15 @@ from darkforge.spec.registry import foreign
 
 def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
     """The module of one layer (its copies in series when it repeats)."""
-    if spec.repeat != 1:  # none (repeat: 0, an empty Sequential passes its input) or several
+    # none (repeat: 0, an empty Sequential passes its input) or several; a collected repeat is a
+    # Collected even of one copy, so its keys (`m.0.cv1…`) do not change with a depth scale
+    if spec.repeat != 1 or spec.collect:
         copies, shapes = [], list(inputs)
         for k in range(spec.repeat):
             one = spec.copy_at(k)
             copies.append(module_for(one, shapes))
             shapes = [one.infer([Operand(shapes[0], "")]).output]
-        return nn.Sequential(*copies)
+        return Collected(*copies) if spec.collect else nn.Sequential(*copies)
     if isinstance(spec, BlockUse):
         return BlockModule(spec, inputs)
     layer_type = registry.get(spec.type)
@@ -49,6 +53,18 @@ def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
     if not isinstance(built, nn.Module):
         raise SpecError(f"plugin {layer_type.plugin!r}: its {spec.type} class is no torch.nn.Module{BLAME}")
     return built
+
+
+class Collected(nn.Sequential):
+    """Copies in series, returning every copy's output concatenated along channels, first copy
+    first (`collect: true`; YOLOv8's C2f): cat([y0, y1, ...], 1), y0 = copy0(x), y1 = copy1(y0)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = []
+        for copy in self:
+            x = copy(x)
+            outputs.append(x)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, 1)  # one copy: no new map
 
 
 @dataclass(frozen=True)

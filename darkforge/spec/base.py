@@ -184,6 +184,12 @@ class LayerSpec(Strict):
         description="the layer this many times in series (depth scales multiply it); 0: left out, "
         "its input passes through",
     )
+    # YOLOv8's C2f concatenates every block's output, not only the last one's
+    collect: bool = Field(
+        False,
+        description="with `repeat`: the output is every copy's output concatenated along channels, "
+        "first copy first",
+    )
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -197,7 +203,7 @@ class LayerSpec(Strict):
     def copy_at(self, k: int) -> LayerSpec:
         """Copy k (from 0) of a repeated layer, as one layer; user blocks tell each copy its index
         (`${copy}` in their definition)."""
-        return self.model_copy(update={"repeat": 1})
+        return self.model_copy(update={"repeat": 1, "collect": False})
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""
@@ -226,7 +232,11 @@ class LayerSpec(Strict):
 
     def flat_size(self) -> int:
         """len(self.expand(...)), without building the parts (darkforge.spec.budget counts it)."""
-        return self.repeat
+        return self.repeat + self.collect_route()
+
+    def collect_route(self) -> int:
+        """1 where the flat spelling ends the copies with a Route over all of them (`collect`)."""
+        return int(self.collect and self.repeat > 1)
 
     def note(self, inputs: Sequence[Shape], network_input: Shape) -> str:
         """One line `summary` prints under its table for this layer (a head's strides and

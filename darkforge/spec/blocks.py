@@ -139,7 +139,7 @@ class BlockUse(LayerSpec):
         return (values, self._scale, self._copy if self.block.reads_copy else None)
 
     def copy_at(self, k: int) -> Self:
-        one = self.model_copy(update={"repeat": 1})
+        one = self.model_copy(update={"repeat": 1, "collect": False})
         one._copy = (k, self.repeat)
         return one
 
@@ -170,7 +170,7 @@ class BlockUse(LayerSpec):
     def flat_size(self) -> int:
         """Layers after expansion, from the instance the plan made (1 per layer before it has)."""
         inst = next(iter(self._cache.values()), None)
-        return self.repeat * (inst.size if inst else len(self.block.definition.layers))
+        return self.repeat * (inst.size if inst else len(self.block.definition.layers)) + self.collect_route()
 
     def composition(self, inputs: Sequence[Shape]) -> tuple[list[LayerSpec], int]:
         inst = self.instance(inputs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from darkforge.errors import SpecError, did_you_mean
-from darkforge.spec.base import INPUT, LayerCost, LayerSpec, Operand, Ref, Shape, ShapeError
+from darkforge.spec.base import INPUT, LayerCost, LayerSpec, Operand, Ref, Shape, ShapeError, fmt_shape
 from darkforge.spec.registry import foreign
 
 
@@ -87,6 +87,12 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
             raise scope.error(f"takes {count} input(s), got {len(sources)}", path, "")
         if layer.repeat != 1 and len(sources) != 1:
             raise scope.error("`repeat` needs a layer with one input", ("layers", index, "repeat"), "")
+        if layer.collect and layer.repeat == 0:
+            raise scope.error(
+                "`collect: true` with `repeat: 0`: there is no copy whose output to concatenate",
+                ("layers", index, "collect"),
+                "repeat the layer at least once, or drop `collect`",
+            )
         if layer.id in ids:
             raise scope.error(f"id {layer.id!r} is used twice", ("layers", index, "id"), "")
         inputs = [
@@ -111,13 +117,29 @@ def walk(layers: Sequence[LayerSpec], scope: Scope) -> list[LayerInfo]:
 
 def repeated(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:
     """The cost of `layer` applied `repeat` times in series (each copy reads the one before);
-    no copy at all (`repeat: 0`) passes the input through."""
+    no copy at all (`repeat: 0`) passes the input through. With `collect` the output is every
+    copy's output concatenated along channels (first copy first), one map more."""
     if layer.repeat == 1:
         return rule(layer, inputs)
     cost = LayerCost(inputs[0].shape, maps=0)
+    outputs: list[Shape] = []
     for k in range(layer.repeat):
         cost = cost + rule(layer.copy_at(k), [Operand(cost.output, inputs[0].name)])
-    return cost
+        outputs.append(cost.output)
+    return collected(cost, outputs) if layer.collect else cost
+
+
+def collected(cost: LayerCost, outputs: Sequence[Shape]) -> LayerCost:
+    """`cost` of copies in series, its output the concatenation of the copies' `outputs` (C, ...)."""
+    first = outputs[0]
+    for k, shape in enumerate(outputs[1:], 1):
+        if len(shape) != len(first) or shape[1:] != first[1:]:
+            raise ShapeError(
+                f"`collect` concatenates along channels, but copy {k} outputs {fmt_shape(shape)} "
+                f"and copy 0 {fmt_shape(first)}: every copy must keep the size (no stride)"
+            )
+    output = (sum(shape[0] for shape in outputs), *first[1:])
+    return cost + LayerCost(output)  # the concatenation is a map of its own
 
 
 def rule(layer: LayerSpec, inputs: Sequence[Operand]) -> LayerCost:

@@ -210,6 +210,8 @@ class _Flattener:
         update: dict[str, Any] = {"from_": from_}
         if not top:
             update["id"] = None  # ids inside blocks repeat from use to use
+        if layer.collect:  # of one copy (more are expanded): its output is the copy's
+            update["collect"] = False
         part = layer.model_copy(update=update)
         self.layers.append(part)
         self.origins.append(self._top)
@@ -233,7 +235,11 @@ def _renumber(ref: Ref, last: list[int], end: int) -> Ref:
 
 
 def _copies(layer: LayerSpec) -> list[LayerSpec]:
-    """A repeated layer as its copies in series; no copy (`repeat: 0`) as a pass-through."""
+    """A repeated layer as its copies in series; no copy (`repeat: 0`) as a pass-through; a
+    collected repeat's copies then a Route concatenating every one of them."""
     if layer.repeat == 0:
         return [Route(from_="input")]
-    return [layer.copy_at(k).model_copy(update={"from_": -1, "id": None}) for k in range(layer.repeat)]
+    copies = [layer.copy_at(k).model_copy(update={"from_": -1, "id": None}) for k in range(layer.repeat)]
+    if layer.collect:
+        return [*copies, Route(from_=list(range(-layer.repeat, 0)))]
+    return copies

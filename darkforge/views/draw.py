@@ -61,7 +61,9 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB", taps: Sequence[s
         outline.paint()
         outline.taps(taps)
         skips = any(i.sources != (i.index - 1,) for i in p.layers) or "Shortcut" in outline.types
-        graph.attr(label=_title(p, outline.types, runs=outline.repeats, skips=skips))
+        graph.attr(
+            label=_title(p, outline.types, runs=outline.repeats, skips=skips, collects=outline.collects)
+        )
         return graph
     flat_spec, origins = flatten_with_origins(p.spec)
     flat = plan(flat_spec)
@@ -76,11 +78,13 @@ def draw(p: Plan, *, expand: bool = False, rankdir: str = "TB", taps: Sequence[s
     return graph
 
 
-def _title(p: Plan, types: set[str], runs: bool, skips: bool) -> str:
+def _title(p: Plan, types: set[str], runs: bool, skips: bool, collects: bool = False) -> str:
     """Name and totals, then a legend of what this picture uses, two items a line."""
     legend = [x.legend for name, x in LOOKS.items() if name in types and x.legend]
     if runs:
         legend.append("×N: the dashed box repeats N times")
+    if collects:
+        legend.append("×N, concatenated: the output is every copy's output, along channels")
     if skips:
         legend.append("dashed blue: a skip connection or branch")
     legend.append("edges: the shape of the tensor (C×H×W)")

@@ -55,6 +55,7 @@ class OutlinePainter:
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.types: set[str] = set()  # the layer types drawn, for the legend
         self.repeats = False  # a dashed ×N box was drawn
+        self.collects = False  # a repeat that concatenates its copies' outputs was drawn
 
     def paint(self) -> None:
         self.graph.node(
@@ -98,7 +99,8 @@ class OutlinePainter:
                 part_sources = [nodes[s] for s in part.sources]
                 nodes[part.index] = self.layer(box, f"{prefix}{part.index}", part, part_sources, part_shapes)
             title = f"{prefix}title"
-            repeat = f"  ×{spec.repeat}" if spec.repeat > 1 else ""
+            repeat = f"  {times(spec)}" if spec.repeat > 1 else ""
+            self.collects |= spec.collect and spec.repeat > 1
             what = spec.type if spec.id is None else f"{spec.id}  ·  {spec.type}"
             note = params_note(info.cost.params, spec.repeat)
             # Graphviz refuses an empty <FONT></FONT>: a block without weights has no note line
@@ -118,14 +120,15 @@ class OutlinePainter:
         style = look(info)
         one = spec.copy_at(0) if spec.repeat > 1 else spec
         parts = one.composition(shapes) if spec.repeat else None
-        repeat = f" ×{spec.repeat}" if spec.repeat > 1 else ""
+        repeat = f" {times(spec)}" if spec.repeat > 1 else ""
+        self.collects |= spec.collect and spec.repeat > 1
         note = join(spec.id or "", params_note(info.cost.params, spec.repeat))
         if parts is not None and repeat:  # repeated: in a dashed box marked ×N, as runs are drawn
             inside = parts_text(parts[0])
             self.repeats = True
             with graph.subgraph(name=f"cluster_{name}") as box:
                 box.attr(label=f"<<B>{repeat.strip()}</B>>", **RUN_BOX)
-                box.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
+                box.node(name, html_label(f"{spec.type} ×{spec.repeat}", inside, note=note), fillcolor=BLOCK)
         elif parts is not None:  # a composite inside a cluster: one node naming its parts
             inside = parts_text(parts[0])
             graph.node(name, html_label(f"{spec.type}{repeat}", inside, note=note), fillcolor=BLOCK)
@@ -144,6 +147,11 @@ class OutlinePainter:
             attrs = {"label": f" {fmt_shape(shape)}", **({"weight": "10"} if main else SKIP)}
             self.edges.append((source, name, attrs))
         return name
+
+
+def times(spec: LayerSpec) -> str:
+    """'×3' over a repeated layer's box; '×3, concatenated' where it collects every copy's output."""
+    return f"×{spec.repeat}, concatenated" if spec.collect else f"×{spec.repeat}"
 
 
 def params_note(params: int, repeat: int) -> str:

@@ -44,6 +44,9 @@ def _fields(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     return rows
 
 
+COMMON = ("type", "from_", "id", "repeat", "collect")  # every layer's fields, said once up front
+
+
 def markdown() -> str:
     lines = [
         "# Layer reference",
@@ -69,13 +72,15 @@ def markdown() -> str:
         "",
         "Every layer also takes `from` (its input: -1 the previous layer, a non-negative index, an id,",
         "or a list), `id` (a name for references, outputs and the module) and `repeat` (the layer this",
-        "many times in series, each copy reading the one before; depth scales multiply it).",
+        "many times in series, each copy reading the one before; depth scales multiply it) and",
+        "`collect` (with `repeat`: the output is every copy's output concatenated along channels,",
+        "first copy first).",
     ]
     builtin = [t for t in map(registry.get, registry.names()) if isinstance(t.module, str)]  # not plugins
     for layer_type in builtin:
         name, spec = layer_type.name, layer_type.spec
         doc = inspect.getdoc(spec) or ""
-        lines += ["", f"### {name}", "", doc, "", *_fields(spec, skip=("type", "from_", "id", "repeat"))]
+        lines += ["", f"### {name}", "", doc, "", *_fields(spec, skip=COMMON)]
     return "\n".join([*lines, "", *_activations()]) + "\n"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from darkforge.spec import lint
-from darkforge.spec.base import INPUT, Shape, fmt_shape
+from darkforge.spec.base import INPUT, LayerSpec, Shape, fmt_shape
 from darkforge.spec.shapes import LayerInfo, Plan
 from darkforge.views import memory
 from darkforge.views.darknet_table import darknet_table, fork_total
@@ -61,6 +61,7 @@ def as_dict(p: Plan) -> dict[str, Any]:
                 "id": info.spec.id,
                 "type": info.spec.type,
                 "repeat": info.spec.repeat,
+                "collect": info.spec.collect,
                 "from": info.spec.from_,
                 "inputs": [_source_name(p, s) for s in info.sources],
                 "output": list(info.output),
@@ -76,6 +77,13 @@ def as_dict(p: Plan) -> dict[str, Any]:
         "notes": layer_notes(p),
         "warnings": dead_weight_warnings(p),
     }
+
+
+def type_text(spec: LayerSpec) -> str:
+    """'Bottleneck', 'Bottleneck ×3', 'Bottleneck ×3 collected' (its copies' outputs concatenated)."""
+    if spec.repeat == 1:
+        return spec.type
+    return f"{spec.type} ×{spec.repeat}" + (" collected" if spec.collect else "")
 
 
 def table(p: Plan, taps: Sequence[str] = (), warn: bool = False) -> str:
@@ -94,7 +102,7 @@ def table(p: Plan, taps: Sequence[str] = (), warn: bool = False) -> str:
             (
                 str(info.index),
                 info.spec.id or "",
-                info.spec.type if info.spec.repeat == 1 else f"{info.spec.type} ×{info.spec.repeat}",
+                type_text(info.spec),
                 ",".join(_source_name(p, s) for s in info.sources),
                 fmt_shape(info.output),
                 f"{info.cost.params:,}",

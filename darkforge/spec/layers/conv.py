@@ -159,7 +159,7 @@ class ResidualBlock(LayerSpec, ConvNumerics):
         return self.expand(inputs), 2
 
     def flat_size(self) -> int:
-        return 3 * self.repeat
+        return 3 * self.repeat + self.collect_route()
 
 
 class ResidualStage(LayerSpec, ConvNumerics):
@@ -227,7 +227,7 @@ class ResidualStage(LayerSpec, ConvNumerics):
         return [down, *[c for _ in range(self.blocks) for c in (first, second, Shortcut(from_=-3))]]
 
     def flat_size(self) -> int:
-        return (1 + 3 * self.blocks) * self.repeat
+        return (1 + 3 * self.blocks) * self.repeat + self.collect_route()
 
 
 def block_cost(x: Operand, hidden: int | None, bias: bool, bn: bool) -> LayerCost:
