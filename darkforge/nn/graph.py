@@ -25,9 +25,9 @@ from darkforge.spec.registry import foreign
 
 def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
     """The module of one layer (its copies in series when it repeats)."""
-    # none (repeat: 0, an empty Sequential passes its input) or several; a collected repeat is a
-    # Collected even of one copy, so its keys (`m.0.cv1…`) do not change with a depth scale
-    if spec.repeat != 1 or spec.collect:
+    # none (repeat: 0, an empty Sequential passes its input), several, or a written `repeat: 1`
+    # (spec.numbered): its keys (`m.0.cv1…`) do not change with a depth scale or a parameter
+    if spec.numbered:
         copies, shapes = [], list(inputs)
         for k in range(spec.repeat):
             one = spec.copy_at(k)

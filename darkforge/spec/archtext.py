@@ -24,11 +24,13 @@ def inlined(spec: NetworkSpec) -> NetworkSpec:
     source = spec._source
     if not spec.include or source is None:
         return spec
-    blocks = read_blocks({"include": spec.include, "blocks": spec.blocks}, source, (source.file,))
+    own = {"include": spec.include, "blocks": spec.blocks, "defaults": spec.defaults}
+    blocks = read_blocks(own, source, (source.file,))
     written = {
         name: block.definition.model_dump(mode="json", exclude_unset=True) for name, block in blocks.items()
     }
-    resolved = spec.model_copy(update={"include": None, "blocks": written})
+    # the blocks carry their own files' defaults now: the network's would reach a library's
+    resolved = spec.model_copy(update={"include": None, "blocks": written, "defaults": None})
     resolved._source = source
     return resolved
 

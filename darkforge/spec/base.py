@@ -8,9 +8,10 @@ when they register.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
 
@@ -132,6 +133,9 @@ class LayerCost:
     # Composites count their parts (a stage of 8 blocks, 25 maps), so summary's memory is the sum
     # over the same walk that builds the network (tests hook every module of the built network).
     maps: int | None = None
+    # of `macs`, those of tensor products that are no Conv/Linear weights (attention's qᵀ·k and
+    # v·attentionᵀ): torch's FlopCounterMode counts them, torchinfo's conv+fc rows do not
+    products: int = 0
 
     @property
     def produced(self) -> int:
@@ -145,24 +149,42 @@ class LayerCost:
             self.macs + other.macs,
             self.dead_params + other.dead_params,
             self.produced + other.produced,
+            self.products + other.products,
         )
 
 
 class Scale(Strict):
-    """A width/depth multiplier pair, picked with `--scale`."""
+    """A width/depth multiplier pair, picked with `--scale`; optionally Ultralytics' channel rule
+    (a cap, then rounding up) and per-scale settings of one layer type (YOLO11's `c3k` at m/l/x)."""
 
     width: float = Field(1.0, gt=0, le=8, description="multiplies the channels of every conv layer")
     depth: float = Field(1.0, gt=0, le=8, description="multiplies the block count of every stage")
     divisor: int = Field(8, ge=1, le=64, description="scaled channels are rounded to a multiple")
+    max_channels: int | None = Field(
+        None, ge=1, le=65536, description="channels are capped here before `width` multiplies them"
+    )
+    round: Literal["nearest", "up"] = Field(
+        "nearest", description="to the nearest multiple of `divisor` (timm), or up to one (Ultralytics)"
+    )
+    set: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$")], dict[str, Any]] = Field(
+        default_factory=dict,
+        description="at this scale, these fields of every top-level layer of a type: {C3k2: {c3k: true}}",
+    )
 
     def channels(self, filters: int) -> int:
-        if self.width == 1:
+        capped = filters if self.max_channels is None else min(filters, self.max_channels)
+        if self.width == 1 and capped == filters:
             return filters
+        if self.round == "up":  # Ultralytics' make_divisible: ceil(min(c, max) · width / 8) · 8
+            return max(self.divisor, math.ceil(capped * self.width / self.divisor) * self.divisor)
         # timm's make_divisible without its 10% round-up: the nearest multiple, at least one multiple.
-        return max(self.divisor, int(filters * self.width / self.divisor + 0.5) * self.divisor)
+        return max(self.divisor, int(capped * self.width / self.divisor + 0.5) * self.divisor)
 
     def blocks(self, count: int) -> int:
         return count if self.depth == 1 else max(1, round(count * self.depth))
+
+    def __hash__(self) -> int:  # instances of blocks are cached by their scale; `set` is a dict
+        return hash((self.width, self.depth, self.divisor, self.max_channels, self.round, repr(self.set)))
 
 
 class LayerSpec(Strict):
@@ -203,7 +225,14 @@ class LayerSpec(Strict):
     def copy_at(self, k: int) -> LayerSpec:
         """Copy k (from 0) of a repeated layer, as one layer; user blocks tell each copy its index
         (`${copy}` in their definition)."""
-        return self.model_copy(update={"repeat": 1, "collect": False})
+        return single(self.model_copy(update={"repeat": 1, "collect": False}))
+
+    @property
+    def numbered(self) -> bool:
+        """Whether the layer's module numbers its copies (`m.0`, `m.1`…): it writes `repeat:`,
+        whatever the count, so a depth scale or a parameter of 1 never renames its weights
+        (Ultralytics' C3 keeps `m.0` at one block); a layer without `repeat:` is one module."""
+        return self.repeat != 1 or self.collect or "repeat" in self.model_fields_set
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""
@@ -279,11 +308,21 @@ class NetworkSpec(Strict):
         None, min_length=1, description="layers whose outputs the network returns (default: last)"
     )
     scales: dict[Annotated[str, Field(pattern=ID_PATTERN)], Scale] = Field(default_factory=dict)
+    scale: str | None = Field(
+        None,
+        max_length=200,
+        description="the scale built when none is picked (e.g. n: yolov8.yaml is YOLOv8n)",
+    )
     plugins: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         None, description="plugins the file needs (never imported by the file: install them, or --plugin)"
     )
     include: list[str] | None = Field(
-        None, description="block libraries to use (paths relative to this file)"
+        None, description="block libraries to use (paths relative to this file, or a shipped one by name)"
+    )
+    defaults: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="fields every layer of a type written in this file takes unless it writes them, "
+        "e.g. {Conv: {activation: silu}}",
     )
     blocks: dict[str, Any] | None = Field(
         None, description="named, parametrised sub-graphs used like layer types (docs/architecture.md)"
@@ -297,6 +336,17 @@ class NetworkSpec(Strict):
     _rescale: Any = PrivateAttr(None)
     _converted_from: str | None = PrivateAttr(None)  # the format a reader translated, e.g. "ultralytics"
     _scale_names: tuple[str, ...] = PrivateAttr(())  # the scales `_rescale` knows
+    # classes -> the layers validated again, for a file whose layers read `${classes}`
+    # (darkforge.spec.toplevel); None when none does
+    _relayer: Any = PrivateAttr(None)
+    _computed: dict[int, frozenset[str]] = PrivateAttr(default_factory=dict)  # layer -> computed keys
+
+    @model_validator(mode="after")
+    def _default_scale_exists(self) -> Self:
+        if self.scale is not None and self.scale not in self.scales:
+            known = ", ".join(self.scales) or "none"
+            raise ValueError(f"`scale: {self.scale}` names none of the file's scales ({known})")
+        return self
 
     def scale_names(self) -> list[str]:
         """The scales `resolved` accepts: the file's `scales:`, or those of its reader's rule."""
@@ -308,25 +358,88 @@ class NetworkSpec(Strict):
         input_size: int | None = None,
         classes: int | None = None,
     ) -> Self:
-        """The concrete network: a scale applied, the input size and class count overridden."""
+        """The concrete network: a scale applied (the file's `scale:` when none is given), the
+        input size and class count overridden."""
+        scale = scale if scale is not None else self.scale
         if scale is not None and self._rescale is not None:
             # read again at that scale, keeping this spec's input and class count
             rescaled: Self = self._rescale(scale).model_copy(update={"input": self.input})
             return rescaled.resolved(None, input_size, classes if classes is not None else self.classes)
-        layers = list(self.layers)
+        count = classes if classes is not None else self.classes
+        relayered = self._relayer is not None and count != self.classes and count is not None
+        layers = self._relayer(count) if relayered else list(self.layers)
         if scale is not None:
             if scale not in self.scales:
                 known = ", ".join(self.scales) or "none"
                 raise UsageError(f"{self.name} has no scale {scale!r}", f"its scales: {known}")
-            layers = [scaled(layer, self.scales[scale]) for layer in layers]
-        count = classes if classes is not None else self.classes
+            settings = self.scales[scale].set
+            if settings:
+                layers = self._set(layers, settings, scale)
+            layers = [self._scaled(k, layer, self.scales[scale]) for k, layer in enumerate(layers)]
         layers = [layer.with_classes(count) for layer in layers]
         inputs = self.input
         if input_size is not None:
             inputs = InputSpec(channels=self.input.channels, size=input_size)
-        copy = self.model_copy(update={"layers": layers, "input": inputs, "classes": count})
-        copy._source = self._source
+        update = {"layers": layers, "input": inputs, "classes": count, "scale": None}  # applied once
+        copy = self.model_copy(update=update)
+        copy._source, copy._computed = self._source, self._computed
+        if self._relayer is not None:  # another class count later: these layers, at this scale
+            copy._relayer = self._relayer if scale is None else partial(_layers_at, self, scale)
         return copy
+
+    def _scaled(self, index: int, layer: LayerSpec, scale: Scale) -> LayerSpec:
+        """Layer `index` under `scale`; a field computed from `classes` is a class count's
+        consequence, not a width: kept as computed, as inside blocks (spec/blockscale.py)."""
+        whole = scaled(layer, scale)
+        keys = self._computed.get(index)
+        if not keys:
+            return whole
+        kept = {n: getattr(layer, n) for n, f in type(layer).model_fields.items() if (f.alias or n) in keys}
+        return whole.model_copy(update=kept)
+
+    def _set(
+        self, layers: list[LayerSpec], settings: dict[str, dict[str, Any]], scale: str
+    ) -> list[LayerSpec]:
+        """`layers` with a scale's `set:` written into every layer of each type it names."""
+        for kind in settings:
+            if all(layer.type != kind for layer in layers):
+                raise self._error(
+                    f"scale {scale!r} sets fields of {kind}, but no layer is a {kind}",
+                    "name a type the top-level layers use",
+                    ("scales", scale, "set", kind),
+                )
+        result = []
+        for index, layer in enumerate(layers):
+            values = settings.get(layer.type)
+            if values:
+                data = {**layer.model_dump(by_alias=True, exclude_unset=True), **values}
+                try:
+                    layer = type(layer).model_validate(data)
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"]) or layer.type
+                    raise self._error(
+                        f"scale {scale!r} sets {layer.type}.{where} of layers[{index}]: {first['msg']}",
+                        "",
+                        ("scales", scale, "set", layer.type),
+                    ) from None
+            result.append(layer)
+        return result
+
+    def _error(self, message: str, hint: str, path: tuple[object, ...]) -> Exception:
+        if self._source is not None:
+            return self._source.error(message, hint, path)  # type: ignore[no-any-return]
+        return UsageError(message, hint)
+
+
+def _layers_at(spec: NetworkSpec, scale: str, classes: int) -> list[LayerSpec]:
+    return spec.resolved(scale, classes=classes).layers
+
+
+def single(copy: LayerSpec) -> LayerSpec:
+    """One copy of a repeated layer: its `repeat: 1` is no written repeat (not `numbered`)."""
+    copy.__pydantic_fields_set__.difference_update({"repeat", "collect"})
+    return copy
 
 
 def scaled(layer: LayerSpec, scale: Scale) -> LayerSpec:

@@ -30,6 +30,9 @@ class References:
     ) -> None:
         self.name, self.written, self.inputs = name, written, list(inputs)
         self.ids = {str(raw["id"]): k for k, raw in enumerate(written) if isinstance(raw.get("id"), str)}
+        # alternatives: layers of one id whose `when`s exclude each other (YOLO11's C3k2 holds a
+        # Bottleneck or a C3k as `m`); the id names the one kept (two kept: the walk refuses it)
+        self.ids |= {str(written[k]["id"]): k for k in kept if isinstance(written[k].get("id"), str)}
         self.where = {k: n for n, k in enumerate(kept)}
         self.sources_of, self.error = sources_of, error
 

@@ -41,6 +41,7 @@ from darkforge.spec.base import (
     Scale,
     Shape,
     ShapeError,
+    single,
 )
 from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
@@ -51,8 +52,10 @@ from darkforge.spec.layers.graph import Route
 from darkforge.spec.messages import describe
 
 BLOCK_NAME = r"^[A-Z][A-Za-z0-9_]*$"
-# names expressions see besides the parameters: the input's channels, and which copy of a
-# repeated use this is (`copy` from 0, of `copies`; 0 of 1 for a use that does not repeat)
+# names expressions see besides the parameters: the input's channels, which copy of a repeated
+# use this is (`copy` from 0, of `copies`; 0 of 1 for a use that does not repeat), and the
+# network's class count (`classes`: the file's, --classes or the dataset's; a parameter of that
+# name is the block's own, and wins)
 RESERVED_NAMES = ("in_channels", "copy", "copies")
 MAX_DEPTH = 16  # blocks inside blocks; deeper is a mistake (or a bomb)
 _stack: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("darkforge_blocks", default=())
@@ -67,6 +70,9 @@ class Block:
     file: str
     line: int | None
     positions: Mapping[tuple[object, ...], tuple[int, int]]  # ("layers", k, key) -> (line, column)
+    # from a library that ships with darkforge (archs/blocks/): its blocks may spell a built-in
+    # type (C2f) under that type's name; a file's own blocks may not (one name, one meaning)
+    shipped: bool = False
 
     @property
     def where(self) -> str:
@@ -127,6 +133,7 @@ class BlockUse(LayerSpec):
     library: ClassVar[Library]
     _scale: Scale | None = PrivateAttr(None)
     _copy: tuple[int, int] = PrivateAttr((0, 1))  # (which copy, of how many) in a repeat
+    _classes: int | None = PrivateAttr(None)  # the network's class count, once resolved
     _cache: dict[tuple[Any, ...], Instance] = PrivateAttr(default_factory=dict)
 
     def arguments(self) -> dict[str, Any]:
@@ -136,12 +143,23 @@ class BlockUse(LayerSpec):
         """What an instance depends on besides the input shapes (the copy only where the
         definition reads it: the copies of other blocks share one instance)."""
         values = tuple((k, _frozen(v)) for k, v in self.arguments().items())
-        return (values, self._scale, self._copy if self.block.reads_copy else None)
+        return (values, self._scale, self._copy if self.block.reads_copy else None, self._classes)
 
     def copy_at(self, k: int) -> Self:
         one = self.model_copy(update={"repeat": 1, "collect": False})
         one._copy = (k, self.repeat)
+        single(one)
         return one
+
+    def with_classes(self, classes: int | None) -> Self:
+        """The use in a network of `classes` classes: `${classes}` inside reads it, and the
+        block's own class-count layers (a Linear without `out`, a Detect) take it."""
+        if classes == self._classes:
+            return self
+        copy = self.model_copy()
+        copy._classes = classes
+        copy._cache = {}
+        return copy
 
     def scaled(self, scale: Scale) -> Self:
         """The use under `scale`: parameters declared `scale: width|depth` scaled (spec/blockscale.py),
@@ -201,7 +219,10 @@ class BlockUse(LayerSpec):
     def _build(self, inputs: Sequence[Shape]) -> Instance:
         block = self.block
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
-        names |= {"copy": self._copy[0], "copies": self._copy[1]} | self.arguments()
+        names |= {"copy": self._copy[0], "copies": self._copy[1]}
+        if self._classes is not None:
+            names["classes"] = self._classes
+        names |= self.arguments()
         written = block.definition.layers
         layers, kept = self._kept(names)
         if not layers:
@@ -236,6 +257,7 @@ class BlockUse(LayerSpec):
             sum(i.cost.macs for i in infos),
             sum(i.cost.dead_params for i in infos),
             sum(i.cost.produced for i in infos),  # every map the block's modules produce
+            sum(i.cost.products for i in infos),
         )
         size = sum(layer.flat_size() for layer in layers)
         return Instance(layers, infos, output, size, total, tuple(kept))
@@ -266,6 +288,7 @@ class BlockUse(LayerSpec):
                 raise self._invalid(e, k, data) from None
             if self._scale is not None:
                 layer = scaled_part(layer, raw, self._scale, kinds, partial(self._scale_error, k))
+            layer = layer.with_classes(self._classes)
             kept.append(k)
             layers.append(layer)
         return layers, kept

@@ -9,15 +9,21 @@ import yaml
 from darkforge.spec.base import NetworkSpec
 
 
-def _flow(value: Any) -> str:
+def flow(value: Any) -> str:
     text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000)
     return text.strip().removesuffix("...").strip()  # plain scalars get a document-end marker
 
 
-def layer_dict(layer: Any) -> dict[str, Any]:
-    """A layer as the user would write it: `type` first, then only what differs from defaults."""
+def layer_dict(layer: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A layer as the user would write it: `type` first, then only what differs from defaults
+    (the field's, or the file's `defaults:` for its type: a value written against a file default
+    stays written, even when it equals the field's own default)."""
     data = layer.model_dump(exclude_defaults=True, by_alias=True)
     data.pop("type", None)
+    full = layer.model_dump(by_alias=True)
+    for key, value in ((defaults or {}).get(layer.type) or {}).items():
+        if key not in data and key in full and full[key] != value:
+            data[key] = full[key]
     graph = {key: data.pop(key) for key in ("from", "id") if key in data}
     return {"type": layer.type, **data, **graph}
 
@@ -27,15 +33,15 @@ def _blocks(blocks: dict[str, Any]) -> list[str]:
     lines = ["blocks:"]
     for name, definition in blocks.items():
         if not isinstance(definition, dict):
-            lines.append(f"  {name}: {_flow(definition)}")
+            lines.append(f"  {name}: {flow(definition)}")
             continue
         lines.append(f"  {name}:")
         for key, value in definition.items():
             if key == "layers" and isinstance(value, list):
                 lines.append("    layers:")
-                lines += [f"      - {_flow(layer)}" for layer in value]
+                lines += [f"      - {flow(layer)}" for layer in value]
             else:
-                lines.append(f"    {key}: {_flow(value)}")
+                lines.append(f"    {key}: {flow(value)}")
     return lines
 
 
@@ -45,15 +51,15 @@ def dump_spec(spec: NetworkSpec, header: str = "") -> str:
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     lines.append("version: 1")
     for key, value in top.items():
-        lines.append(f"{key}: {_flow(value)}")
+        lines.append(f"{key}: {flow(value)}")
     if spec.blocks:
         lines += _blocks(spec.blocks)
     lines.append("layers:")
-    lines += [f"  - {_flow(layer_dict(layer))}" for layer in spec.layers]
+    lines += [f"  - {flow(layer_dict(layer, spec.defaults))}" for layer in spec.layers]
     if spec.scales:
         lines.append("scales:")
         lines += [
-            f"  {name}: {_flow(scale.model_dump(exclude_defaults=True))}"
+            f"  {name}: {flow(scale.model_dump(exclude_defaults=True))}"
             for name, scale in spec.scales.items()
         ]
     if spec.train:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +17,10 @@ from darkforge.errors import SpecError
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
 from darkforge.spec.blocks import BLOCK_NAME, RESERVED_NAMES, Block, BlockUse, Library
+from darkforge.spec.defaults import Defaults, applied, block_fields, checked, fields_of_type
 from darkforge.spec.definitions import BlockDefinition, Param
 from darkforge.spec.messages import describe
+from darkforge.spec.shipped import shipped_library
 from darkforge.spec.source import SourceMap, read_yaml
 
 
@@ -41,7 +43,7 @@ _PARAM_TYPES: dict[str, Any] = {
 MAX_INCLUDE_DEPTH = 16  # libraries including libraries
 MAX_INCLUDE_FILES = 64  # distinct files one network reads, however often they are included
 MAX_PATH = 4096  # characters of an include path (Linux's PATH_MAX)
-LIBRARY_KEYS = frozenset({"blocks", "include", "description", "name"})
+LIBRARY_KEYS = frozenset({"blocks", "include", "description", "name", "defaults"})
 
 
 @dataclass
@@ -54,9 +56,14 @@ class _Reads:
 
 
 def read_blocks(
-    data: dict[str, Any], source: SourceMap, chain: tuple[str, ...], reads: _Reads | None = None
+    data: dict[str, Any],
+    source: SourceMap,
+    chain: tuple[str, ...],
+    reads: _Reads | None = None,
+    shipped: bool = False,
 ) -> dict[str, Block]:
-    """Blocks of `data` and of the files it includes (paths relative to its own file)."""
+    """Blocks of `data` and of the files it includes (paths relative to its own file, or the
+    name of a library shipped with darkforge); `shipped`: `data` is one of those."""
     reads = reads if reads is not None else _Reads()
     blocks: dict[str, Block] = {}
     includes = data.get("include") or []
@@ -70,9 +77,28 @@ def read_blocks(
     written = data.get("blocks") or {}
     if not isinstance(written, dict):
         raise source.error("`blocks` maps block names to definitions", "", ("blocks",))
-    for name, raw in written.items():
-        _add(blocks, _block(name, raw, data, source), source, ("blocks", name))
+    own = [replace(_block(name, raw, data, source), shipped=shipped) for name, raw in written.items()]
+    known = {**blocks, **{block.name: block for block in own}}
+    defaults = checked(data, source, lambda kind: layer_fields(kind, known))
+    for block in own:
+        _add(blocks, _with_defaults(block, defaults), source, ("blocks", block.name))
     return blocks
+
+
+def layer_fields(kind: str, blocks: Mapping[str, Block]) -> set[str] | None:
+    """The keys a layer of `kind` can write: a registered type's fields or a block's parameters."""
+    if kind in blocks:
+        return block_fields(blocks[kind].params())
+    return fields_of_type(kind)
+
+
+def _with_defaults(block: Block, defaults: Defaults) -> Block:
+    """`block` with its file's defaults written into its layers (so an inlined copy keeps them)."""
+    layers = applied(block.definition.layers, defaults)
+    if layers is block.definition.layers or layers == block.definition.layers:
+        return block
+    definition = block.definition.model_copy(update={"layers": layers})
+    return replace(block, definition=definition)
 
 
 def _included(
@@ -83,6 +109,8 @@ def _included(
             f"include path '{_shown(name)}' is no file name", "give a path to a .yaml file", at
         )
     path = Path(source.file).parent / name
+    shipped = shipped_library(name) if not path.exists() else None
+    path = shipped or path  # `include: [ultralytics]`: a library that ships with darkforge
     real = os.path.realpath(path)
     if real in chain:
         shown = " → ".join([*(Path(c).name for c in chain), Path(real).name])
@@ -104,7 +132,8 @@ def _included(
         raise source.error(
             f"{_shown(name)} is not a block library", "a library holds `blocks:` (and `include:`)", at
         )
-    reads.done[real] = read_blocks(included, included_source, (*chain, real), reads)
+    # a shipped library's blocks may spell a built-in type under its name (archs/blocks/)
+    reads.done[real] = read_blocks(included, included_source, (*chain, real), reads, shipped is not None)
     return reads.done[real]
 
 
@@ -140,7 +169,7 @@ def _block(name: object, raw: Any, data: dict[str, Any], source: SourceMap) -> B
 
 
 def _add(blocks: dict[str, Block], block: Block, source: SourceMap, path: tuple[Any, ...]) -> None:
-    if block.name in registry.names():
+    if block.name in registry.names() and not block.shipped:
         raise source.error(f"block {block.name} has the name of a layer type", "rename the block", path)
     if blocks.get(block.name) is block:  # one library reached twice (a diamond of includes)
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from pydantic import ValidationError
 from darkforge.errors import SpecError, did_you_mean
 from darkforge.spec import registry
 from darkforge.spec.base import NetworkSpec
-from darkforge.spec.library import network_model_for
+from darkforge.spec.defaults import applied, checked
+from darkforge.spec.library import layer_fields, network_model_for
 from darkforge.spec.messages import describe
+from darkforge.spec.shipped import shipped_archs
 from darkforge.spec.source import SourceMap, parse_yaml_text, read_yaml
+from darkforge.spec.toplevel import computed, relayer, substituted
 
 # Readers of other architecture formats, by file suffix (".cfg": darkforge.darknet fills it in).
 READERS: dict[str, Callable[[Path], NetworkSpec]] = {}
@@ -55,15 +58,6 @@ def register_yaml_format(fmt: YamlFormat) -> None:
     """Make `load_spec` hand YAML files that `fmt.recognise` to `fmt.read`."""
     if all(f.name != fmt.name for f in YAML_FORMATS):
         YAML_FORMATS.append(fmt)
-
-
-def shipped_archs() -> Path:
-    """The architectures that ship with darkforge: the wheel's darkforge/archs/, or in a clone the
-    top-level archs/ that users edit (the wheel copies it; see pyproject.toml)."""
-    packaged = Path(str(resources.files("darkforge"))) / "archs"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "archs"
 
 
 def arch_path(arch: str | os.PathLike[str]) -> Path:
@@ -133,11 +127,24 @@ def parse_spec(data: Any, source: SourceMap) -> NetworkSpec:
         )
     _check_plugins(data, source)
     model, library = network_model_for(data, source)
+    blocks = library.blocks if library is not None else {}
+    defaults = checked(data, source, lambda kind: layer_fields(kind, blocks))
+    if defaults:
+        data = {**data, "layers": applied(data.get("layers"), defaults)}
+    written = data
+    classes = data.get("classes")
+    keys = computed(data, source)
+    expressions = bool(keys) and isinstance(classes, int) and not isinstance(classes, bool)
+    if expressions:
+        data = substituted(data, source, classes)
     try:
         spec = model.model_validate(data)
     except ValidationError as e:
         raise describe(e, data, library=library).at(source) from None
     spec._source = source
+    if expressions:  # `${classes}` in the layers: --classes validates them again (spec/toplevel.py)
+        spec._relayer = relayer(model, written, source, partial(describe, library=library))
+        spec._computed = keys
     return spec
 
 

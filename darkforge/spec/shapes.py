@@ -42,6 +42,11 @@ class Plan:
         return sum(info.cost.macs for info in self.layers)
 
     @property
+    def products(self) -> int:
+        """Of `macs`, attention's tensor products (no Conv/Linear weights: torchinfo misses them)."""
+        return sum(info.cost.products for info in self.layers)
+
+    @property
     def bflops(self) -> float:
         """Darknet's convention: 2 × (conv + connected) MACs / 1e9."""
         return 2 * self.macs / 1e9
