@@ -55,9 +55,16 @@ def test_counted_parameters_equal_the_module_s(channels, heads, key_ratio, param
     assert net(torch.randn(2, channels, 8, 8)).shape == (2, channels, 8, 8)
 
 
-def test_macs_are_the_convolutions_and_width_scales_leave_it_alone():
+def test_macs_are_the_convs_and_the_two_products_as_torch_counts_them_and_width_scales_leave_it_alone():
+    from torch.utils.flop_counter import FlopCounterMode
+
     spec = spec_from_text(one_layer("{type: Attention}", 64), "t.yaml")
-    assert plan(spec).macs == (64 * 128 + 64 * 64 + 64 * 9) * 8 * 8 == 823_296
+    convs = (64 * 128 + 64 * 64 + 64 * 9) * 8 * 8  # qkv, proj, the depthwise pe over 8×8
+    products = 1 * 64 * 64 * (32 + 64)  # one head, N = 64 positions, key 32 + head 64
+    assert plan(spec).macs == convs + products == 1_216_512
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        darkforge.build(spec).eval()(torch.randn(1, 64, 8, 8))
+    assert counter.get_total_flops() == 2 * plan(spec).macs
     layer = spec.layers[0]
     assert isinstance(layer, Attention)
     assert layer.scaled(Scale(width=0.5)) is layer  # its channels come from its input

@@ -95,6 +95,15 @@ BY_HAND = {
     ("resnet18", "half"): resnet18([32, 64, 128, 256]),
     ("mobilenet_v2", None): 3_504_872,  # torchvision's mobilenet_v2()
     ("mobilenet_v2", "half"): 1_968_680,  # torchvision's mobilenet_v2(width_mult=0.5)
+    # Ultralytics' own counts (its yolov8.yaml/yolo11.yaml summaries; tests/ultralytics/test_library.py)
+    **{
+        ("yolov8", s): n
+        for s, n in zip("nsmlx", (3_157_200, 11_166_560, 25_902_640, 43_691_520, 68_229_648), strict=True)
+    },
+    **{
+        ("yolo11", s): n
+        for s, n in zip("nsmlx", (2_624_080, 9_458_752, 20_114_688, 25_372_160, 56_966_176), strict=True)
+    },
 }
 
 
@@ -134,3 +143,40 @@ def test_a_width_computed_from_in_channels_is_scaled_once(write):
     inner = p.layers[1].spec.instance([p.layers[0].output])
     # the input is 32 wide at half: cv1 has 16 channels (scaled twice it had 8), the block ends at 32
     assert [info.output[0] for info in inner.infos] == [16, 16, 16, 48, 32]
+
+
+ULTRA = """\
+name: u
+input: {channels: 3, size: 16}
+scale: n
+scales:
+  n: {width: 0.25, depth: 0.34, max_channels: 256, round: up, set: {Conv: {size: 1}}}
+  wide: {width: 1.5}
+layers:
+  - {type: Conv, filters: 1000}
+  - {type: Conv, filters: 100}
+  - {type: Conv, filters: 30, repeat: 3}
+"""
+
+
+def test_ultralytics_channel_rule_cap_then_round_up(write):
+    spec = darkforge.load_spec(write("u.yaml", ULTRA))
+    n = spec.resolved()  # `scale: n` is the default
+    # min(1000, 256)·0.25 = 64; 100·0.25 = 25 → 32 (up, not 24); 30·0.25 = 7.5 → 8; round(3·0.34) = 1
+    assert [(c.filters, c.size, c.repeat) for c in n.layers] == [(64, 1, 1), (32, 1, 1), (8, 1, 1)]
+    assert [c.filters for c in spec.resolved("wide").layers] == [1504, 152, 48]  # nearest, no cap
+    assert darkforge.build(spec).plan.params == sum(p.numel() for p in darkforge.build(spec).parameters())
+
+
+def test_scale_set_names_a_type_the_layers_use(write):
+    text = ULTRA.replace("set: {Conv: {size: 1}}", "set: {C3k2: {c3k: true}}")
+    with pytest.raises(darkforge.SpecError, match="scale 'n' sets fields of C3k2, but no layer is a C3k2"):
+        darkforge.load_spec(write("u.yaml", text)).resolved()
+    text = ULTRA.replace("set: {Conv: {size: 1}}", "set: {Conv: {size: 100}}")
+    with pytest.raises(darkforge.SpecError, match=r"u.yaml:5:.*scale 'n' sets Conv.size of layers\[0\]"):
+        darkforge.load_spec(write("u.yaml", text)).resolved()
+
+
+def test_a_default_scale_must_be_one_of_the_scales(write):
+    with pytest.raises(darkforge.SpecError, match="`scale: q` names none of the file's scales"):
+        darkforge.load_spec(write("u.yaml", ULTRA.replace("scale: n", "scale: q")))

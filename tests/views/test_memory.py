@@ -62,8 +62,10 @@ def test_torchinfo_agrees_with_the_plan_for_every_shipped_arch(run_cli, name):
     for scale in [None, *spec.scales][:2]:
         p = plan(spec.resolved(scale))
         r = runtime.runtime(p)
-        assert (r.params, r.counted_macs) == (p.params, p.macs), scale
-        assert r.mult_adds > p.macs  # torchinfo also counts batch norm and biases
+        assert (r.params, r.counted_macs) == (p.params, p.macs - p.products), (
+            scale
+        )  # attention's products: no rows
+        assert r.mult_adds > p.macs - p.products  # torchinfo also counts batch norm and biases
     result = run_cli("summary", str(ARCHS / name), "--runtime")
     assert result.exit_code == 0, result.output
     assert "torchinfo and the static plan agree" in result.output and "Units." not in result.output
@@ -77,7 +79,9 @@ def _hooked_maps(model: torch.nn.Module, shape: tuple[int, ...]) -> list[int]:
     tensor (a stage returning its last block's map) allocates nothing and is not counted."""
     from darkforge.spec import registry
 
-    classes = tuple({registry.get(name).module_class() for name in registry.names()})
+    from darkforge.nn.graph import Collected  # a collected repeat's concatenation is a map too
+
+    classes = (*{registry.get(name).module_class() for name in registry.names()}, Collected)
     sizes: list[int] = []
     for top in model.layers.values():
         seen: list[tuple[torch.nn.Module, torch.Tensor]] = []
@@ -110,6 +114,9 @@ def _bytes(out: object) -> int:
 # Known gap (noted for the next round): the YOLO CSP blocks and the Detect head (spec/layers/csp.py,
 # detect.py) report their output only, not the maps inside them, so their memory is undercounted.
 UNDERCOUNTED = {"yolov8n.yaml", "darknet53-det.yaml"}
+# Written with the dialect's blocks (archs/blocks/ultralytics.yaml), these count every map of
+# their CSP blocks exactly; only their last layer, the built-in Detect head, has the gap above.
+HEAD_ONLY = {"yolov8.yaml", "yolo11.yaml"}
 
 
 @pytest.mark.parametrize(
@@ -126,7 +133,11 @@ def test_the_activations_column_is_what_the_built_modules_produce(run_cli, name)
     size = min(spec.input.shape[1], 128)  # the same modules at a smaller map keep the test fast
     model = darkforge.build(spec, input_size=size)
     acts = memory.layer_activations(model.plan)
-    assert acts == _hooked_maps(model, model.plan.input)
+    hooked = _hooked_maps(model, model.plan.input)
+    upto = -1 if name in HEAD_ONLY else len(acts)
+    if name in HEAD_ONLY:
+        assert model.plan.layers[-1].spec.type == "Detect" and acts[-1] < hooked[-1]  # the known gap
+    assert acts[:upto] == hooked[:upto]
     data = json.loads(run_cli("summary", str(ARCHS / name), "--input-size", str(size), "--json").output)
     assert data["memory"]["activation_bytes"] == sum(acts)
     params = sum(p.numel() for p in model.parameters())

@@ -53,12 +53,15 @@ class Attention(LayerSpec):
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         x = map_of(inputs[0])
         c = x.shape[0]
-        heads, key, _ = self.widths(x)
+        heads, key, head = self.widths(x)
         qkv = yolo_conv(x, c + 2 * key * heads)
         pe, proj = yolo_conv(x, c, 3, 1, c), yolo_conv(x, c)
-        # convolution MACs only, as every layer counts them: the q·k and attention·v products,
-        # heads · (H·W)² · (key + head width), are no convolutions (and grow with the square of H·W)
-        return qkv + pe + proj
+        # besides the convs, the qᵀ·k and v·attentionᵀ products: heads · N² · (key + head width)
+        # multiply-accumulates over the N = H·W positions (torch's FlopCounterMode counts them too)
+        positions = x.shape[1] * x.shape[2]
+        macs = heads * positions * positions * (key + head)
+        products = LayerCost(x.shape, macs=macs, maps=0, products=macs)
+        return qkv + pe + proj + products
 
 
 class C2PSA(YoloBlock):
@@ -80,8 +83,8 @@ class C2PSA(YoloBlock):
         cv1 = yolo_conv(x, 2 * c)
         cv2 = yolo_conv(with_channels(x, 2 * c), self.filters)
         params = cv1.params + self.blocks * block.params + cv2.params
-        macs = cv1.macs + self.blocks * block.macs + cv2.macs  # convolution MACs only (Attention)
-        return LayerCost(cv2.output, params, macs)
+        macs = cv1.macs + self.blocks * block.macs + cv2.macs
+        return LayerCost(cv2.output, params, macs, products=self.blocks * block.products)
 
 
 ATTENTION = (Attention, C2PSA)
