@@ -15,6 +15,7 @@ from darkforge.errors import DataError, UsageError
 from darkforge.files import check_regular, replacing, write_text
 from darkforge.spec.dump import dump_spec
 from darkforge.spec.load import load_spec
+from darkforge.ultralytics.native import NotNative, native_file
 
 KINDS = {".cfg": "cfg", ".yaml": "yaml", ".yml": "yaml", ".safetensors": "safetensors"}  # else: weights
 DEFAULT_TARGET = {"cfg": "yaml", "yaml": "cfg", "weights": "safetensors", "safetensors": "weights"}
@@ -57,6 +58,11 @@ def _foreign_to_yaml(
     spec = load_spec(source)
     if spec._converted_from is None:
         raise UsageError(f"{source} is darkforge YAML already", "convert it --to cfg, or give another format")
+    try:  # every scale in one file, with the shipped block library (archs/yolov8.yaml's form)
+        _emit(native_file(Path(source)), output)
+        return
+    except NotNative as e:
+        click.echo(f"warning: {e}: written at one scale with darkforge's built-in types", err=True)
     header = (
         f"Converted from {Path(source).name} ({spec._converted_from}) by `darkforge convert`: "
         "layers[i] is its row i (Ultralytics' model.i)."

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,31 @@ def name_scale(path: Path) -> str | None:
 def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None = None) -> NetworkSpec:
     """The spec at `scale` (default: the asked name's letter, else the file's first scale)."""
     chosen, depth, width, max_channels = _multiples(data, source, asked, scale)
+
+    def channels(c: int) -> int:
+        return math.ceil(min(c, max_channels) * width / 8) * 8
+
+    t = translated(data, source, depth, channels, chosen)
+    return _spec(data, source, asked, chosen, t.nc, t.in_channels, t.layers, t.rows)
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A file's rows as darkforge layers (plain data), one per row, and what they came from."""
+
+    layers: list[dict[str, Any]]
+    rows: list[tuple[str, int, Any]]  # (section, index in it, the row as written)
+    nc: int
+    in_channels: int
+    v11: bool  # the file uses C3k2 (YOLO11)
+    classify: bool  # a classification model (torch's batch norm settings)
+
+
+def translated(
+    data: dict[str, Any], source: SourceMap, depth: float, channels: Callable[[int], int], chosen: str | None
+) -> Translated:
+    """Every row translated under a scale's depth and channel rule (`chosen`: its letter; at m, l
+    and x YOLO11's C3k2 take C3k blocks)."""
     nc = data.get("nc", 80)
     if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
         raise source.error(f"`nc` must be a positive integer, got {nc!r}", path=("nc",))
@@ -76,10 +103,6 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
         for k, row in enumerate(_rows(data, source, section))
     ]
     v11 = any(isinstance(row, list) and len(row) > 2 and row[2] == "C3k2" for _, _, row in rows)
-
-    def channels(c: int) -> int:
-        return math.ceil(min(c, max_channels) * width / 8) * 8
-
     layers: list[dict[str, Any]] = []
     widths: list[int] = []
     in_channels = data.get("ch", 3)
@@ -100,13 +123,14 @@ def read(data: dict[str, Any], source: SourceMap, asked: Path, scale: str | None
             layer["repeat"] = row.repeats
         layers.append({**layer, "from": row.from_})
         widths.append(c2)
-    if any(row[2] == "Classify" for _, _, row in rows if isinstance(row, list) and len(row) > 2):
+    classify = any(row[2] == "Classify" for _, _, row in rows if isinstance(row, list) and len(row) > 2)
+    if classify:
         # Ultralytics re-sets batch norm to eps 0.001, momentum 0.03 in its detection models only;
         # a classification model keeps torch's defaults (measured against the oracle's -cls model)
         for layer in layers:
             if "bn" in layer:
                 layer["bn"] = dict(TORCH_BN)
-    return _spec(data, source, asked, chosen, nc, in_channels, layers, rows)
+    return Translated(layers, rows, nc, in_channels, v11, classify)
 
 
 def _multiples(
