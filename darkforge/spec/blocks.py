@@ -165,9 +165,12 @@ class BlockUse(LayerSpec):
         """The use under `scale`: parameters declared `scale: width|depth` scaled (spec/blockscale.py),
         the block's layers scaled when instantiated."""
         kinds = {name: param.scale for name, param in self.block.params().items()}
-        update = {
+        scaled_values = {
             name: scaled_argument(kinds[name], value, scale) for name, value in self.arguments().items()
         }
+        # only what changes: an update marks a field as written (`model_fields_set`, which the
+        # unread-parameter warning reads), and a default the use never wrote is not written
+        update = {name: v for name, v in scaled_values.items() if v != getattr(self, name)}
         copy = self.model_copy(update=update)
         copy._scale = scale
         copy._cache = {}  # model_copy shares the private dict's values: never the unscaled instances

@@ -89,3 +89,12 @@ def test_the_branch_a_stand_in_leaves_unread_is_warned(run_cli, write):
         f"warning: {path}:11:5: layers[0]: in block Res (r.yaml:7:9): layers[0] (Conv 'branch'): nothing reads"
         in result.stderr
     )
+
+
+def test_a_default_the_use_never_wrote_is_not_warned_under_a_scale(run_cli, write):
+    # a scale rewrites a use's parameters; one the use left at its default was not passed by it
+    text = DEAD.replace("width: int}", "width: {type: int, scale: width}, spare: {type: int, default: 3}}")
+    path = write("dead.yaml", text + "scales: {half: {width: 0.5}}\nscale: half\n")
+    result = run_cli("validate", path)
+    assert result.exit_code == 0
+    assert "`stride: 2` passed" in result.stderr and "spare" not in result.stderr

@@ -77,9 +77,8 @@ def _hooked_maps(model: torch.nn.Module, shape: tuple[int, ...]) -> list[int]:
     """Bytes each top-level layer's modules produce for one image, measured with forward hooks on
     every module of a layer type (registry classes); a module whose output is a descendant's own
     tensor (a stage returning its last block's map) allocates nothing and is not counted."""
-    from darkforge.spec import registry
-
     from darkforge.nn.graph import Collected  # a collected repeat's concatenation is a map too
+    from darkforge.spec import registry
 
     classes = (*{registry.get(name).module_class() for name in registry.names()}, Collected)
     sizes: list[int] = []
