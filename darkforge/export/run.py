@@ -33,7 +33,8 @@ def open_checkpoint(
     network as its decoded output, with NMS in the graph when `nms` says how."""
     ckpt = checkpoint.resolve_path(path)
     model, info, _ = checkpoint.load_model(ckpt)
-    spec = info.spec().resolved(info.scale, input_size, len(info.classes))
+    size = input_size if input_size is not None else info.input_size  # default: as trained
+    spec = info.spec().resolved(info.scale, size, len(info.classes))
     if spec.input.shape != model.plan.spec.input.shape:
         resized = Network(budget.check_before_build(spec))  # --input-size: the size limits again
         wanted = resized.state_dict()

@@ -70,9 +70,6 @@ class Block:
     file: str
     line: int | None
     positions: Mapping[tuple[object, ...], tuple[int, int]]  # ("layers", k, key) -> (line, column)
-    # from a library that ships with darkforge (archs/blocks/): its blocks may spell a built-in
-    # type (C2f) under that type's name; a file's own blocks may not (one name, one meaning)
-    shipped: bool = False
 
     @property
     def where(self) -> str:

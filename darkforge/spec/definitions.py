@@ -73,6 +73,11 @@ class BlockDefinition(Strict):
     )
     layers: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
     output: Ref | None = Field(None, description="the layer whose output the block returns (default: last)")
+    shadows: bool = Field(
+        False,
+        description="the block takes the name of a built-in layer type and stands for it in the files "
+        "that use it (the shipped library's C2f spells the built-in C2f)",
+    )
 
     @field_validator("params", mode="before")
     @classmethod

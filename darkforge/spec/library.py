@@ -60,10 +60,9 @@ def read_blocks(
     source: SourceMap,
     chain: tuple[str, ...],
     reads: _Reads | None = None,
-    shipped: bool = False,
 ) -> dict[str, Block]:
     """Blocks of `data` and of the files it includes (paths relative to its own file, or the
-    name of a library shipped with darkforge); `shipped`: `data` is one of those."""
+    name of a library shipped with darkforge)."""
     reads = reads if reads is not None else _Reads()
     blocks: dict[str, Block] = {}
     includes = data.get("include") or []
@@ -77,7 +76,7 @@ def read_blocks(
     written = data.get("blocks") or {}
     if not isinstance(written, dict):
         raise source.error("`blocks` maps block names to definitions", "", ("blocks",))
-    own = [replace(_block(name, raw, data, source), shipped=shipped) for name, raw in written.items()]
+    own = [_block(name, raw, data, source) for name, raw in written.items()]
     known = {**blocks, **{block.name: block for block in own}}
     defaults = checked(data, source, lambda kind: layer_fields(kind, known))
     for block in own:
@@ -132,8 +131,7 @@ def _included(
         raise source.error(
             f"{_shown(name)} is not a block library", "a library holds `blocks:` (and `include:`)", at
         )
-    # a shipped library's blocks may spell a built-in type under its name (archs/blocks/)
-    reads.done[real] = read_blocks(included, included_source, (*chain, real), reads, shipped is not None)
+    reads.done[real] = read_blocks(included, included_source, (*chain, real), reads)
     return reads.done[real]
 
 
@@ -169,8 +167,17 @@ def _block(name: object, raw: Any, data: dict[str, Any], source: SourceMap) -> B
 
 
 def _add(blocks: dict[str, Block], block: Block, source: SourceMap, path: tuple[Any, ...]) -> None:
-    if block.name in registry.names() and not block.shipped:
-        raise source.error(f"block {block.name} has the name of a layer type", "rename the block", path)
+    builtin = block.name in registry.names()
+    if builtin and not block.definition.shadows:
+        raise source.error(
+            f"block {block.name} has the name of a layer type",
+            "rename the block, or say `shadows: true` in it to stand for that type in this file",
+            path,
+        )
+    if block.definition.shadows and not builtin:
+        raise source.error(
+            f"block {block.name} says `shadows: true`, but no layer type has its name", "", path
+        )
     if blocks.get(block.name) is block:  # one library reached twice (a diamond of includes)
         return
     if block.name in blocks:

@@ -54,10 +54,13 @@ class Inference:
     def spec(self) -> NetworkSpec:
         return embedded_spec(self.arch_yaml, self.origin or self.arch_name)
 
+    @property
+    def input_size(self) -> int | None:
+        """The square input it was trained at (`train --input-size` may differ from the file's)."""
+        return self.input[1] if len(self.input) == 3 and self.input[1] == self.input[2] else None
+
     def build(self) -> Network:
-        # at the input it was trained at (`train --input-size` may differ from the file's)
-        size = self.input[1] if self.input[1] == self.input[2] else None
-        return Network(plan(self.spec().resolved(self.scale, size, len(self.classes))))
+        return Network(plan(self.spec().resolved(self.scale, self.input_size, len(self.classes))))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAVED}
@@ -245,7 +248,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Network, Inference, dict[s
     payload = load(p)
     info = Inference(**payload["inference"], origin=f"{p} (its arch_yaml)")
     spec = info.spec()
-    shapes = plan(spec.resolved(info.scale, None, len(info.classes)))
+    shapes = plan(spec.resolved(info.scale, info.input_size, len(info.classes)))
     budget.check(shapes)
     if list(shapes.input) != info.input:
         raise DataError(

@@ -272,3 +272,17 @@ def test_full_size_darknet53_onnx(tmp_path):
     check = export.verify(done)
     assert check.ok and check.max_diff < 1e-4, check
     assert time.perf_counter() - start < 120
+
+
+def test_a_checkpoint_trained_at_another_input_size_loads_and_exports_at_that_size(run_cli, tmp_path):
+    # `train --input-size 48` keeps the file's own size in arch_yaml and the trained one in `input`
+    spec_text = (ARCHS / "yolo-mini.yaml").read_text()
+    info = checkpoint.Inference(
+        spec_text, "yolo-mini.yaml", "nano", ["a", "b", "c", "d"], [3, 48, 48], MEAN, STD
+    )
+    path = checkpoint.save(tmp_path / "best.pt", trained_looking(info.build()), info) or tmp_path / "best.pt"
+    model, loaded, _ = checkpoint.load_model(path)
+    assert model.plan.input == (3, 48, 48) and loaded.input_size == 48
+    result = run_cli("export", path, "--format", "onnx")
+    assert result.exit_code == 0, result.output
+    assert "input 1×3×48×48" in result.output

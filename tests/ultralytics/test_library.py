@@ -115,7 +115,10 @@ def test_a_user_block_still_cannot_take_a_built_in_name(write) -> None:
         "name: t\ninput: {channels: 3, size: 8}\nblocks:\n  C2f:\n    layers:\n"
         "      - {type: Conv, filters: 4}\nlayers:\n  - {type: C2f}\n"
     )
-    with pytest.raises(darkforge.SpecError, match="block C2f has the name of a layer type"):
+    with pytest.raises(
+        darkforge.SpecError,
+        match="block C2f has the name of a layer type; rename the block, or say `shadows: true`",
+    ):
         darkforge.load_spec(write("t.yaml", text))
 
 
@@ -141,3 +144,26 @@ def test_ultralytics_weights_load_by_name_into_the_native_file_and_give_its_outp
 
 
 assert SHARED  # imported for the skip marker's path
+
+
+def test_a_run_s_self_contained_copy_of_a_native_file_builds_the_same_network() -> None:
+    # train keeps the file with its includes inlined; the library's blocks say `shadows: true`
+    from darkforge.spec.archtext import arch_text, embedded_spec, inlined
+
+    path = ARCHS / "yolo11.yaml"
+    spec = darkforge.load_spec(path)
+    copy = embedded_spec(arch_text(path, spec, inlined(spec)), "arch.yaml")
+    assert copy.include is None and copy.blocks is not None and copy.blocks["C3k2"]["shadows"] is True
+    for scale in ("n", "x"):
+        assert darkforge.plan(copy.resolved(scale)).params == COUNT["yolo11", scale]
+
+
+def test_shadows_must_name_a_built_in_type(write) -> None:
+    text = (
+        "name: t\ninput: {channels: 3, size: 8}\nblocks:\n  Mine:\n    shadows: true\n    layers:\n"
+        "      - {type: Conv, filters: 4}\nlayers:\n  - {type: Mine}\n"
+    )
+    with pytest.raises(
+        darkforge.SpecError, match="block Mine says `shadows: true`, but no layer type has its name"
+    ):
+        darkforge.load_spec(write("t.yaml", text))
