@@ -62,3 +62,20 @@ def test_a_detection_run_writes_the_run_directory_people_expect(run_cli, tmp_pat
     assert "state" not in best and set(best["model"]) == set(last["model"])
     assert any(not torch.equal(best["model"][k], last["model"][k]) for k in best["model"])
     assert "mAP50-95" in result.output and "results in" in result.output
+
+
+def test_a_native_ultralytics_file_trains_and_its_checkpoint_predicts_at_the_trained_size(run_cli, tmp_path):
+    # archs/yolo11.yaml: the shipped library's blocks, inlined into the run's arch.yaml (`shadows`)
+    from conftest import ARCHS
+
+    data = shapes(tmp_path)
+    args = train_args(ARCHS / "yolo11.yaml", data, tmp_path / "runs", 1, "--input-size", "32")
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "train"
+    assert "\ninclude:" not in (run / "arch.yaml").read_text()
+    model, _, _ = checkpoint.load_model(run / "weights" / "best.pt")
+    assert model.plan.input == (3, 32, 32) and model.plan.params < 2_624_080  # 3 classes, not 80
+    image = next((data.parent / "images" / "val").iterdir())
+    result = run_cli("predict", str(run / "weights" / "best.pt"), str(image), "-o", str(tmp_path / "p"))
+    assert result.exit_code == 0, result.output
