@@ -46,7 +46,7 @@ from darkforge.spec.base import (
 from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
 from darkforge.spec.definitions import BlockDefinition, Param
-from darkforge.spec.expr import ExprError, names_in, substitute
+from darkforge.spec.expr import CHANNELS, ExprError, names_in, substitute
 from darkforge.spec.graph import LayerInfo, Scope, walk
 from darkforge.spec.layers.graph import Route
 from darkforge.spec.messages import describe
@@ -219,6 +219,8 @@ class BlockUse(LayerSpec):
     def _build(self, inputs: Sequence[Shape]) -> Instance:
         block = self.block
         names: dict[str, Any] = {"in_channels": inputs[0][0] if inputs and inputs[0] else 0}
+        named = zip(block.definition.inputs, inputs, strict=False)
+        names |= {f"{CHANNELS}:{name}": shape[0] for name, shape in named if shape}  # channels(lateral)
         names |= {"copy": self._copy[0], "copies": self._copy[1]}
         if self._classes is not None:
             names["classes"] = self._classes

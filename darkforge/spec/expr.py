@@ -43,6 +43,9 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.GtE: operator.ge,
 }
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "round": round, "int": int}
+# `channels(lateral)`: the channels of a block's input by its name (a block of several inputs, a
+# head reading P3's width); the names passed in are "channels:lateral" (darkforge.spec.blocks)
+CHANNELS = "channels"
 
 
 class ExprError(ValueError):
@@ -84,7 +87,7 @@ def _shown(text: str) -> str:
 
 def _lookup(name: str, names: Mapping[str, Value]) -> Value:
     if name not in names:
-        known = ", ".join(sorted(names)) or "none"
+        known = ", ".join(sorted(n for n in names if not n.startswith(f"{CHANNELS}:"))) or "none"
         raise ExprError(f"${name}: no such parameter (known: {known})")
     return names[name]
 
@@ -124,6 +127,8 @@ def _eval(node: ast.AST, names: Mapping[str, Value]) -> Value:
         return True
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, names) else node.orelse, names)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == CHANNELS:
+        return _channels(node, names)
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
@@ -140,6 +145,20 @@ def _eval(node: ast.AST, names: Mapping[str, Value]) -> Value:
         except (ArithmeticError, TypeError, ValueError) as e:
             raise ExprError(f"cannot compute {ast.unparse(node)}: {e}") from None
     raise ExprError(f"{ast.unparse(node)!r} is not allowed (numbers, parameters and arithmetic only)")
+
+
+def _channels(node: ast.Call, names: Mapping[str, Value]) -> Value:
+    inputs = sorted(k.removeprefix(f"{CHANNELS}:") for k in names if k.startswith(f"{CHANNELS}:"))
+    if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], ast.Name):
+        example = (inputs or ["input"])[0]
+        raise ExprError(f"{ast.unparse(node)}: give one input's name, e.g. channels({example})")
+    name = node.args[0].id
+    if f"{CHANNELS}:{name}" not in names:
+        where = (
+            f"its inputs: {', '.join(inputs)}" if inputs else "only a block's layers read inputs' channels"
+        )
+        raise ExprError(f"channels({name}): {name} is no input of this block ({where})")
+    return names[f"{CHANNELS}:{name}"]
 
 
 def _check_binary(node: ast.BinOp, left: Value, right: Value) -> None:
@@ -180,8 +199,14 @@ def names_in(value: object) -> set[str]:
             tree = ast.parse(match.group(1).strip(), mode="eval")
         except SyntaxError:
             return set()  # substitute() reports it
-        calls = {
-            n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-        }
-        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - calls
+        called = [
+            (n.func.id, n.args)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        ]
+        calls = {name for name, _ in called}
+        # channels(lateral) reads an input's channels: in the network's (scaled) units, as in_channels
+        inputs = {a.id for name, args in called if name == CHANNELS for a in args if isinstance(a, ast.Name)}
+        reads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - calls - inputs
+        return reads | ({"in_channels"} if CHANNELS in calls else set())
     return set()

@@ -40,7 +40,7 @@ def computed(data: dict[str, Any], source: SourceMap) -> dict[int, frozenset[str
             if other:
                 raise source.error(
                     f"{key}: a top-level expression reads only `classes`, not {', '.join(other)}",
-                    "compute it in a block (its parameters are names there)",
+                    "compute it in a block: parameters, `in_channels` and channels(input) are names there",
                     ("layers", k, key),
                 )
             if data.get("classes") is None:

@@ -71,3 +71,48 @@ def test_a_block_parameter_named_classes_is_the_block_s_own(write):
     )
     spec = darkforge.load_spec(write("h.yaml", text))
     assert widths(spec, classes=10) == [45, 21]
+
+
+NECK = """\
+name: n
+input: {channels: 3, size: 32}
+scales: {half: {width: 0.5}}
+blocks:
+  Merge:                       # a lateral 1×1 to the first input's width, then both joined
+    inputs: [top, lateral]
+    layers:
+      - {type: Conv, from: lateral, filters: "${channels(top)}", size: 1, id: squeeze}
+      - {type: Upsample, from: top}
+      - {type: Route, from: [-1, squeeze]}
+      - {type: Conv, filters: "${max(16, channels(lateral) // 4)}", size: 1}
+layers:
+  - {type: Conv, filters: 64, stride: 2, id: p4}
+  - {type: Conv, filters: 128, stride: 2, id: p5}
+  - {type: Merge, from: [p5, p4]}
+"""
+
+
+def test_a_block_reads_each_input_s_channels_by_name(write):
+    spec = darkforge.load_spec(write("n.yaml", NECK))
+    merge = darkforge.plan(spec.resolved()).layers[2]
+    inner = merge.spec.instance([(128, 8, 8), (64, 16, 16)]).layers
+    assert (inner[0].filters, inner[3].filters, merge.output) == (128, 16, (16, 16, 16))
+    half = darkforge.plan(spec.resolved("half")).layers[2]  # input widths are already scaled: once
+    assert half.spec.instance([(64, 8, 8), (32, 16, 16)]).layers[0].filters == 64
+    assert darkforge.build(spec).plan.params == sum(p.numel() for p in darkforge.build(spec).parameters())
+
+
+def test_channels_of_what_is_no_input_is_one_line(write):
+    with pytest.raises(
+        darkforge.SpecError,
+        match=r"channels\(p4\): p4 is no input of this block \(its inputs: lateral, top\)",
+    ):
+        darkforge.plan(
+            darkforge.load_spec(write("n.yaml", NECK.replace("channels(top)", "channels(p4)"))).resolved()
+        )
+    with pytest.raises(
+        darkforge.SpecError, match="a top-level expression reads only `classes`, not in_channels"
+    ):
+        darkforge.load_spec(
+            write("n.yaml", NECK.replace("filters: 128, stride", 'filters: "${channels(p4)}", stride'))
+        )
