@@ -68,14 +68,18 @@ class Detect(LayerSpec, YoloNumerics):
             require(len(x.shape) == 3, f"needs C×H×W maps, but {x.name} gives {fmt_shape(x.shape)}")
         nc, box_bins = self.nc, 4 * self.reg_max
         c2, c3 = head_widths(inputs[0].shape[0], nc, self.reg_max)
-        cost = LayerCost(())
+        cost = LayerCost((), maps=0)
         for x in inputs:
             cost = cost + self._branch(x, [(c2, 3, 1), (c2, 3, 1)], box_bins)
             cost = cost + self._branch(x, self._class_convs(x.shape[0], c3), nc)
         anchors = sum(x.shape[1] * x.shape[2] for x in inputs)
         # the DFL: a fixed (not trainable) 1×1 conv of reg_max weights over 4 sides × A anchors
         dfl, dfl_macs = (self.reg_max, 4 * self.reg_max * anchors) if self.reg_max > 1 else (0, 0)
-        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs + dfl_macs, cost.dead_params)
+        # maps: every conv-bn-act of the branches, then what the head returns in eval: the raw
+        # level maps (4·reg_max + classes channels each) and the decoded (4 + classes, A)
+        returned = (box_bins + nc) * anchors + (4 + nc) * anchors
+        maps = cost.produced + returned
+        return LayerCost((4 + nc, anchors), cost.params + dfl, cost.macs + dfl_macs, cost.dead_params, maps)
 
     def _class_convs(self, channels: int, c3: int) -> list[tuple[int, int, int]]:
         if self.style == "v8":
@@ -84,11 +88,13 @@ class Detect(LayerSpec, YoloNumerics):
 
     @staticmethod
     def _branch(x: Operand, convs: list[tuple[int, int, int]], out: int) -> LayerCost:
-        """conv-bn-act layers (filters, size, groups) then a 1×1 conv with bias to `out`."""
-        cost = LayerCost(x.shape)
+        """conv-bn-act layers (filters, size, groups) then a 1×1 conv with bias to `out`; `maps`
+        counts the conv-bn-act outputs (the 1×1's joins the level's raw map, counted by infer)."""
+        cost = LayerCost(x.shape, maps=0)
         for filters, size, groups in convs:
             cost = cost + yolo_conv(Operand(cost.output, x.name), filters, size, 1, groups)
-        return cost + conv_cost(Operand(cost.output, x.name), out, 1, 1, 0, 1, True, False)
+        last = conv_cost(Operand(cost.output, x.name), out, 1, 1, 0, 1, True, False)
+        return cost + LayerCost(last.output, last.params, last.macs, last.dead_params, maps=0)
 
     def note(self, inputs: Sequence[Shape], network_input: Shape) -> str:
         try:
