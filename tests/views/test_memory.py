@@ -120,7 +120,9 @@ UNDERCOUNTED = {"yolov8n.yaml"}
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="built-in CSP types count only their output"))
+        pytest.param(
+            n, marks=pytest.mark.xfail(strict=True, reason="built-in CSP types count only their output")
+        )
         if n in UNDERCOUNTED
         else n
         for n in sorted(p.name for p in ARCHS.glob("*.yaml"))
