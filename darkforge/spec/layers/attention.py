@@ -84,7 +84,8 @@ class C2PSA(YoloBlock):
         cv2 = yolo_conv(with_channels(x, 2 * c), self.filters)
         params = cv1.params + self.blocks * block.params + cv2.params
         macs = cv1.macs + self.blocks * block.macs + cv2.macs
-        return LayerCost(cv2.output, params, macs, products=self.blocks * block.products)
+        maps = cv1.produced + self.blocks * block.produced + cv2.produced
+        return LayerCost(cv2.output, params, macs, maps=maps, products=self.blocks * block.products)
 
 
 ATTENTION = (Attention, C2PSA)

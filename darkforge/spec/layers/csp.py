@@ -37,8 +37,8 @@ def yolo_conv(x: Operand, filters: int, size: int = 1, stride: int = 1, groups: 
 
 
 def chain(x: Operand, *convs: tuple[int, int, int]) -> LayerCost:
-    """Stride-1 convs (filters, size, groups) in series."""
-    cost = LayerCost(x.shape)
+    """Stride-1 convs (filters, size, groups) in series; `maps`: their outputs."""
+    cost = LayerCost(x.shape, maps=0)
     for filters, size, groups in convs:
         cost = cost + yolo_conv(Operand(cost.output, x.name), filters, size, 1, groups)
     return cost
@@ -93,7 +93,10 @@ class YoloBottleneck(LayerSpec, YoloNumerics):
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         x = map_of(inputs[0])
-        return bottleneck_cost(x, self.filters, self.shortcut, self.groups, self.sizes, self.expansion)
+        cost = bottleneck_cost(x, self.filters, self.shortcut, self.groups, self.sizes, self.expansion)
+        if self.shortcut and x.shape[0] == self.filters:  # the add makes a map of its own
+            cost = cost + LayerCost(cost.output)
+        return cost
 
     def scaled(self, scale: Scale) -> Self:
         return self.model_copy(update={"filters": scale.channels(self.filters)})
@@ -109,7 +112,7 @@ class C2f(YoloBlock):
     def inner(self, x: Operand) -> LayerCost:
         c = self.hidden
         one = bottleneck_cost(with_channels(x, c), c, self.shortcut, self.groups, (3, 3), 1.0)
-        return LayerCost(one.output, one.params * self.blocks, one.macs * self.blocks)
+        return _times(one, self.blocks)
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         x = map_of(inputs[0])
@@ -117,7 +120,9 @@ class C2f(YoloBlock):
         cv1 = yolo_conv(x, 2 * c)
         cv2 = yolo_conv(with_channels(x, (2 + self.blocks) * c), self.filters)
         inner = self.inner(x)
-        return LayerCost(cv2.output, cv1.params + inner.params + cv2.params, cv1.macs + inner.macs + cv2.macs)
+        params, macs = cv1.params + inner.params + cv2.params, cv1.macs + inner.macs + cv2.macs
+        # maps: every conv-bn-act's output (the chunks are views; the concatenation is no module's)
+        return LayerCost(cv2.output, params, macs, maps=cv1.produced + inner.produced + cv2.produced)
 
 
 class C3k2(C2f):
@@ -135,7 +140,7 @@ class C3k2(C2f):
             one = c3_cost(y, c, 2, self.shortcut, self.groups, 0.5, (3, 3))
         else:
             one = bottleneck_cost(y, c, self.shortcut, self.groups, (3, 3), 0.5)
-        return LayerCost(one.output, one.params * self.blocks, one.macs * self.blocks)
+        return _times(one, self.blocks)
 
 
 def c3_cost(
@@ -153,7 +158,13 @@ def c3_cost(
     one = bottleneck_cost(with_channels(x, c), c, shortcut, groups, sizes, 1.0)
     cv3 = yolo_conv(with_channels(x, 2 * c), filters)
     params = 2 * cv12.params + blocks * one.params + cv3.params
-    return LayerCost(cv3.output, params, 2 * cv12.macs + blocks * one.macs + cv3.macs)
+    maps = 2 * cv12.produced + blocks * one.produced + cv3.produced
+    return LayerCost(cv3.output, params, 2 * cv12.macs + blocks * one.macs + cv3.macs, maps=maps)
+
+
+def _times(one: LayerCost, count: int) -> LayerCost:
+    """`count` copies of `one` in series (same shapes): costs and maps multiplied."""
+    return LayerCost(one.output, one.params * count, one.macs * count, maps=one.produced * count)
 
 
 class C3(YoloBlock):
@@ -178,7 +189,8 @@ class C2(YoloBlock):
         one = bottleneck_cost(with_channels(x, c), c, self.shortcut, self.groups, (3, 3), 1.0)
         cv2 = yolo_conv(with_channels(x, 2 * c), self.filters)
         params = cv1.params + self.blocks * one.params + cv2.params
-        return LayerCost(cv2.output, params, cv1.macs + self.blocks * one.macs + cv2.macs)
+        maps = cv1.produced + self.blocks * one.produced + cv2.produced
+        return LayerCost(cv2.output, params, cv1.macs + self.blocks * one.macs + cv2.macs, maps=maps)
 
 
 class SPP(LayerSpec, YoloNumerics):
@@ -195,7 +207,8 @@ class SPP(LayerSpec, YoloNumerics):
         c = max(1, x.shape[0] // 2)
         cv1 = yolo_conv(x, c)
         cv2 = yolo_conv(with_channels(x, c * (len(self.sizes) + 1)), self.filters)
-        return LayerCost(cv2.output, cv1.params + cv2.params, cv1.macs + cv2.macs)
+        maps = cv1.produced + cv2.produced  # the pools are no layer modules of their own
+        return LayerCost(cv2.output, cv1.params + cv2.params, cv1.macs + cv2.macs, maps=maps)
 
     def scaled(self, scale: Scale) -> Self:
         return self.model_copy(update={"filters": scale.channels(self.filters)})
@@ -214,7 +227,8 @@ class SPPF(LayerSpec, YoloNumerics):
         c = max(1, x.shape[0] // 2)
         cv1 = yolo_conv(x, c)
         cv2 = yolo_conv(with_channels(x, 4 * c), self.filters)
-        return LayerCost(cv2.output, cv1.params + cv2.params, cv1.macs + cv2.macs)
+        maps = cv1.produced + cv2.produced  # the pools are no layer modules of their own
+        return LayerCost(cv2.output, cv1.params + cv2.params, cv1.macs + cv2.macs, maps=maps)
 
     def scaled(self, scale: Scale) -> Self:
         return self.model_copy(update={"filters": scale.channels(self.filters)})
