@@ -25,9 +25,9 @@ from darkforge.spec.registry import foreign
 
 def module_for(spec: LayerSpec, inputs: Sequence[Shape]) -> nn.Module:
     """The module of one layer (its copies in series when it repeats)."""
-    # none (repeat: 0, an empty Sequential passes its input), several, or a written `repeat: 1`
-    # (spec.numbered): its keys (`m.0.cv1…`) do not change with a depth scale or a parameter
-    if spec.numbered:
+    # none (repeat: 0, an empty Sequential passes its input), several, collected or `numbered`
+    # (keys `m.0.cv1…` even of one copy, as Ultralytics' nn.Sequential has them)
+    if spec.in_copies:
         copies, shapes = [], list(inputs)
         for k in range(spec.repeat):
             one = spec.copy_at(k)

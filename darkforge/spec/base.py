@@ -212,6 +212,10 @@ class LayerSpec(Strict):
         description="with `repeat`: the output is every copy's output concatenated along channels, "
         "first copy first",
     )
+    # Ultralytics' C3 and C2PSA hold their blocks in an nn.Sequential even at one block (`m.0`)
+    numbered: bool = Field(
+        False, description="with `repeat`: the copies are numbered (`m.0`…) even when there is one"
+    )
     _id_free = field_validator("id")(lambda value: _not_reserved(value))  # darkforge.spec.reserved
     # How many inputs the layer takes: (minimum, maximum or None for any number).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -225,14 +229,13 @@ class LayerSpec(Strict):
     def copy_at(self, k: int) -> LayerSpec:
         """Copy k (from 0) of a repeated layer, as one layer; user blocks tell each copy its index
         (`${copy}` in their definition)."""
-        return single(self.model_copy(update={"repeat": 1, "collect": False}))
+        return self.model_copy(update={"repeat": 1, "collect": False, "numbered": False})
 
     @property
-    def numbered(self) -> bool:
-        """Whether the layer's module numbers its copies (`m.0`, `m.1`…): it writes `repeat:`,
-        whatever the count, so a depth scale or a parameter of 1 never renames its weights
-        (Ultralytics' C3 keeps `m.0` at one block); a layer without `repeat:` is one module."""
-        return self.repeat != 1 or self.collect or "repeat" in self.model_fields_set
+    def in_copies(self) -> bool:
+        """Whether the layer's module is a container of numbered copies (`m.0`, `m.1`…): it
+        repeats (or is left out), collects, or says `numbered: true`; else it is one module."""
+        return self.repeat != 1 or self.collect or self.numbered
 
     def infer(self, inputs: Sequence[Operand]) -> LayerCost:
         """Output shape, parameters and MACs for these inputs; raise ShapeError if they don't fit."""
@@ -434,12 +437,6 @@ class NetworkSpec(Strict):
 
 def _layers_at(spec: NetworkSpec, scale: str, classes: int) -> list[LayerSpec]:
     return spec.resolved(scale, classes=classes).layers
-
-
-def single(copy: LayerSpec) -> LayerSpec:
-    """One copy of a repeated layer: its `repeat: 1` is no written repeat (not `numbered`)."""
-    copy.__pydantic_fields_set__.difference_update({"repeat", "collect"})
-    return copy
 
 
 def scaled(layer: LayerSpec, scale: Scale) -> LayerSpec:

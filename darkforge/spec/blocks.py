@@ -41,7 +41,6 @@ from darkforge.spec.base import (
     Scale,
     Shape,
     ShapeError,
-    single,
 )
 from darkforge.spec.blockrefs import References
 from darkforge.spec.blockscale import scaled_argument, scaled_part
@@ -143,9 +142,8 @@ class BlockUse(LayerSpec):
         return (values, self._scale, self._copy if self.block.reads_copy else None, self._classes)
 
     def copy_at(self, k: int) -> Self:
-        one = self.model_copy(update={"repeat": 1, "collect": False})
+        one = self.model_copy(update={"repeat": 1, "collect": False, "numbered": False})
         one._copy = (k, self.repeat)
-        single(one)
         return one
 
     def with_classes(self, classes: int | None) -> Self:

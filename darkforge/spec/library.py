@@ -94,7 +94,7 @@ def layer_fields(kind: str, blocks: Mapping[str, Block]) -> set[str] | None:
 def _with_defaults(block: Block, defaults: Defaults) -> Block:
     """`block` with its file's defaults written into its layers (so an inlined copy keeps them)."""
     layers = applied(block.definition.layers, defaults)
-    if layers is block.definition.layers or layers == block.definition.layers:
+    if layers == block.definition.layers:
         return block
     definition = block.definition.model_copy(update={"layers": layers})
     return replace(block, definition=definition)

@@ -154,7 +154,7 @@ def spec_classes() -> tuple[type[LayerSpec], ...]:
 def layer_union(extra: Sequence[type[LayerSpec]] = ()) -> Any:
     """The one union of layer types: the registered ones and `extra` (a file's blocks),
     told apart by `type`."""
-    own = {_tag(spec) for spec in extra}  # a shipped library's C2f stands for the built-in one
+    own = {_tag(spec) for spec in extra}  # a block with `shadows: true` stands for the type
     types = (*(spec for spec in spec_classes() if _tag(spec) not in own), *extra)
     union: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
     return Annotated[union, Field(discriminator="type")]

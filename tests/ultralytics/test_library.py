@@ -75,10 +75,12 @@ CASES = [
     ("C3k2", "filters: 32, blocks: 2, expansion: 0.25"),
     ("C3k2", "filters: 32, blocks: 1, c3k: true"),
     ("C3", "filters: 32, blocks: 2"),
+    ("C3", "filters: 32, blocks: 1"),  # numbered: `m.0` of one block, as Ultralytics' Sequential
     ("C2", "filters: 32, blocks: 2"),
     ("SPPF", "filters: 32"),
     ("SPP", "filters: 32"),
     ("C2PSA", "filters: 128, blocks: 2"),
+    ("C2PSA", "filters: 128, blocks: 1"),
 ]
 
 
